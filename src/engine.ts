@@ -1,0 +1,172 @@
+/**
+ * The CPU bitlayer engine: the integer arithmetic of the GLSL kernels, in plain TypeScript.
+ * It is the backend's compute path in Node and the bit-exact oracle of the shaders.
+ *
+ * Notation and semantics: see quantize.ts. For one activation row r and weight channel n,
+ * with t weight planes P_i and A+1 activation planes R_p:
+ *   S_i = Σ_p τ_p 2^(A-p) popcount(P_i AND R_p)        (one partial sum per weight plane)
+ *   T   = Σ_p τ_p 2^(A-p) popcount(R_p)                 (the row's code sum)
+ *   d   = 2 Σ_i σ_i 2^(t-1-i) S_i + T                   (= Σ_k u_k a_k exactly)
+ *   y   = step_r · range_n · 2^-t · d
+ */
+import { QuantizedActivations, QuantizedWeight, PbqQuantizationError } from './quantize';
+
+/** SWAR population count of a 32-bit word (Hacker's Delight 5-2). */
+export function popcount32(x: number): number {
+  x = x - ((x >>> 1) & 0x55555555);
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  x = (x + (x >>> 4)) & 0x0f0f0f0f;
+  return Math.imul(x, 0x01010101) >>> 24;
+}
+
+/** Signed weight of plane p among `count` two's-complement planes, MSB (sign) first. */
+export function planeWeight(p: number, count: number): number {
+  const w = 2 ** (count - 1 - p);
+  return p === 0 ? -w : w;
+}
+
+/** Which stored planes a run at `weightBits` uses: all of them, or the first weightBits. */
+export function planesUsed(w: QuantizedWeight, weightBits: number): number {
+  return Math.min(w.bits, weightBits);
+}
+
+function checkCompatible(a: QuantizedActivations, w: QuantizedWeight): void {
+  if (a.k !== w.k) throw new PbqQuantizationError(`inner dimensions differ: activations K=${a.k}, weights K=${w.k}`);
+}
+
+/**
+ * S_i of one (row, channel) pair for i < t, by AND + popcount over the packed words: the
+ * reference arithmetic of the shaders.
+ */
+export function partialSums(
+  a: QuantizedActivations, row: number, w: QuantizedWeight, wBatch: number, channel: number, t: number,
+): number[] {
+  checkCompatible(a, w);
+  const words = a.words;
+  const aPlanes = a.bits + 1;
+  const aBase = row * aPlanes * words;
+  const wBase = (wBatch * w.n + channel) * w.bits * words;
+  const sums: number[] = [];
+  for (let i = 0; i < t; i++) {
+    let s = 0;
+    for (let p = 0; p < aPlanes; p++) {
+      let count = 0;
+      for (let word = 0; word < words; word++) {
+        count += popcount32(w.planes[wBase + i * words + word] & a.planes[aBase + p * words + word]);
+      }
+      s += planeWeight(p, aPlanes) * count;
+    }
+    sums.push(s);
+  }
+  return sums;
+}
+
+/** d from the partial sums: 2 Σ_i σ_i 2^(t-1-i) S_i + T. */
+export function combinePartialSums(sums: readonly number[], codeSum: number): number {
+  const t = sums.length;
+  let d = codeSum;
+  for (let i = 0; i < t; i++) d += 2 * planeWeight(i, t) * sums[i];
+  return d;
+}
+
+/**
+ * Per-row lookup tables over bytes of activation codes: lut[g·256 + b] = Σ a_{8g+l} over the
+ * set bits l of b. Then S_i = Σ_g lut[g][byte g of P_i], which equals the popcount form of S_i
+ * (each set weight bit selects its activation code) at 1/(A+1) of its work per weight byte.
+ */
+export function buildByteTables(a: QuantizedActivations, row: number, codes: Int32Array, lut: Float64Array): void {
+  const K = a.k;
+  const groups = lut.length >>> 8;
+  for (let g = 0; g < groups; g++) {
+    const base = g << 8;
+    lut[base] = 0;
+    for (let b = 1; b < 256; b++) {
+      const low = b & -b; // lowest set bit
+      const k = (g << 3) + (31 - Math.clz32(low));
+      lut[base + b] = lut[base + (b ^ low)] + (k < K ? codes[row * K + k] : 0);
+    }
+  }
+}
+
+/** Integer activation codes [rows][K] decoded from the planes. */
+export function decodeCodes(a: QuantizedActivations): Int32Array {
+  const { rows, k: K, words } = a;
+  const planeCount = a.bits + 1;
+  const codes = new Int32Array(rows * K);
+  for (let r = 0; r < rows; r++) {
+    for (let p = 0; p < planeCount; p++) {
+      const weight = planeWeight(p, planeCount);
+      const base = (r * planeCount + p) * words;
+      for (let k = 0; k < K; k++) {
+        if ((a.planes[base + (k >>> 5)] >>> (k & 31)) & 1) codes[r * K + k] += weight;
+      }
+    }
+  }
+  return codes;
+}
+
+export interface MatMulPair {
+  /** Activation rows [rowStart, rowStart + rows) of `a` … */
+  rowStart: number;
+  rows: number;
+  /** … against batch `wBatch` of the weights, written to out[outOffset + r·N + n]. */
+  wBatch: number;
+  outOffset: number;
+}
+
+/**
+ * y = dequantized(A) · dequantized(W) for one (activation rows, weight batch) pair, exact in the
+ * integers: d is summed in float64 from S_i computed by byte tables (fast) or by AND+popcount
+ * (`method: 'popcount'`, the shaders' formulation). Both give the same integers.
+ */
+export function bitlayerMatMul(
+  a: QuantizedActivations, w: QuantizedWeight, weightBits: number, pair: MatMulPair, out: Float32Array,
+  method: 'tables' | 'popcount' = 'tables',
+): void {
+  checkCompatible(a, w);
+  const t = planesUsed(w, weightBits);
+  const N = w.n;
+  const words = w.words;
+  const scaleT = 2 ** -t;
+  if (method === 'popcount') {
+    for (let r = pair.rowStart; r < pair.rowStart + pair.rows; r++) {
+      for (let n = 0; n < N; n++) {
+        const d = combinePartialSums(partialSums(a, r, w, pair.wBatch, n, t), a.codeSums[r]);
+        out[pair.outOffset + (r - pair.rowStart) * N + n] =
+          a.steps[r] * w.ranges[pair.wBatch * N + n] * scaleT * d;
+      }
+    }
+    return;
+  }
+  const codes = decodeCodes(a);
+  const groups = words * 4;
+  const lut = new Float64Array(groups * 256);
+  const planeFactor = new Float64Array(t);
+  for (let i = 0; i < t; i++) planeFactor[i] = 2 * planeWeight(i, t);
+  for (let r = pair.rowStart; r < pair.rowStart + pair.rows; r++) {
+    const step = a.steps[r];
+    const outRow = pair.outOffset + (r - pair.rowStart) * N;
+    if (!(step > 0)) {
+      // zero row (step 0) or NaN row: no integer work needed.
+      for (let n = 0; n < N; n++) out[outRow + n] = step === 0 ? 0 : NaN;
+      continue;
+    }
+    buildByteTables(a, r, codes, lut);
+    for (let n = 0; n < N; n++) {
+      const wBase = (pair.wBatch * N + n) * w.bits * words;
+      let d = a.codeSums[r];
+      for (let i = 0; i < t; i++) {
+        const planeBase = wBase + i * words;
+        let s = 0;
+        for (let word = 0, g = 0; word < words; word++, g += 1024) {
+          const bitsWord = w.planes[planeBase + word];
+          if (bitsWord === 0) continue;
+          s += lut[g + (bitsWord & 0xff)] + lut[g + 256 + ((bitsWord >>> 8) & 0xff)] +
+            lut[g + 512 + ((bitsWord >>> 16) & 0xff)] + lut[g + 768 + (bitsWord >>> 24)];
+        }
+        d += planeFactor[i] * s;
+      }
+      out[outRow + n] = step * w.ranges[pair.wBatch * N + n] * scaleT * d;
+    }
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * tfjs-backend-pbq: importing this module registers the 'pbq' backend.
+ *
+ *   import * as tf from '@tensorflow/tfjs-core';
+ *   import * as pbq from 'tfjs-backend-pbq';
+ *   await tf.setBackend('pbq');
+ *   pbq.configure({ weightBits: 4, activationBits: 8 });
+ */
+import '@tensorflow/tfjs-backend-cpu';
+import { PbqBackendCPU } from './backend_cpu';
+import { BaseKind, registerPbqBackend } from './register';
+
+function createBackend(base: BaseKind) {
+  if (base === 'webgl') {
+    // Loaded lazily so Node never evaluates the WebGL backend.
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const { PbqBackendWebGL } = require('./backend_webgl') as typeof import('./backend_webgl');
+    return new PbqBackendWebGL();
+  }
+  return new PbqBackendCPU();
+}
+
+registerPbqBackend(createBackend);
+
+export {
+  configure, getConfig, resetConfig, DEFAULT_CONFIG, FLAGS, PbqConfigError,
+} from './config';
+export type { PbqConfig, AccumulatorConfig } from './config';
+export { BACKEND_NAME, detectBaseKind } from './register';
+export { PbqBackendCPU } from './backend_cpu';
+export * as quantization from './quantize';
+export * as engine from './engine';
