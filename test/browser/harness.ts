@@ -91,7 +91,7 @@ export async function cachedBuild(opts: BuildOpts, outfile: string, cacheSalt = 
     }
   }
   const inputs = Object.keys(result.metafile!.inputs)
-      .filter(f => !f.includes(':'))  // skip virtual plugin namespaces
+      .filter(f => !f.includes(':') && !f.startsWith('<'))  // skip virtual modules (<stdin>, ns:path)
       .map(f => path.resolve(REPO_ROOT, f));
   fs.writeFileSync(metaPath, JSON.stringify({key, inputs}));
   return outfile;

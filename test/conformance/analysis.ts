@@ -105,6 +105,9 @@ export interface RunResult {
   backend: string;
   /** 'standin' when the conformance ran against the test stand-in instead of src/index.ts */
   implementation: string;
+  /** class of the backend instance registered as 'pbq' (e.g. PbqBackendWebGL) and its float precision */
+  backendClass: string;
+  floatPrecision: number;
   specs: SpecResult[];
   /** errors reported at suite level (beforeAll/afterAll) or globally */
   suiteErrors: string[];

@@ -4,7 +4,7 @@
  * pbq matmul kernels (operand ranges for the error bound) and a jasmine reporter that collects
  * results into globalThis.__pbqConformance.
  */
-import {getKernel, KernelConfig, KernelBackend, NamedAttrMap, registerKernel, TensorInfo, unregisterKernel} from '@tensorflow/tfjs-core';
+import {findBackend, getKernel, KernelConfig, KernelBackend, NamedAttrMap, registerKernel, TensorInfo, unregisterKernel} from '@tensorflow/tfjs-core';
 import {setTestEnvs} from '@tensorflow/tfjs-core/dist/jasmine_util';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import '@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops';
@@ -42,6 +42,9 @@ function maxAbs(backend: KernelBackend, t: TensorInfo): number {
   return m;
 }
 
+// The backend registers its kernels when it is first created: create it now, then wrap them.
+const pbqBackend = findBackend('pbq');
+if (!pbqBackend) throw new Error("backend 'pbq' could not be created");
 for (const name of ['BatchMatMul', '_FusedMatMul']) {
   const orig = getKernel(name, 'pbq');
   if (!orig) throw new Error(`backend under test registers no ${name} kernel for 'pbq'`);
@@ -71,6 +74,8 @@ const result: RunResult = {
   env: PBQ_ENV,
   backend: 'pbq',
   implementation: PBQ_IMPLEMENTATION,
+  backendClass: pbqBackend.constructor.name,
+  floatPrecision: pbqBackend.floatPrecision(),
   specs: [],
   suiteErrors: [],
   overallStatus: 'running',
