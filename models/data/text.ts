@@ -118,3 +118,50 @@ export function unigramPerplexity(train: Int32Array, ids: Int32Array, vocabSize:
   for (let i = 0; i < ids.length; i++) nll -= Math.log(counts[ids[i]] / total);
   return Math.exp(nll / ids.length);
 }
+
+// ---------------------------------------------------------------------------------------
+// Character level (used by the bundled LSTM / GRU language models).
+//
+// Text of a split = its word tokens joined by single spaces, with every `<eos>` turned into
+// '\n' (so each sentence is one line, lower-cased). Character vocabulary: id 0 = unknown
+// character (U+FFFD), then every character that occurs >= CHAR_MIN_COUNT times in the train
+// split, by decreasing count (ties by code point).
+// ---------------------------------------------------------------------------------------
+export const CHAR_UNK = '\uFFFD';
+export const CHAR_MIN_COUNT = 50;
+
+export function tokensToText(tokens: string[]): string {
+  let s = '';
+  const parts: string[] = [];
+  for (const w of tokens) {
+    if (w === EOS) { parts.push(s); s = ''; } else { s = s.length ? s + ' ' + w : w; }
+  }
+  if (s.length) parts.push(s);
+  return parts.join('\n') + '\n';
+}
+
+export function buildCharVocab(trainText: string, minCount = CHAR_MIN_COUNT): string[] {
+  const counts = new Map<string, number>();
+  for (const ch of trainText) counts.set(ch, (counts.get(ch) || 0) + 1);
+  const chars = [...counts.entries()].filter((e) => e[1] >= minCount)
+    .sort((a, b) => b[1] - a[1] || a[0].codePointAt(0)! - b[0].codePointAt(0)!).map((e) => e[0]);
+  return [CHAR_UNK, ...chars];
+}
+
+export function encodeChars(text: string, vocab: string[]): Int32Array {
+  const idx = new Map<string, number>();
+  vocab.forEach((c, i) => idx.set(c, i));
+  const chars = [...text];
+  const out = new Int32Array(chars.length);
+  for (let i = 0; i < chars.length; i++) out[i] = idx.get(chars[i]) ?? 0;
+  return out;
+}
+
+/** Character-level Brown corpus: vocabulary from the train split, all splits encoded. */
+export function loadBrownChars(): EncodedText {
+  const t = loadBrownTokens();
+  const train = tokensToText(t.train);
+  const vocab = buildCharVocab(train);
+  return {vocab, train: encodeChars(train, vocab), validation: encodeChars(tokensToText(t.validation), vocab),
+    test: encodeChars(tokensToText(t.test), vocab)};
+}
