@@ -27,7 +27,11 @@ export function registerKernelsFrom(base: BaseKind): void {
 export function detectBaseKind(): BaseKind {
   if (!env().getBool('IS_BROWSER')) return 'cpu';
   try {
-    return env().getNumber('WEBGL_VERSION') >= 2 ? 'webgl' : 'cpu';
+    const canvas = typeof OffscreenCanvas !== 'undefined'
+      ? new OffscreenCanvas(1, 1) : document.createElement('canvas');
+    const gl = canvas.getContext('webgl2') as WebGL2RenderingContext | null;
+    gl?.getExtension('WEBGL_lose_context')?.loseContext();
+    return gl ? 'webgl' : 'cpu';
   } catch {
     return 'cpu';
   }
@@ -45,11 +49,13 @@ export function registerPbqBackend(create: (base: BaseKind) => KernelBackend, pr
   registerFlags();
   let kernelsFrom: BaseKind | undefined;
   registerBackend(BACKEND_NAME, () => {
-    const base = detectBaseKind();
+    const base = kernelsFrom ?? detectBaseKind();
+    // Create first: loading the base backend's module is what registers its kernels.
+    const backend = create(base);
     if (kernelsFrom === undefined) {
       registerKernelsFrom(base);
       kernelsFrom = base;
     }
-    return create(kernelsFrom);
+    return backend;
   }, priority);
 }

@@ -1,0 +1,240 @@
+/**
+ * GLSL ES 3.00 programs of the bitlayer matmul (WebGL 2). The CPU twin is src/engine.ts; the
+ * arithmetic is defined in src/quantize.ts. Packed bits travel in float32 texels holding 16 bits
+ * each (integers below 2^24 are exact in a float channel), so a 32-bit word is two texels.
+ *
+ *   RowExponentProgram      A → E_r = floor(log2 max|x_r|) per row (NaN: non-finite row,
+ *                           -1000: zero row)
+ *   ActivationPlanesProgram A, E → (A+1) activation planes per row, MSB (sign) plane first
+ *   BitlayerMatMulProgram   weight planes, activation planes, E, channel scales → y (+ fused
+ *                           bias/activation); or, in 'partials' mode, the integer partial sums
+ *                           S_0..S_{t-1} and T of every output (for bit-exact tests).
+ */
+import type { GPGPUProgram } from '@tensorflow/tfjs-backend-webgl';
+import { MIN_ROW_EXPONENT } from '../src/quantize';
+import type { FusedActivation } from './fused_epilogue_cpu';
+
+/** Bits carried by one float32 texel of a plane texture. */
+export const TEXEL_BITS = 16;
+
+/** Row exponent marking an all-zero row (any value below MIN_ROW_EXPONENT would do). */
+export const ZERO_ROW = -1000;
+
+const GLSL_HELPERS = `
+  // SWAR popcount of a 16-bit value; every partial sum is masked before it can carry
+  // (nibble sums ≤ 8, byte sums ≤ 16), so all-ones words count right.
+  uint pc16(uint x) {
+    x = x - ((x >> 1u) & 0x5555u);
+    x = (x & 0x3333u) + ((x >> 2u) & 0x3333u);
+    x = (x + (x >> 4u)) & 0x0f0fu;
+    return (x + (x >> 8u)) & 0x1fu;
+  }
+  // 2^e for an integer e in [-126, 127], built from its bits: exact on every GPU (exp2 is not).
+  float pow2i(int e) { return intBitsToFloat((e + 127) << 23); }
+  // Integer floor(e / 2) for negative e too (GLSL integer division truncates).
+  int floorHalf(int e) { return (e - (e < 0 ? 1 : 0)) / 2; }
+`;
+
+/** Where an A operand element (batch b, row r, column k) is read, honouring transposeA. */
+function aElement(transposeA: boolean): string {
+  return transposeA ? 'getA(b, k, r)' : 'getA(b, r, k)';
+}
+
+export class RowExponentProgram implements GPGPUProgram {
+  variableNames = ['A'];
+  outputShape: number[];
+  userCode: string;
+
+  /** a: [batch, M, K] (or [batch, K, M] with transposeA). Output [batch, M]. */
+  constructor(batch: number, m: number, k: number, transposeA: boolean) {
+    this.outputShape = [batch, m];
+    this.userCode = `
+      void main() {
+        ivec2 c = getOutputCoords();
+        int b = c.x;
+        int r = c.y;
+        uint maxBits = 0u;
+        bool nonFinite = false;
+        for (int k = 0; k < ${k}; k++) {
+          // |x| as bits: ordered like the floats for non-negative values, and NaN-safe.
+          uint u = floatBitsToUint(${aElement(transposeA)}) & 0x7fffffffu;
+          nonFinite = nonFinite || u >= 0x7f800000u;
+          maxBits = max(maxBits, u);
+        }
+        int e = int(maxBits >> 23u) - 127;
+        float result = e < ${MIN_ROW_EXPONENT} ? ${ZERO_ROW}.0 : float(e);
+        setOutput(nonFinite ? uintBitsToFloat(0x7fc00000u) : result);
+      }
+    `;
+  }
+}
+
+export class ActivationPlanesProgram implements GPGPUProgram {
+  variableNames = ['A', 'RowExp'];
+  outputShape: number[];
+  userCode: string;
+
+  /**
+   * Output [batch·M·(bits+1), texels]: row (batch·M + r)·(bits+1) + p holds plane p of row r,
+   * 16 columns k per texel (bit l of texel h is k = 16h + l).
+   */
+  constructor(batch: number, m: number, k: number, transposeA: boolean, bits: number) {
+    const planes = bits + 1;
+    const texels = 2 * Math.ceil(k / 32);
+    this.outputShape = [batch * m * planes, texels];
+    this.userCode = `
+      ${GLSL_HELPERS}
+      void main() {
+        ivec2 c = getOutputCoords();
+        int p = c.x % ${planes};
+        int row = c.x / ${planes};
+        int b = row / ${m};
+        int r = row % ${m};
+        float rowExp = getRowExp(b, r);
+        if (isnan(rowExp) || rowExp < ${MIN_ROW_EXPONENT}.0) {
+          setOutput(0.0);
+          return;
+        }
+        // code = clamp(floor(x · 2^-(E>>1) · 2^(A-1-E+(E>>1)) + 0.5), -(2^A-1), 2^A-1), as in
+        // quantize.ts: both products are exact, so only the +0.5 rounds, identically to the CPU.
+        int e = int(rowExp);
+        int h = floorHalf(e);
+        float f1 = pow2i(-h);
+        float f2 = pow2i(${bits - 1} - e + h);
+        uint shift = uint(${planes - 1} - p);
+        uint word = 0u;
+        for (int l = 0; l < ${TEXEL_BITS}; l++) {
+          int k = c.y * ${TEXEL_BITS} + l;
+          if (k >= ${k}) break;
+          float x = ${aElement(transposeA)};
+          int code = clamp(int(floor(x * f1 * f2 + 0.5)), ${-(2 ** bits - 1)}, ${2 ** bits - 1});
+          word |= ((uint(code) >> shift) & 1u) << uint(l);
+        }
+        setOutput(float(word));
+      }
+    `;
+  }
+}
+
+/** GLSL body of a fused activation, on float x (tfjs-backend-webgl's formulas). */
+function activationSnippet(activation: FusedActivation, leakyreluAlpha: number): string {
+  switch (activation) {
+    case 'linear': return 'return x;';
+    case 'relu': return 'if (isnan(x)) return x; return x < 0.0 ? 0.0 : x;';
+    case 'relu6': return 'if (isnan(x)) return x; return x < 0.0 ? 0.0 : min(6.0, x);';
+    case 'elu': return 'return x >= 0.0 ? x : exp(x) - 1.0;';
+    case 'sigmoid': return 'return 1.0 / (1.0 + exp(-1.0 * x));';
+    case 'leakyrelu': return `return x < 0.0 ? float(${leakyreluAlpha}) * x : x;`;
+    case 'prelu': return 'return x < 0.0 ? getPreluActivationWeightsAtOutCoords() * x : x;';
+  }
+}
+
+export interface BitlayerMatMulShape {
+  outBatch: number;
+  m: number;
+  k: number;
+  n: number;
+  /** Planes stored per weight channel, and planes used (t ≤ stored). */
+  storedBits: number;
+  weightBits: number;
+  activationBits: number;
+  /** GLSL expressions of the a and b matrix index of output batch `ob`. */
+  aIndex: string;
+  bIndex: string;
+}
+
+export interface BitlayerEpilogue {
+  hasBias: boolean;
+  activation: FusedActivation;
+  leakyreluAlpha: number;
+}
+
+/** Signed weight of plane p of `count` MSB-first two's-complement planes, as a GLSL literal. */
+function planeWeightLiteral(p: number, count: number): string {
+  const w = 2 ** (count - 1 - p);
+  return p === 0 ? `${-w}` : `${w}`;
+}
+
+/** Σ_p τ_p 2^(A-p) pc16(<operand> & a_p) as one GLSL int expression (constants unrolled). */
+function planeSum(planes: number, operand: (p: number) => string): string {
+  const terms = [];
+  for (let p = 0; p < planes; p++) terms.push(`${planeWeightLiteral(p, planes)} * int(pc16(${operand(p)}))`);
+  return terms.join(' + ');
+}
+
+export class BitlayerMatMulProgram implements GPGPUProgram {
+  variableNames: string[];
+  outputShape: number[];
+  userCode: string;
+
+  /**
+   * Inputs: W planes [bBatch·N·storedBits, texels], A planes [aBatch·M·(A+1), texels],
+   * RowExp [aBatch, M], ChannelScale [bBatch·N] (m_n · 2^-t), then AIndex/BIndex when the
+   * batch mapping needs a table, then bias and prelu weights when fused.
+   */
+  constructor(s: BitlayerMatMulShape, mode: 'output' | 'partials', epilogue?: BitlayerEpilogue) {
+    const t = Math.min(s.weightBits, s.storedBits);
+    const planes = s.activationBits + 1;
+    const texels = 2 * Math.ceil(s.k / 32);
+    this.variableNames = ['Wp', 'Ap', 'RowExp', 'ChannelScale'];
+    if (s.aIndex.includes('getAIndex')) this.variableNames.push('AIndex');
+    if (s.bIndex.includes('getBIndex')) this.variableNames.push('BIndex');
+    if (epilogue?.hasBias) this.variableNames.push('bias');
+    if (epilogue?.activation === 'prelu') this.variableNames.push('preluActivationWeights');
+    this.outputShape = mode === 'output' ? [s.outBatch, s.m, s.n] : [s.outBatch, s.m, s.n, t + 1];
+
+    const loadA = Array.from({ length: planes }, (_, p) => `uint a${p} = uint(getAp(aRow + ${p}, h));`).join('\n');
+    const sums = Array.from({ length: t }, (_, i) => `int s${i} = 0;`).join(' ');
+    const accumulate = Array.from({ length: t }, (_, i) => `
+          w = uint(getWp(wRow + ${i}, h));
+          if (w != 0u) s${i} += ${planeSum(planes, (p) => `w & a${p}`)};`).join('');
+    // d = 2 Σ_i σ_i 2^(t-1-i) S_i + T, summed in float (the integers can exceed 2^31).
+    const combine = Array.from({ length: t }, (_, i) => `${planeWeightLiteral(i, t)}.0 * float(s${i})`).join(' + ');
+    const coords = mode === 'output' ? 'ivec3 c = getOutputCoords();' : 'ivec4 c = getOutputCoords();';
+    const partialOut = Array.from({ length: t }, (_, i) => `if (c.w == ${i}) result = float(s${i});`).join(' ');
+
+    const finish = mode === 'partials' ? `
+        float result = float(tsum);
+        ${partialOut}
+        setOutput(result);` : `
+        float rowExp = getRowExp(ai, m);
+        float y;
+        if (isnan(rowExp)) {
+          y = rowExp;
+        } else if (rowExp < ${MIN_ROW_EXPONENT}.0) {
+          y = 0.0;
+        } else {
+          float d = float(tsum) + 2.0 * (${combine});
+          // y = 2^e · (m_n 2^-t) · d with e = E - (A-1)
+          y = pow2i(int(rowExp) - ${s.activationBits - 1}) * (getChannelScale(bi * ${s.n} + n) * d);
+        }
+        ${epilogue?.hasBias ? 'y += getBiasAtOutCoords();' : ''}
+        setOutput(activation(y));`;
+
+    this.userCode = `
+      ${GLSL_HELPERS}
+      float activation(float x) {
+        ${activationSnippet(epilogue?.activation ?? 'linear', epilogue?.leakyreluAlpha ?? 0.2)}
+      }
+      void main() {
+        ${coords}
+        int ob = c.x;
+        int m = c.y;
+        int n = c.z;
+        int ai = ${s.aIndex};
+        int bi = ${s.bIndex};
+        int aRow = (ai * ${s.m} + m) * ${planes};
+        int wRow = (bi * ${s.n} + n) * ${s.storedBits};
+        int tsum = 0;
+        ${sums}
+        uint w;
+        for (int h = 0; h < ${texels}; h++) {
+          ${loadA}
+          tsum += ${planeSum(planes, (p) => `a${p}`)};
+          ${accumulate}
+        }
+        ${finish}
+      }
+    `;
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * The GLSL bitlayer kernels (WebGL 2 on SwiftShader in headless Chromium) against the CPU
+ * engine: identical integer partial sums, outputs equal to float32 rounding.
+ */
+import * as path from 'path';
+import { closeBrowser, openPage, PageHandle } from './harness';
+import { cpuOutput, cpuPartials, randomCase } from '../bitlayer_oracle';
+import type { MatMulCase } from './pages/bitlayer_page';
+import { decodeFloats, encodeFloats } from './pages/float_codec';
+
+let page: PageHandle;
+
+beforeAll(async () => {
+  page = await openPage(path.join(__dirname, 'pages', 'bitlayer_page.ts'));
+}, 180_000);
+
+afterAll(async () => {
+  await page?.close();
+  await closeBrowser();
+});
+
+/** Shapes [a, b] covering K not a multiple of 32, K = 1, N = 1, M = 1, batches and broadcasts. */
+const SHAPES: Array<[number[], number[], boolean?, boolean?]> = [
+  [[1, 1], [1, 1]],
+  [[3, 17], [17, 5]],
+  [[2, 32], [32, 1]],
+  [[4, 33], [33, 3]],
+  [[1, 100], [100, 7]],
+  [[2, 3, 40], [2, 40, 4]],
+  [[3, 2, 20], [1, 20, 3]],
+  [[2, 1, 3, 9], [1, 4, 9, 2]],
+  [[45, 2], [3, 45], true, true],
+  [[5, 16], [3, 16], false, true],
+];
+
+async function expectPartialsEqual(c: MatMulCase) {
+  const gpu = await page.call('partials', c);
+  expect(decodeFloats(gpu.values)).toEqual(cpuPartials(c));
+}
+
+describe('GLSL partial sums equal the CPU engine bit for bit', () => {
+  it('on random shapes (transposes, batches, broadcasting) at every weight and activation width', async () => {
+    let seed = 1;
+    for (const [aShape, bShape, tA, tB] of SHAPES) {
+      const aS = tA ? [...aShape] : aShape;
+      for (let bits = 1; bits <= 16; bits++) {
+        // every weight width with a varying activation width, and vice versa
+        await expectPartialsEqual(randomCase(seed++, aS, bShape, bits, 1 + ((bits * 5) % 16), { transposeA: tA, transposeB: tB }));
+        await expectPartialsEqual(randomCase(seed++, aS, bShape, 1 + ((bits * 7) % 16), bits, { transposeA: tA, transposeB: tB }));
+      }
+    }
+  });
+
+  it('on all-ones words (codes -1 in every plane, full sign planes)', async () => {
+    for (const bits of [1, 4, 8, 16]) {
+      const K = 70;
+      const step = 2 ** -(bits - 1);
+      const a = Array.from({ length: 2 * K }, (_, i) => (i % K === 0 ? 1 : -step)); // codes 2^(A-1), then -1s
+      const b = Array.from({ length: K * 2 }, (_, i) => (i % 2 === 0 ? -1 : (i < 4 ? 1 : -1e-3))); // q = -2^(n-1) / -1
+      await expectPartialsEqual({ a: { values: a, shape: [2, K] }, b: { values: b, shape: [K, 2] }, weightBits: bits, activationBits: bits });
+    }
+  });
+
+  it('with truncated weight planes after a higher-bit run (no re-quantization)', async () => {
+    const c = randomCase(99, [3, 50], [50, 6], 12, 8);
+    await expectPartialsEqual(c);
+    for (const t of [8, 4, 2, 1]) await expectPartialsEqual({ ...c, weightBits: t });
+  });
+});
+
+function expectCloseToFloat32Rounding(gpu: number[], cpu: number[]) {
+  expect(gpu.length).toBe(cpu.length);
+  const scale = Math.max(1e-30, ...cpu.map(Math.abs));
+  for (let i = 0; i < cpu.length; i++) {
+    if (Number.isNaN(cpu[i])) {
+      expect(gpu[i]).toBeNaN();
+    } else {
+      expect(Math.abs(gpu[i] - cpu[i])).toBeLessThanOrEqual(4e-6 * scale);
+    }
+  }
+}
+
+describe('GLSL outputs equal the CPU backend to float32 rounding', () => {
+  it('plain matmuls on random shapes and bit widths', async () => {
+    let seed = 1000;
+    for (const [aShape, bShape, tA, tB] of SHAPES) {
+      for (const [w, a] of [[1, 8], [4, 8], [8, 8], [2, 16], [16, 16]]) {
+        const c = randomCase(seed++, aShape, bShape, w, a, { transposeA: tA, transposeB: tB });
+        const gpu = await page.call('matmul', c);
+        const cpu = await cpuOutput(c);
+        expect(gpu.shape).toEqual(cpu.shape);
+        expectCloseToFloat32Rounding(decodeFloats(gpu.values), cpu.values);
+      }
+    }
+  });
+
+  it('every fused activation with broadcast bias and prelu weights', async () => {
+    let seed = 2000;
+    for (const activation of ['linear', 'relu', 'relu6', 'elu', 'prelu', 'leakyrelu', 'sigmoid'] as const) {
+      const c = randomCase(seed++, [2, 3, 37], [37, 5], 4, 8, {
+        activation,
+        bias: { values: [0.5, -1, 2, 0, -0.25], shape: [5] },
+        prelu: activation === 'prelu' ? { values: [0.1, 0.2, 0.3, 0.4, 0.5], shape: [5] } : undefined,
+        leakyreluAlpha: activation === 'leakyrelu' ? 0.3 : undefined,
+      });
+      const gpu = await page.call('matmul', c);
+      const cpu = await cpuOutput(c);
+      expectCloseToFloat32Rounding(decodeFloats(gpu.values), cpu.values);
+    }
+  });
+
+  it('row exponents are exact, including powers of two, zero, tiny, NaN and Inf rows', async () => {
+    const rows = [[1, -0.5], [0.99999994, 0], [-3, 2.5], [0, 0], [1e-35, 0], [NaN, 1], [1, -Infinity], [3e38, 1], [2 ** -100, 0]];
+    const got = await page.call('rowExponents', { values: encodeFloats(rows.flat()), shape: [rows.length, 2] });
+    expect(decodeFloats(got)).toEqual([0, -1, 1, -1000, -1000, NaN, NaN, 127, -100]);
+  });
+
+  it('NaN in an activation row gives NaN in that output row only', async () => {
+    const c = randomCase(3000, [3, 20], [20, 4], 4, 8);
+    c.a.values[25] = 'NaN'; // row 1
+    const gpu = await page.call('matmul', c);
+    const cpu = await cpuOutput(c);
+    expect(decodeFloats(gpu.values).slice(4, 8).every(Number.isNaN)).toBe(true);
+    expectCloseToFloat32Rounding(decodeFloats(gpu.values), cpu.values);
+  });
+});
+
+describe('GPU memory', () => {
+  it('returns to its baseline after many calls and after disposing the weight', async () => {
+    const m = await page.call('memoryAfterManyCalls', 40);
+    expect(m.during.cached).toBe(1);
+    expect(m.after.cached).toBe(0);
+    expect(m.during.numTensors).toBe(m.before.numTensors + 1);
+    expect(m.after.numTensors).toBe(m.before.numTensors);
+    expect(m.after.numBytesInGPU).toBe(m.before.numBytesInGPU);
+  });
+});
