@@ -141,6 +141,8 @@ export interface BitlayerMatMulShape {
   /** GLSL expressions of the a and b matrix index of output batch `ob`. */
   aIndex: string;
   bIndex: string;
+  /** True when channels have their own plane counts (input ChannelPlanes, [bBatch·N]). */
+  perChannelPlanes: boolean;
 }
 
 export interface BitlayerEpilogue {
@@ -177,6 +179,7 @@ export class BitlayerMatMulProgram implements GPGPUProgram {
     const planes = s.activationBits + 1;
     const texels = 2 * Math.ceil(s.k / 32);
     this.variableNames = ['Wp', 'Ap', 'RowExp', 'ChannelScale'];
+    if (s.perChannelPlanes) this.variableNames.push('ChannelPlanes');
     if (s.aIndex.includes('getAIndex')) this.variableNames.push('AIndex');
     if (s.bIndex.includes('getBIndex')) this.variableNames.push('BIndex');
     if (epilogue?.hasBias) this.variableNames.push('bias');
@@ -188,8 +191,11 @@ export class BitlayerMatMulProgram implements GPGPUProgram {
     const accumulate = Array.from({ length: t }, (_, i) => `
           w = uint(getWp(wRow + ${i}, h));
           if (w != 0u) s${i} += ${planeSum(planes, (p) => `w & a${p}`)};`).join('');
-    // d = 2 Σ_i σ_i 2^(t-1-i) S_i + T, summed in float (the integers can exceed 2^31).
-    const combine = Array.from({ length: t }, (_, i) => `${planeWeightLiteral(i, t)}.0 * float(s${i})`).join(' + ');
+    // d = 2 Σ_i σ_i 2^(t-1-i) S_i + T, summed in float (the integers can exceed 2^31). With
+    // per-channel plane counts t_n the factors come from t_n (planes past t_n are zero).
+    const combine = Array.from({ length: t }, (_, i) => s.perChannelPlanes
+      ? `${i === 0 ? '-' : ''}pow2i(tn - ${i + 1}) * float(s${i})`
+      : `${planeWeightLiteral(i, t)}.0 * float(s${i})`).join(' + ');
     const coords = mode === 'output' ? 'ivec3 c = getOutputCoords();' : 'ivec4 c = getOutputCoords();';
     const partialOut = Array.from({ length: t }, (_, i) => `if (c.w == ${i}) result = float(s${i});`).join(' ');
 
@@ -204,6 +210,7 @@ export class BitlayerMatMulProgram implements GPGPUProgram {
         } else if (rowExp < ${MIN_ROW_EXPONENT}.0) {
           y = 0.0;
         } else {
+          ${s.perChannelPlanes ? 'int tn = int(getChannelPlanes(bi * ' + s.n + ' + n));' : ''}
           float d = float(tsum) + 2.0 * (${combine});
           // y = 2^e · (m_n 2^-t) · d with e = E - (A-1)
           y = pow2i(int(rowExp) - ${s.activationBits - 1}) * (getChannelScale(bi * ${s.n} + n) * d);

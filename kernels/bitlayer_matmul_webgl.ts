@@ -7,7 +7,7 @@
 import { getKernel, TensorInfo } from '@tensorflow/tfjs-core';
 import type { MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
 import { PbqConfig } from '../src/config';
-import { QuantizedWeight } from '../src/quantize';
+import { channelPlanes, QuantizedWeight } from '../src/quantize';
 import { CachedWeight, WeightCache } from '../src/weight_cache';
 import { MatMulArgs } from './bitlayer_matmul_cpu';
 import {
@@ -29,9 +29,14 @@ export function weightTexels(w: QuantizedWeight): Float32Array {
   return texels;
 }
 
-/** Per-channel scale m_n · 2^-t, the factor between d and y (without the row step). */
-export function channelScales(w: QuantizedWeight, t: number): Float32Array {
-  return w.ranges.map((m) => m * 2 ** -t);
+/** Per-channel scale m_n · 2^-t_n, the factor between d and y (without the row step). */
+export function channelScales(w: QuantizedWeight, weightBits: number): Float32Array {
+  return w.ranges.map((m, c) => m * 2 ** -channelPlanes(w, c, weightBits));
+}
+
+/** Per-channel plane counts t_n (only for weights whose channels differ). */
+export function channelPlaneCounts(w: QuantizedWeight, weightBits: number): Float32Array {
+  return Float32Array.from(w.ranges, (_, c) => channelPlanes(w, c, weightBits));
 }
 
 /** A GPU tensor owned by a cached weight, freed with it. */
@@ -80,6 +85,8 @@ export function prepareOperands(backend: BitlayerWebGLBackend, args: MatMulArgs,
     backend.makeTensorInfo([w.batch * w.n * w.bits, texels], 'float32', weightTexels(w)));
   const scales = gpuTensor(backend, entry, `scales:${t}`, () =>
     backend.makeTensorInfo([w.batch * w.n], 'float32', channelScales(w, t)));
+  const planeCounts = w.channelBits && gpuTensor(backend, entry, `planes:${t}`, () =>
+    backend.makeTensorInfo([w.batch * w.n], 'float32', channelPlaneCounts(w, t)));
 
   const temps: TensorInfo[] = [];
   const a3 = reshape(backend, a, transposeA ? [plan.aBatch, plan.k, plan.m] : [plan.aBatch, plan.m, plan.k]);
@@ -93,6 +100,7 @@ export function prepareOperands(backend: BitlayerWebGLBackend, args: MatMulArgs,
   const aIdx = batchIndexExpr(plan.aIndex, plan.aBatch, 'AIndex');
   const bIdx = batchIndexExpr(plan.bIndex, plan.bBatch, 'BIndex');
   const inputs = [wPlanes, aPlanes, rowExp, scales];
+  if (planeCounts) inputs.push(planeCounts);
   for (const table of [aIdx.table, bIdx.table]) {
     if (table) {
       const info = backend.makeTensorInfo([table.length], 'float32', Float32Array.from(table));
@@ -103,6 +111,7 @@ export function prepareOperands(backend: BitlayerWebGLBackend, args: MatMulArgs,
   const shape: BitlayerMatMulShape = {
     outBatch: plan.outBatch, m: plan.m, k: plan.k, n: plan.n, storedBits: w.bits, weightBits: t,
     activationBits: config.activationBits, aIndex: aIdx.expr, bIndex: bIdx.expr,
+    perChannelPlanes: w.channelBits !== undefined,
   };
   return { plan, shape, inputs, temps };
 }

@@ -9,7 +9,7 @@
  *   d   = 2 Σ_i σ_i 2^(t-1-i) S_i + T                   (= Σ_k u_k a_k exactly)
  *   y   = step_r · range_n · 2^-t · d
  */
-import { QuantizedActivations, QuantizedWeight, PbqQuantizationError } from './quantize';
+import { channelPlanes, QuantizedActivations, QuantizedWeight, PbqQuantizationError } from './quantize';
 
 /** SWAR population count of a 32-bit word (Hacker's Delight 5-2). */
 export function popcount32(x: number): number {
@@ -23,11 +23,6 @@ export function popcount32(x: number): number {
 export function planeWeight(p: number, count: number): number {
   const w = 2 ** (count - 1 - p);
   return p === 0 ? -w : w;
-}
-
-/** Which stored planes a run at `weightBits` uses: all of them, or the first weightBits. */
-export function planesUsed(w: QuantizedWeight, weightBits: number): number {
-  return Math.min(w.bits, weightBits);
 }
 
 function checkCompatible(a: QuantizedActivations, w: QuantizedWeight): void {
@@ -124,16 +119,21 @@ export function bitlayerMatMul(
   method: 'tables' | 'popcount' = 'tables',
 ): void {
   checkCompatible(a, w);
-  const t = planesUsed(w, weightBits);
   const N = w.n;
   const words = w.words;
-  const scaleT = 2 ** -t;
+  const channel0 = pair.wBatch * N;
+  // Planes t_n and output factor m_n 2^-t_n of each channel of this weight batch.
+  const planes = new Int32Array(N);
+  const factors = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    planes[n] = channelPlanes(w, channel0 + n, weightBits);
+    factors[n] = w.ranges[channel0 + n] * 2 ** -planes[n];
+  }
   if (method === 'popcount') {
     for (let r = pair.rowStart; r < pair.rowStart + pair.rows; r++) {
       for (let n = 0; n < N; n++) {
-        const d = combinePartialSums(partialSums(a, r, w, pair.wBatch, n, t), a.codeSums[r]);
-        out[pair.outOffset + (r - pair.rowStart) * N + n] =
-          a.steps[r] * w.ranges[pair.wBatch * N + n] * scaleT * d;
+        const d = combinePartialSums(partialSums(a, r, w, pair.wBatch, n, planes[n]), a.codeSums[r]);
+        out[pair.outOffset + (r - pair.rowStart) * N + n] = a.steps[r] * factors[n] * d;
       }
     }
     return;
@@ -141,8 +141,6 @@ export function bitlayerMatMul(
   const codes = decodeCodes(a);
   const groups = words * 4;
   const lut = new Float64Array(groups * 256);
-  const planeFactor = new Float64Array(t);
-  for (let i = 0; i < t; i++) planeFactor[i] = 2 * planeWeight(i, t);
   for (let r = pair.rowStart; r < pair.rowStart + pair.rows; r++) {
     const step = a.steps[r];
     const outRow = pair.outOffset + (r - pair.rowStart) * N;
@@ -153,7 +151,8 @@ export function bitlayerMatMul(
     }
     buildByteTables(a, r, codes, lut);
     for (let n = 0; n < N; n++) {
-      const wBase = (pair.wBatch * N + n) * w.bits * words;
+      const wBase = (channel0 + n) * w.bits * words;
+      const t = planes[n];
       let d = a.codeSums[r];
       for (let i = 0; i < t; i++) {
         const planeBase = wBase + i * words;
@@ -164,9 +163,9 @@ export function bitlayerMatMul(
           s += lut[g + (bitsWord & 0xff)] + lut[g + 256 + ((bitsWord >>> 8) & 0xff)] +
             lut[g + 512 + ((bitsWord >>> 16) & 0xff)] + lut[g + 768 + (bitsWord >>> 24)];
         }
-        d += planeFactor[i] * s;
+        d += 2 * planeWeight(i, t) * s;
       }
-      out[outRow + n] = step * w.ranges[pair.wBatch * N + n] * scaleT * d;
+      out[outRow + n] = step * factors[n] * d;
     }
   }
 }

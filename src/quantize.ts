@@ -62,8 +62,27 @@ export interface QuantizedWeight {
   readonly words: number;
   /** Packed planes, [batch][n][bits][words], plane 0 = sign plane, bit l of word w is k = 32w + l. */
   readonly planes: Uint32Array;
-  /** Per-channel range m_n (max |w| of the channel), [batch][n]. */
+  /** Per-channel range m_n (max |w| of the channel unless chosen otherwise), [batch][n]. */
   readonly ranges: Float32Array;
+  /**
+   * Planes of each channel, [batch][n], when channels differ (multipoint: some channels get
+   * extra LSB planes); absent when every channel has `bits` planes. Planes past a channel's
+   * count are zero.
+   */
+  readonly channelBits?: Uint8Array;
+}
+
+/** Planes that channel c (flat index batch·N + n) uses when a run asks for weightBits. */
+export function channelPlanes(w: QuantizedWeight, c: number, weightBits: number): number {
+  return Math.min(w.channelBits ? w.channelBits[c] : w.bits, weightBits);
+}
+
+/** Options of quantizeWeights: chosen ranges (clipping) and per-channel bit widths. */
+export interface WeightQuantizationOptions {
+  /** Range m_n per channel, [batch][n]; values beyond ±m_n clip to the extreme codes. */
+  ranges?: ArrayLike<number>;
+  /** Bit width per channel, [batch][n], each in 1..bits. */
+  channelBits?: ArrayLike<number>;
 }
 
 /** One operand's activations after per-row quantization: [row][plane][word]. */
@@ -99,38 +118,49 @@ export function quantizeWeights(
   values: ArrayLike<number>,
   shape: { batch: number; k: number; n: number; transposed: boolean },
   bits: number,
+  options: WeightQuantizationOptions = {},
 ): QuantizedWeight {
   checkBits('weightBits', bits);
   const { batch, k: K, n: N, transposed } = shape;
   if (values.length !== batch * K * N) {
     throw new PbqQuantizationError(`weight has ${values.length} values, expected ${batch}×${K}×${N}`);
   }
+  for (const [name, given] of Object.entries(options)) {
+    if (given !== undefined && given.length !== batch * N) {
+      throw new PbqQuantizationError(`${name} has ${given.length} entries, expected one per channel (${batch * N})`);
+    }
+  }
   const words = wordsFor(K);
   const planes = new Uint32Array(batch * N * bits * words);
   const ranges = new Float32Array(batch * N);
-  const half = 2 ** (bits - 1);
-  for (let b = 0; b < batch; b++) {
-    for (let n = 0; n < N; n++) {
-      let m = 0;
-      for (let k = 0; k < K; k++) {
-        const w = values[weightIndex(b, k, n, K, N, transposed)];
-        if (!Number.isFinite(w)) {
-          throw new PbqQuantizationError(
-            `weight value ${w} at [${transposed ? `${b}, ${n}, ${k}` : `${b}, ${k}, ${n}`}] is not finite: cannot quantize NaN or Inf weights`,
-          );
-        }
-        m = Math.max(m, Math.abs(w));
+  const channelBits = options.channelBits && Uint8Array.from(options.channelBits);
+  for (let c = 0; c < batch * N; c++) {
+    const b = Math.floor(c / N);
+    const n = c % N;
+    let m = 0;
+    for (let k = 0; k < K; k++) {
+      const w = values[weightIndex(b, k, n, K, N, transposed)];
+      if (!Number.isFinite(w)) {
+        throw new PbqQuantizationError(
+          `weight value ${w} at [${transposed ? `${b}, ${n}, ${k}` : `${b}, ${k}, ${n}`}] is not finite: cannot quantize NaN or Inf weights`,
+        );
       }
-      ranges[b * N + n] = m;
-      const base = (b * N + n) * bits * words;
-      for (let k = 0; k < K; k++) {
-        const w = values[weightIndex(b, k, n, K, N, transposed)];
-        const q = m === 0 ? 0 : Math.min(Math.max(Math.floor((w / m) * half), -half), half - 1);
-        setPlaneBits(planes, base, words, bits, k, q);
-      }
+      m = Math.max(m, Math.abs(w));
+    }
+    if (options.ranges) m = Math.fround(options.ranges[c]);
+    if (!(m >= 0) || !Number.isFinite(m)) throw new PbqQuantizationError(`range of channel ${c} must be finite and >= 0, got ${m}`);
+    ranges[c] = m;
+    const cBits = channelBits ? channelBits[c] : bits;
+    if (!(cBits >= 1 && cBits <= bits)) throw new PbqQuantizationError(`channelBits[${c}] must be in 1..${bits}, got ${cBits}`);
+    const half = 2 ** (cBits - 1);
+    const base = c * bits * words;
+    for (let k = 0; k < K; k++) {
+      const w = values[weightIndex(b, k, n, K, N, transposed)];
+      const q = m === 0 ? 0 : Math.min(Math.max(Math.floor((w / m) * half), -half), half - 1);
+      setPlaneBits(planes, base, words, cBits, k, q);
     }
   }
-  return { bits, batch, k: K, n: N, words, planes, ranges };
+  return channelBits ? { bits, batch, k: K, n: N, words, planes, ranges, channelBits } : { bits, batch, k: K, n: N, words, planes, ranges };
 }
 
 /** Writes the `planeCount`-bit two's complement of `code` at column k, MSB plane first. */
@@ -210,8 +240,9 @@ export function quantizeActivations(
 }
 
 /** Dequantized weight value (b, k, n) using the first t planes: m · (2 q_t + 1) / 2^t. */
-export function dequantizeWeight(w: QuantizedWeight, b: number, k: number, n: number, t = w.bits): number {
+export function dequantizeWeight(w: QuantizedWeight, b: number, k: number, n: number, weightBits = w.bits): number {
   const base = (b * w.n + n) * w.bits * w.words;
+  const t = channelPlanes(w, b * w.n + n, weightBits);
   let q = 0;
   for (let p = 0; p < t; p++) {
     const bit = (w.planes[base + p * w.words + (k >>> 5)] >>> (k & 31)) & 1;

@@ -26,10 +26,40 @@ export interface CachedWeight {
   weight: QuantizedWeight;
   /** Backend-specific copies of `weight` (the WebGL backend keeps its textures here). */
   derived: Map<string, Disposable>;
+  /** Installed by `seed` (stored planes): never re-quantized from the float values. */
+  seeded?: boolean;
 }
 
 function layoutKey(l: WeightLayout): string {
   return `${l.batch}x${l.k}x${l.n}${l.transposed ? 'T' : ''}`;
+}
+
+/**
+ * Planes stored with a model (pbq's compact format), attached to the model's weight tensors
+ * when it is loaded. Every pbq backend instance looks here before quantizing a B operand, so
+ * stored planes are used as they are, whichever backend instance runs the model.
+ */
+const storedPlanes = new WeakMap<DataId, Map<string, QuantizedWeight>>();
+
+export function attachStoredPlanes(dataId: DataId, layout: WeightLayout, weight: QuantizedWeight): void {
+  checkLayout(weight, layout);
+  let byLayout = storedPlanes.get(dataId);
+  if (byLayout === undefined) {
+    byLayout = new Map();
+    storedPlanes.set(dataId, byLayout);
+  }
+  byLayout.set(layoutKey(layout), weight);
+}
+
+export function storedPlanesOf(dataId: DataId, layout: WeightLayout): QuantizedWeight | undefined {
+  return storedPlanes.get(dataId)?.get(layoutKey(layout));
+}
+
+function checkLayout(weight: QuantizedWeight, layout: WeightLayout): void {
+  if (weight.batch !== layout.batch || weight.k !== layout.k || weight.n !== layout.n) {
+    throw new Error(`pbq: stored planes are ${weight.batch}×${weight.k}×${weight.n}, ` +
+      `the weight is used as ${layout.batch}×${layout.k}×${layout.n}`);
+  }
 }
 
 export class WeightCache {
@@ -49,13 +79,36 @@ export class WeightCache {
     }
     const key = layoutKey(layout);
     const cached = byLayout.get(key);
-    if (cached !== undefined && cached.weight.bits >= bits) return cached;
+    // Stored planes are served as they are: a run asking for more bits uses all of them.
+    if (cached !== undefined && (cached.weight.bits >= bits || cached.seeded)) return cached;
+    const stored = storedPlanesOf(dataId, layout);
+    if (stored !== undefined) {
+      this.seed(dataId, layout, stored);
+      return byLayout.get(key) as CachedWeight;
+    }
     const weight = quantizeWeights(read(), layout, bits);
     if (cached !== undefined) disposeDerived(cached);
     else this.live++;
     const entry: CachedWeight = { weight, derived: new Map() };
     byLayout.set(key, entry);
     return entry;
+  }
+
+  /**
+   * Installs planes quantized elsewhere (e.g. loaded from a pbq model file) for `dataId`, so
+   * matmuls use them as they are instead of quantizing the float values.
+   */
+  seed(dataId: DataId, layout: WeightLayout, weight: QuantizedWeight): void {
+    checkLayout(weight, layout);
+    let byLayout = this.entries.get(dataId);
+    if (byLayout === undefined) {
+      byLayout = new Map();
+      this.entries.set(dataId, byLayout);
+    }
+    const old = byLayout.get(layoutKey(layout));
+    if (old !== undefined) disposeDerived(old);
+    else this.live++;
+    byLayout.set(layoutKey(layout), { weight, derived: new Map(), seeded: true });
   }
 
   /** Drops every quantized form of `dataId` (called when the backend frees it). */

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '../src/index';
 import { configure } from '../src/config';
 import { partialSums } from '../src/engine';
-import { quantizeWeights } from '../src/quantize';
+import { channelPlanes, quantizeWeights } from '../src/quantize';
 import { quantizeAOperand } from '../kernels/bitlayer_matmul_cpu';
 import { planMatMul } from '../kernels/matmul_plan';
 import type { MatMulCase } from './browser/pages/bitlayer_page';
@@ -22,7 +22,8 @@ export function cpuPartials(c: MatMulCase): number[] {
     for (let m = 0; m < plan.m; m++) {
       const row = plan.aIndex[ob] * plan.m + m;
       for (let n = 0; n < plan.n; n++) {
-        out.push(...partialSums(acts, row, w, plan.bIndex[ob], n, c.weightBits), acts.codeSums[row]);
+        const t = channelPlanes(w, plan.bIndex[ob] * plan.n + n, c.weightBits);
+        out.push(...partialSums(acts, row, w, plan.bIndex[ob], n, t), acts.codeSums[row]);
       }
     }
   }
@@ -55,4 +56,28 @@ export function randomCase(
     b: { values: Array.from(randomValues(size(bShape), seed + 1, 0.7)), shape: bShape },
     weightBits, activationBits, ...opts,
   };
+}
+
+/** Planes stored by a converter: chosen ranges and per-channel bit widths (max = weightBits of the case). */
+export interface StoredPlanes { ranges: number[]; channelBits: number[] }
+
+/** Installs stored planes for `w` (a variable) in the active pbq backend's weight cache. */
+export function seedWeight(backend: unknown, w: tf.Tensor, values: number[], stored: StoredPlanes, bits: number): void {
+  const [k, n] = w.shape;
+  const layout = { batch: 1, k, n, transposed: false };
+  const weight = quantizeWeights(values, layout, bits, stored);
+  (backend as { weightCache: { seed(d: unknown, l: typeof layout, q: typeof weight): void } }).weightCache.seed(w.dataId, layout, weight);
+}
+
+/** y = a · stored(b) on the Node pbq backend (max planes = max(channelBits)). */
+export async function seededOutput(c: MatMulCase, stored: StoredPlanes): Promise<{ values: number[]; shape: number[] }> {
+  await tf.setBackend('pbq');
+  configure({ weightBits: c.weightBits, activationBits: c.activationBits });
+  const a = tf.tensor(decodeFloats(c.a.values), c.a.shape, 'float32');
+  const b = tf.variable(tf.tensor(decodeFloats(c.b.values), c.b.shape, 'float32'));
+  seedWeight(tf.backend(), b, decodeFloats(c.b.values), stored, Math.max(...stored.channelBits));
+  const y = tf.matMul(a, b);
+  const out = { values: Array.from(await y.data()), shape: y.shape };
+  tf.dispose([a, b, y]);
+  return out;
 }

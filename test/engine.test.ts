@@ -146,3 +146,32 @@ describe('bitlayer matmul, random', () => {
     expect(run(q, 3, 2, 4, 'popcount').slice(2)).toEqual(out.slice(2));
   });
 });
+
+describe('per-channel bit widths (multipoint planes) and chosen ranges', () => {
+  it('each channel uses its own planes and truncates like a fresh quantization of that width', () => {
+    const [m, k, n] = [2, 40, 4];
+    const a = randomValues(m * k, 31);
+    const b = randomValues(k * n, 32);
+    const opts = { ranges: [0.5, 0.9, 0.3, 1], channelBits: [6, 3, 1, 5] };
+    const q = { acts: quantizeActivations(a, { rows: m, k, rowStride: k, colStride: 1 }, 8),
+      weights: quantizeWeights(b, { batch: 1, k, n, transposed: false }, 6, opts) };
+    for (const weightBits of [6, 4, 2]) {
+      const out = run(q, m, n, weightBits, 'tables');
+      expect(run(q, m, n, weightBits, 'popcount')).toEqual(out);
+      for (let c = 0; c < n; c++) {
+        // channel c alone, quantized at min(its bits, weightBits) with the same range
+        const bits = Math.min(opts.channelBits[c], weightBits);
+        const col = Float32Array.from({ length: k }, (_, p) => b[p * n + c]);
+        const single = quantizeWeights(col, { batch: 1, k, n: 1, transposed: false }, bits, { ranges: [opts.ranges[c]] });
+        const ref = new Float32Array(m);
+        bitlayerMatMul(q.acts, single, bits, { rowStart: 0, rows: m, wBatch: 0, outOffset: 0 }, ref);
+        for (let r = 0; r < m; r++) expect(out[r * n + c]).toBe(ref[r]);
+      }
+    }
+  });
+
+  it('a range below max |w| clips to the extreme codes', () => {
+    const w = quantizeWeights(Float32Array.from([2, -2, 0.25]), { batch: 1, k: 3, n: 1, transposed: false }, 3, { ranges: [1] });
+    expect([0, 1, 2].map((p) => dequantizeWeight(w, 0, p, 0))).toEqual([0.875, -0.875, 0.375]);
+  });
+});

@@ -4,7 +4,7 @@
  */
 import * as path from 'path';
 import { closeBrowser, openPage, PageHandle } from './harness';
-import { cpuOutput, cpuPartials, randomCase } from '../bitlayer_oracle';
+import { cpuOutput, cpuPartials, randomCase, seededOutput } from '../bitlayer_oracle';
 import type { MatMulCase } from './pages/bitlayer_page';
 import { decodeFloats, encodeFloats } from './pages/float_codec';
 
@@ -70,7 +70,7 @@ describe('GLSL partial sums equal the CPU engine bit for bit', () => {
 
 function expectCloseToFloat32Rounding(gpu: number[], cpu: number[]) {
   expect(gpu.length).toBe(cpu.length);
-  const scale = Math.max(1e-30, ...cpu.map(Math.abs));
+  const scale = Math.max(1e-30, ...cpu.filter((v) => !Number.isNaN(v)).map(Math.abs));
   for (let i = 0; i < cpu.length; i++) {
     if (Number.isNaN(cpu[i])) {
       expect(gpu[i]).toBeNaN();
@@ -122,6 +122,18 @@ describe('GLSL outputs equal the CPU backend to float32 rounding', () => {
     const cpu = await cpuOutput(c);
     expect(decodeFloats(gpu.values).slice(4, 8).every(Number.isNaN)).toBe(true);
     expectCloseToFloat32Rounding(decodeFloats(gpu.values), cpu.values);
+  });
+});
+
+describe('stored planes (converter output) with per-channel bit widths', () => {
+  it('equal the CPU engine on the same seeded planes, at full and truncated weight bits', async () => {
+    const c = randomCase(4000, [3, 45], [45, 6], 6, 8);
+    const stored = { ranges: [0.5, 0.6, 0.3, 0.7, 0.2, 0.65], channelBits: [6, 4, 2, 6, 5, 3] };
+    for (const weightBits of [6, 4, 3, 1]) {
+      const gpu = await page.call('matmulSeeded', { ...c, weightBits }, stored);
+      const cpu = await seededOutput({ ...c, weightBits }, stored);
+      expectCloseToFloat32Rounding(decodeFloats(gpu.values), cpu.values);
+    }
   });
 });
 

@@ -8,6 +8,7 @@ import type { PbqBackendWebGL } from '../../../src/backend_webgl';
 import type { FusedActivation } from '../../../kernels/fused_epilogue_cpu';
 import { rowExponentsWebGL } from '../../../kernels/bitlayer_matmul_webgl';
 import { planMatMul } from '../../../kernels/matmul_plan';
+import { quantizeWeights } from '../../../src/quantize';
 import { decodeFloats, encodeFloats, EncodedFloats } from './float_codec';
 
 /** A tensor crossing the page boundary (values encoded with float_codec). */
@@ -76,6 +77,21 @@ const api = {
     });
     const out = { values: encodeFloats(await y.data()), shape: y.shape };
     tf.dispose([t.a, t.b, t.bias, t.prelu, y].filter((x): x is tf.Tensor => x !== undefined));
+    return out;
+  },
+
+  /** A matmul whose weight uses stored planes (chosen ranges, per-channel bit widths). */
+  async matmulSeeded(c: MatMulCase, stored: { ranges: number[]; channelBits: number[] }) {
+    const backend = await ready();
+    pbq.configure({ weightBits: c.weightBits, activationBits: c.activationBits });
+    const values = decodeFloats(c.b.values);
+    const a = tf.tensor(decodeFloats(c.a.values), c.a.shape, 'float32');
+    const b = tf.variable(tf.tensor(values, c.b.shape, 'float32'));
+    const layout = { batch: 1, k: c.b.shape[0], n: c.b.shape[1], transposed: false };
+    backend.weightCache.seed(b.dataId, layout, quantizeWeights(values, layout, Math.max(...stored.channelBits), stored));
+    const y = tf.matMul(a, b);
+    const out = { values: encodeFloats(await y.data()), shape: y.shape };
+    tf.dispose([a, b, y]);
     return out;
   },
 
