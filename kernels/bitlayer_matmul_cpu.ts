@@ -71,7 +71,8 @@ export function bitlayerMatMulCPU(backend: BitlayerCPUBackend, args: MatMulArgs,
   const matSize = plan.m * plan.n;
   for (let ob = 0; ob < plan.outBatch; ob++) {
     bitlayerMatMul(acts, weight, config.weightBits,
-      { rowStart: plan.aIndex[ob] * plan.m, rows: plan.m, wBatch: plan.bIndex[ob], outOffset: ob * matSize }, out);
+      { rowStart: plan.aIndex[ob] * plan.m, rows: plan.m, wBatch: plan.bIndex[ob], outOffset: ob * matSize }, out,
+      'tables', config.accumulator);
   }
   if (args.bias || (args.activation && args.activation !== 'linear')) {
     applyEpilogue(out, plan.outShape, {

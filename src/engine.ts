@@ -10,6 +10,8 @@
  *   y   = step_r · range_n · 2^-t · d
  */
 import { channelPlanes, QuantizedActivations, QuantizedWeight, PbqQuantizationError } from './quantize';
+import { AccumulatorConfig } from './config';
+import { accumulate, checkSimulable, dotProductBound, recordAccumulatorEvents } from './accumulator';
 
 /** SWAR population count of a 32-bit word (Hacker's Delight 5-2). */
 export function popcount32(x: number): number {
@@ -116,8 +118,12 @@ export interface MatMulPair {
  */
 export function bitlayerMatMul(
   a: QuantizedActivations, w: QuantizedWeight, weightBits: number, pair: MatMulPair, out: Float32Array,
-  method: 'tables' | 'popcount' = 'tables',
+  method: 'tables' | 'popcount' = 'tables', accumulator: AccumulatorConfig = { type: 'exact' },
 ): void {
+  if (accumulator.type !== 'exact') {
+    narrowAccumulatorMatMul(a, w, weightBits, pair, out, accumulator);
+    return;
+  }
   checkCompatible(a, w);
   const N = w.n;
   const words = w.words;
@@ -168,4 +174,57 @@ export function bitlayerMatMul(
       out[outRow + n] = step * factors[n] * d;
     }
   }
+}
+
+/**
+ * c_w = Σ_{k in word w} u_k a_k for every word of one (row, channel) pair: the exact word
+ * partials that a narrow accumulator adds (see accumulator.ts). Uses the row's byte tables.
+ */
+export function wordPartials(
+  w: QuantizedWeight, channel: number, t: number, lut: Float64Array, wordSums: Float64Array, out: Float64Array,
+): void {
+  const words = w.words;
+  const base = channel * w.bits * words;
+  for (let word = 0, g = 0; word < words; word++, g += 1024) {
+    let c = wordSums[word];
+    for (let i = 0; i < t; i++) {
+      const bitsWord = w.planes[base + i * words + word];
+      const s = lut[g + (bitsWord & 0xff)] + lut[g + 256 + ((bitsWord >>> 8) & 0xff)] +
+        lut[g + 512 + ((bitsWord >>> 16) & 0xff)] + lut[g + 768 + (bitsWord >>> 24)];
+      c += 2 * planeWeight(i, t) * s;
+    }
+    out[word] = c;
+  }
+}
+
+/** bitlayerMatMul with the dot products summed word by word in a simulated narrow register. */
+function narrowAccumulatorMatMul(
+  a: QuantizedActivations, w: QuantizedWeight, weightBits: number, pair: MatMulPair, out: Float32Array,
+  accumulator: Exclude<AccumulatorConfig, { type: 'exact' }>,
+): void {
+  checkCompatible(a, w);
+  const { n: N, words, k: K } = w;
+  const codes = decodeCodes(a);
+  const lut = new Float64Array(words * 4 * 256);
+  const wordSums = new Float64Array(words);
+  const partials = new Float64Array(words);
+  const events = new Int32Array(2);
+  let additions = 0;
+  for (let n = 0; n < N; n++) checkSimulable(K, channelPlanes(w, pair.wBatch * N + n, weightBits), a.bits);
+  for (let r = pair.rowStart; r < pair.rowStart + pair.rows; r++) {
+    const step = a.steps[r];
+    const outRow = pair.outOffset + (r - pair.rowStart) * N;
+    buildByteTables(a, r, codes, lut);
+    wordSums.fill(0);
+    for (let k = 0; k < K; k++) wordSums[k >>> 5] += codes[r * K + k];
+    for (let n = 0; n < N; n++) {
+      const c = pair.wBatch * N + n;
+      const t = channelPlanes(w, c, weightBits);
+      wordPartials(w, c, t, lut, wordSums, partials);
+      const result = accumulate(accumulator, partials, dotProductBound(K, t, a.bits), events);
+      additions += result.additions;
+      out[outRow + n] = Number.isNaN(step) ? NaN : step * w.ranges[c] * 2 ** -t * result.value;
+    }
+  }
+  recordAccumulatorEvents(additions, events[0], events[1]);
 }
