@@ -13,6 +13,8 @@
 import type { GPGPUProgram } from '@tensorflow/tfjs-backend-webgl';
 import { MIN_ROW_EXPONENT } from '../src/quantize';
 import type { FusedActivation } from './fused_epilogue_cpu';
+import type { AccumulatorConfig } from '../src/config';
+import { accumulatorGLSL } from './accumulator_gpu';
 
 /** Bits carried by one float32 texel of a plane texture. */
 export const TEXEL_BITS = 16;
@@ -164,6 +166,35 @@ function planeSum(planes: number, operand: (p: number) => string): string {
   return terms.join(' + ');
 }
 
+/** Input names, in the order prepareOperands (bitlayer_matmul_webgl.ts) supplies them. */
+function inputNames(s: BitlayerMatMulShape, epilogue?: BitlayerEpilogue): string[] {
+  const names = ['Wp', 'Ap', 'RowExp', 'ChannelScale'];
+  if (s.perChannelPlanes) names.push('ChannelPlanes');
+  if (s.aIndex.includes('getAIndex')) names.push('AIndex');
+  if (s.bIndex.includes('getBIndex')) names.push('BIndex');
+  if (epilogue?.hasBias) names.push('bias');
+  if (epilogue?.activation === 'prelu') names.push('preluActivationWeights');
+  return names;
+}
+
+/** Output of y from the register value d, with the fused epilogue (shared by both programs). */
+function outputSnippet(s: BitlayerMatMulShape, dExpression: string, epilogue?: BitlayerEpilogue): string {
+  return `
+        float rowExp = getRowExp(ai, m);
+        float y;
+        if (isnan(rowExp)) {
+          y = rowExp;
+        } else if (rowExp < ${MIN_ROW_EXPONENT}.0) {
+          y = 0.0;
+        } else {
+          ${dExpression}
+          // y = 2^e · (m_n 2^-t) · d with e = E - (A-1)
+          y = pow2i(int(rowExp) - ${s.activationBits - 1}) * (getChannelScale(bi * ${s.n} + n) * d);
+        }
+        ${epilogue?.hasBias ? 'y += getBiasAtOutCoords();' : ''}
+        setOutput(activation(y));`;
+}
+
 export class BitlayerMatMulProgram implements GPGPUProgram {
   variableNames: string[];
   outputShape: number[];
@@ -178,12 +209,7 @@ export class BitlayerMatMulProgram implements GPGPUProgram {
     const t = Math.min(s.weightBits, s.storedBits);
     const planes = s.activationBits + 1;
     const texels = 2 * Math.ceil(s.k / 32);
-    this.variableNames = ['Wp', 'Ap', 'RowExp', 'ChannelScale'];
-    if (s.perChannelPlanes) this.variableNames.push('ChannelPlanes');
-    if (s.aIndex.includes('getAIndex')) this.variableNames.push('AIndex');
-    if (s.bIndex.includes('getBIndex')) this.variableNames.push('BIndex');
-    if (epilogue?.hasBias) this.variableNames.push('bias');
-    if (epilogue?.activation === 'prelu') this.variableNames.push('preluActivationWeights');
+    this.variableNames = inputNames(s, epilogue);
     this.outputShape = mode === 'output' ? [s.outBatch, s.m, s.n] : [s.outBatch, s.m, s.n, t + 1];
 
     const loadA = Array.from({ length: planes }, (_, p) => `uint a${p} = uint(getAp(aRow + ${p}, h));`).join('\n');
@@ -202,21 +228,9 @@ export class BitlayerMatMulProgram implements GPGPUProgram {
     const finish = mode === 'partials' ? `
         float result = float(tsum);
         ${partialOut}
-        setOutput(result);` : `
-        float rowExp = getRowExp(ai, m);
-        float y;
-        if (isnan(rowExp)) {
-          y = rowExp;
-        } else if (rowExp < ${MIN_ROW_EXPONENT}.0) {
-          y = 0.0;
-        } else {
+        setOutput(result);` : outputSnippet(s, `
           ${s.perChannelPlanes ? 'int tn = int(getChannelPlanes(bi * ' + s.n + ' + n));' : ''}
-          float d = float(tsum) + 2.0 * (${combine});
-          // y = 2^e · (m_n 2^-t) · d with e = E - (A-1)
-          y = pow2i(int(rowExp) - ${s.activationBits - 1}) * (getChannelScale(bi * ${s.n} + n) * d);
-        }
-        ${epilogue?.hasBias ? 'y += getBiasAtOutCoords();' : ''}
-        setOutput(activation(y));`;
+          float d = float(tsum) + 2.0 * (${combine});`, epilogue);
 
     this.userCode = `
       ${GLSL_HELPERS}
@@ -239,6 +253,84 @@ export class BitlayerMatMulProgram implements GPGPUProgram {
           ${loadA}
           tsum += ${planeSum(planes, (p) => `a${p}`)};
           ${accumulate}
+        }
+        ${finish}
+      }
+    `;
+  }
+}
+
+/**
+ * The bitlayer product with a simulated narrow accumulator (src/accumulator.ts): word partials
+ * c_w = T_w + 2 Σ_i σ_i 2^(t_n-1-i) S_i(w) are exact ints, added word by word (in chunks for
+ * float formats) through accAdd. 'output' mode writes y; 'partials' mode writes [register,
+ * overflows, underflows] per output. The exact program above is untouched by this mode.
+ */
+export class NarrowAccumulatorMatMulProgram implements GPGPUProgram {
+  variableNames: string[];
+  outputShape: number[];
+  userCode: string;
+
+  constructor(
+    s: BitlayerMatMulShape, accumulator: Exclude<AccumulatorConfig, { type: 'exact' }>,
+    mode: 'output' | 'partials', epilogue?: BitlayerEpilogue,
+  ) {
+    const t = Math.min(s.weightBits, s.storedBits);
+    const planes = s.activationBits + 1;
+    const words = Math.ceil(s.k / 32);
+    this.variableNames = inputNames(s, epilogue);
+    this.outputShape = mode === 'output' ? [s.outBatch, s.m, s.n] : [s.outBatch, s.m, s.n, 3];
+    const planeFactor = (i: number) => s.perChannelPlanes
+      ? `${i === 0 ? '-' : ''}(1 << (tn - ${i + 1}))`
+      : planeWeightLiteral(i, t);
+    const wordBody = Array.from({ length: 2 }, (_, half) => `
+          h = 2 * word + ${half};
+          ${Array.from({ length: planes }, (_, p) => `a${p} = uint(getAp(aRow + ${p}, h));`).join(' ')}
+          cw += ${planeSum(planes, (p) => `a${p}`)};
+          ${Array.from({ length: t }, (_, i) => `
+          w = uint(getWp(wRow + ${i}, h));
+          if (w != 0u) cw += 2 * (${planeFactor(i)}) * (${planeSum(planes, (p) => `w & a${p}`)});`).join('')}`).join('');
+    const isFloat = accumulator.type === 'float';
+    const chunk = isFloat ? accumulator.chunk : 1;
+    const accumulateWord = isFloat ? `
+          chunkSum = accAdd(chunkSum, cw, events);
+          if (++inChunk == ${chunk} || word == ${words - 1}) {
+            acc = accAdd(acc, chunkSum, events);
+            chunkSum = 0;
+            inChunk = 0;
+          }` : `
+          acc = accAdd(acc, cw, events);`;
+    const finish = mode === 'partials' ? `
+        setOutput(c.w == 0 ? float(acc) : c.w == 1 ? float(events.x) : float(events.y));`
+      : outputSnippet(s, 'float d = float(acc);', epilogue);
+    this.userCode = `
+      ${GLSL_HELPERS}
+      ${accumulatorGLSL(accumulator)}
+      float activation(float x) {
+        ${activationSnippet(epilogue?.activation ?? 'linear', epilogue?.leakyreluAlpha ?? 0.2)}
+      }
+      void main() {
+        ${mode === 'output' ? 'ivec3 c = getOutputCoords();' : 'ivec4 c = getOutputCoords();'}
+        int ob = c.x;
+        int m = c.y;
+        int n = c.z;
+        int ai = ${s.aIndex};
+        int bi = ${s.bIndex};
+        int aRow = (ai * ${s.m} + m) * ${planes};
+        int wRow = (bi * ${s.n} + n) * ${s.storedBits};
+        int tn = ${s.perChannelPlanes ? `int(getChannelPlanes(bi * ${s.n} + n))` : t};
+        ${isFloat ? `accLimits(${s.k} * ((1 << tn) - 1) * ${2 ** s.activationBits - 1});` : ''}
+        ivec2 events = ivec2(0);
+        int acc = 0;
+        int chunkSum = 0;
+        int inChunk = 0;
+        int h;
+        uint w;
+        ${Array.from({ length: planes }, (_, p) => `uint a${p};`).join(' ')}
+        for (int word = 0; word < ${words}; word++) {
+          int cw = 0;
+          ${wordBody}
+          ${accumulateWord}
         }
         ${finish}
       }

@@ -11,8 +11,10 @@ import { channelPlanes, QuantizedWeight } from '../src/quantize';
 import { CachedWeight, WeightCache } from '../src/weight_cache';
 import { MatMulArgs } from './bitlayer_matmul_cpu';
 import {
-  ActivationPlanesProgram, BitlayerMatMulProgram, BitlayerMatMulShape, RowExponentProgram, TEXEL_BITS,
+  ActivationPlanesProgram, BitlayerMatMulProgram, BitlayerMatMulShape, NarrowAccumulatorMatMulProgram,
+  RowExponentProgram, TEXEL_BITS,
 } from './bitlayer_matmul_gpu';
+import { checkSimulable, recordAccumulatorEvents } from '../src/accumulator';
 import { MatMulPlan, planMatMul } from './matmul_plan';
 
 export interface BitlayerWebGLBackend extends MathBackendWebGL {
@@ -108,12 +110,38 @@ export function prepareOperands(backend: BitlayerWebGLBackend, args: MatMulArgs,
       inputs.push(info);
     }
   }
+  if (config.accumulator.type !== 'exact') {
+    for (let c = 0; c < w.batch * w.n; c++) checkSimulable(plan.k, channelPlanes(w, c, t), config.activationBits);
+  }
   const shape: BitlayerMatMulShape = {
     outBatch: plan.outBatch, m: plan.m, k: plan.k, n: plan.n, storedBits: w.bits, weightBits: t,
     activationBits: config.activationBits, aIndex: aIdx.expr, bIndex: bIdx.expr,
     perChannelPlanes: w.channelBits !== undefined,
   };
   return { plan, shape, inputs, temps };
+}
+
+type NarrowConfig = Exclude<PbqConfig['accumulator'], { type: 'exact' }>;
+
+/**
+ * Counts the narrow accumulator's events of a GPU run into accumulatorStats(): one more pass
+ * writing [register, overflows, underflows] per output, read back and summed. This read-back
+ * synchronises with the GPU: simulation mode is for analysis, not speed.
+ */
+function recordGpuAccumulatorEvents(backend: BitlayerWebGLBackend, ops: QuantizedOperands, acc: NarrowConfig): void {
+  const info = backend.compileAndRun(new NarrowAccumulatorMatMulProgram(ops.shape, acc, 'partials'), ops.inputs, 'float32');
+  const values = backend.readSync(info.dataId) as Float32Array;
+  backend.disposeIntermediateTensorInfo(info);
+  let overflows = 0;
+  let underflows = 0;
+  for (let i = 0; i < values.length; i += 3) {
+    overflows += values[i + 1];
+    underflows += values[i + 2];
+  }
+  const outputs = values.length / 3;
+  const words = Math.ceil(ops.plan.k / 32);
+  const perOutput = acc.type === 'float' ? words + Math.ceil(words / acc.chunk) : words;
+  recordAccumulatorEvents(outputs * perOutput, overflows, underflows);
 }
 
 export function bitlayerMatMulWebGL(backend: BitlayerWebGLBackend, args: MatMulArgs, config: PbqConfig): TensorInfo {
@@ -125,12 +153,17 @@ export function bitlayerMatMulWebGL(backend: BitlayerWebGLBackend, args: MatMulA
       if (!args.preluActivationWeights) throw new Error('pbq: prelu activation needs preluActivationWeights');
       inputs.push(args.preluActivationWeights);
     }
-    const program = new BitlayerMatMulProgram(ops.shape, 'output', {
+    const epilogue = {
       hasBias: args.bias !== undefined,
       activation: args.activation ?? 'linear',
       leakyreluAlpha: args.leakyreluAlpha ?? 0.2,
-    });
+    };
+    const acc = config.accumulator;
+    const program = acc.type === 'exact'
+      ? new BitlayerMatMulProgram(ops.shape, 'output', epilogue)
+      : new NarrowAccumulatorMatMulProgram(ops.shape, acc, 'output', epilogue);
     const out = backend.compileAndRun(program, inputs, 'float32');
+    if (acc.type !== 'exact') recordGpuAccumulatorEvents(backend, ops, acc);
     // The program writes an unpacked [outBatch, M, N] texture: relabelling its shape is free.
     return { dataId: out.dataId, shape: ops.plan.outShape, dtype: out.dtype };
   } finally {
@@ -154,7 +187,10 @@ export function rowExponentsWebGL(backend: BitlayerWebGLBackend, a: TensorInfo, 
 export function bitlayerPartialSumsWebGL(backend: BitlayerWebGLBackend, args: MatMulArgs, config: PbqConfig): TensorInfo {
   const ops = prepareOperands(backend, args, config);
   try {
-    return backend.compileAndRun(new BitlayerMatMulProgram(ops.shape, 'partials'), ops.inputs, 'float32');
+    const acc = config.accumulator;
+    const program = acc.type === 'exact' ? new BitlayerMatMulProgram(ops.shape, 'partials')
+      : new NarrowAccumulatorMatMulProgram(ops.shape, acc, 'partials');
+    return backend.compileAndRun(program, ops.inputs, 'float32');
   } finally {
     for (const temp of ops.temps) backend.disposeIntermediateTensorInfo(temp);
   }

@@ -28,5 +28,7 @@ export {
 export type { PbqConfig, AccumulatorConfig } from './config';
 export { BACKEND_NAME, detectBaseKind } from './register';
 export { PbqBackendCPU } from './backend_cpu';
+export { accumulatorStats, resetAccumulatorStats } from './accumulator';
+export type { AccumulatorStats } from './accumulator';
 export * as quantization from './quantize';
 export * as engine from './engine';

@@ -2,7 +2,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '../src/index';
 import { configure } from '../src/config';
-import { partialSums } from '../src/engine';
+import { buildByteTables, decodeCodes, partialSums, wordPartials } from '../src/engine';
+import { accumulate, dotProductBound } from '../src/accumulator';
 import { channelPlanes, quantizeWeights } from '../src/quantize';
 import { quantizeAOperand } from '../kernels/bitlayer_matmul_cpu';
 import { planMatMul } from '../kernels/matmul_plan';
@@ -33,7 +34,7 @@ export function cpuPartials(c: MatMulCase): number[] {
 /** The case's output on the Node pbq backend (CPU engine). */
 export async function cpuOutput(c: MatMulCase): Promise<{ values: number[]; shape: number[] }> {
   await tf.setBackend('pbq');
-  configure({ weightBits: c.weightBits, activationBits: c.activationBits });
+  configure({ weightBits: c.weightBits, activationBits: c.activationBits, accumulator: c.accumulator ?? { type: 'exact' } });
   const t = (o?: MatMulCase['a']) => o && tf.tensor(decodeFloats(o.values), o.shape, 'float32');
   const fused = c.bias !== undefined || (c.activation ?? 'linear') !== 'linear';
   const y = tf.tidy(() => !fused ? tf.matMul(t(c.a) as tf.Tensor, t(c.b) as tf.Tensor, c.transposeA, c.transposeB) : tf.fused.matMul({
@@ -72,12 +73,45 @@ export function seedWeight(backend: unknown, w: tf.Tensor, values: number[], sto
 /** y = a · stored(b) on the Node pbq backend (max planes = max(channelBits)). */
 export async function seededOutput(c: MatMulCase, stored: StoredPlanes): Promise<{ values: number[]; shape: number[] }> {
   await tf.setBackend('pbq');
-  configure({ weightBits: c.weightBits, activationBits: c.activationBits });
+  configure({ weightBits: c.weightBits, activationBits: c.activationBits, accumulator: c.accumulator ?? { type: 'exact' } });
   const a = tf.tensor(decodeFloats(c.a.values), c.a.shape, 'float32');
   const b = tf.variable(tf.tensor(decodeFloats(c.b.values), c.b.shape, 'float32'));
   seedWeight(tf.backend(), b, decodeFloats(c.b.values), stored, Math.max(...stored.channelBits));
   const y = tf.matMul(a, b);
   const out = { values: Array.from(await y.data()), shape: y.shape };
   tf.dispose([a, b, y]);
+  return out;
+}
+
+/** [register, overflows, underflows] per output of a narrow-accumulator case, by the CPU engine. */
+export function cpuAccumulatorPartials(c: MatMulCase): number[] {
+  const acc = c.accumulator;
+  if (!acc || acc.type === 'exact') throw new Error('cpuAccumulatorPartials needs a narrow accumulator');
+  const tA = !!c.transposeA;
+  const tB = !!c.transposeB;
+  const plan = planMatMul(c.a.shape, c.b.shape, tA, tB);
+  const acts = quantizeAOperand(decodeFloats(c.a.values), plan, tA, c.activationBits);
+  const w = quantizeWeights(decodeFloats(c.b.values), { batch: plan.bBatch, k: plan.k, n: plan.n, transposed: tB }, c.weightBits);
+  const codes = decodeCodes(acts);
+  const lut = new Float64Array(w.words * 1024);
+  const wordSums = new Float64Array(w.words);
+  const partials = new Float64Array(w.words);
+  const out: number[] = [];
+  for (let ob = 0; ob < plan.outBatch; ob++) {
+    for (let m = 0; m < plan.m; m++) {
+      const row = plan.aIndex[ob] * plan.m + m;
+      buildByteTables(acts, row, codes, lut);
+      wordSums.fill(0);
+      for (let k = 0; k < plan.k; k++) wordSums[k >>> 5] += codes[row * plan.k + k];
+      for (let n = 0; n < plan.n; n++) {
+        const ch = plan.bIndex[ob] * plan.n + n;
+        const t = channelPlanes(w, ch, c.weightBits);
+        wordPartials(w, ch, t, lut, wordSums, partials);
+        const events = new Int32Array(2);
+        const { value } = accumulate(acc, partials, dotProductBound(plan.k, t, c.activationBits), events);
+        out.push(value, events[0], events[1]);
+      }
+    }
+  }
   return out;
 }

@@ -4,7 +4,8 @@
  */
 import * as path from 'path';
 import { closeBrowser, openPage, PageHandle } from './harness';
-import { cpuOutput, cpuPartials, randomCase, seededOutput } from '../bitlayer_oracle';
+import { cpuAccumulatorPartials, cpuOutput, cpuPartials, randomCase, seededOutput } from '../bitlayer_oracle';
+import * as pbq from '../../src/index';
 import type { MatMulCase } from './pages/bitlayer_page';
 import { decodeFloats, encodeFloats } from './pages/float_codec';
 
@@ -134,6 +135,52 @@ describe('stored planes (converter output) with per-channel bit widths', () => {
       const cpu = await seededOutput({ ...c, weightBits }, stored);
       expectCloseToFloat32Rounding(decodeFloats(gpu.values), cpu.values);
     }
+  });
+});
+
+describe('simulated narrow accumulators in GLSL equal the CPU engine bit for bit', () => {
+  const FORMATS: pbq.AccumulatorConfig[] = [
+    { type: 'int', bits: 8, overflow: 'wrap' },
+    { type: 'int', bits: 12, overflow: 'saturate' },
+    { type: 'int', bits: 20, overflow: 'wrap' },
+    { type: 'int', bits: 32, overflow: 'saturate' },
+    { type: 'float', mantissa: 7, exponent: 4, chunk: 16, rounding: 'floor' },
+    { type: 'float', mantissa: 3, exponent: 2, chunk: 1, rounding: 'nearest' },
+    { type: 'float', mantissa: 10, exponent: 5, chunk: 4, rounding: 'nearest' },
+    { type: 'float', mantissa: 2, exponent: 3, chunk: 64, rounding: 'floor' },
+  ];
+
+  it('registers and overflow/saturation/underflow counts, on cases built to trigger them', async () => {
+    let seed = 5000;
+    for (const accumulator of FORMATS) {
+      for (const [aShape, bShape, w, a] of [[[3, 300], [300, 5], 4, 8], [[2, 2, 70], [70, 3], 3, 6], [[1, 33], [33, 2], 8, 12]] as const) {
+        const c = randomCase(seed++, [...aShape], [...bShape], w, a, { accumulator });
+        // all-positive operands make sums large (overflow); the random signs give small ones (underflow)
+        if (seed % 2 === 0) c.a.values = c.a.values.map((v) => Math.abs(Number(v)));
+        const gpu = decodeFloats((await page.call('partials', c)).values);
+        const cpu = cpuAccumulatorPartials(c);
+        expect(gpu).toEqual(cpu);
+      }
+    }
+  });
+
+  it('outputs and accumulatorStats() agree with the CPU backend', async () => {
+    let seed = 6000;
+    let sawOverflow = false;
+    let sawUnderflow = false;
+    for (const accumulator of FORMATS) {
+      const c = randomCase(seed++, [2, 3, 100], [100, 4], 4, 8, { accumulator, activation: 'relu', bias: { values: [1, -1, 0.5, 0], shape: [4] } });
+      c.a.values = c.a.values.map((v) => Math.abs(Number(v)));
+      const gpuStats = await page.call('statsAfter', c);
+      pbq.resetAccumulatorStats();
+      const cpu = await cpuOutput(c);
+      expect(gpuStats).toEqual(pbq.accumulatorStats());
+      sawOverflow ||= gpuStats.overflows > 0;
+      sawUnderflow ||= gpuStats.underflows > 0;
+      const gpu = await page.call('matmul', c);
+      expectCloseToFloat32Rounding(decodeFloats(gpu.values), cpu.values);
+    }
+    expect(sawOverflow && sawUnderflow).toBe(true);
   });
 });
 

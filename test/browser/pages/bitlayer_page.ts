@@ -17,6 +17,7 @@ export interface MatMulCase {
   a: Operand; b: Operand; transposeA?: boolean; transposeB?: boolean;
   bias?: Operand; prelu?: Operand; activation?: FusedActivation; leakyreluAlpha?: number;
   weightBits: number; activationBits: number;
+  accumulator?: pbq.AccumulatorConfig;
 }
 
 async function ready(): Promise<PbqBackendWebGL> {
@@ -42,7 +43,7 @@ const api = {
   /** The shader's partial sums [outBatch, M, N, t+1] for one case. */
   async partials(c: MatMulCase) {
     const backend = await ready();
-    pbq.configure({ weightBits: c.weightBits, activationBits: c.activationBits });
+    pbq.configure({ weightBits: c.weightBits, activationBits: c.activationBits, accumulator: c.accumulator ?? { type: 'exact' } });
     const t = tensors(c);
     const info = backend.bitlayerPartialSums(
       { a: t.a, b: t.b, transposeA: !!c.transposeA, transposeB: !!c.transposeB }, pbq.getConfig());
@@ -68,7 +69,7 @@ const api = {
   /** tf.matMul (or tf.fused.matMul with a bias or an activation) under pbq. */
   async matmul(c: MatMulCase) {
     await ready();
-    pbq.configure({ weightBits: c.weightBits, activationBits: c.activationBits });
+    pbq.configure({ weightBits: c.weightBits, activationBits: c.activationBits, accumulator: c.accumulator ?? { type: 'exact' } });
     const t = tensors(c);
     const fused = c.bias !== undefined || (c.activation ?? 'linear') !== 'linear';
     const y = !fused ? tf.matMul(t.a, t.b, c.transposeA, c.transposeB) : tf.fused.matMul({
@@ -80,10 +81,17 @@ const api = {
     return out;
   },
 
+  /** accumulatorStats() after running a case (reset first). */
+  async statsAfter(c: MatMulCase) {
+    pbq.resetAccumulatorStats();
+    await api.matmul(c);
+    return pbq.accumulatorStats();
+  },
+
   /** A matmul whose weight uses stored planes (chosen ranges, per-channel bit widths). */
   async matmulSeeded(c: MatMulCase, stored: { ranges: number[]; channelBits: number[] }) {
     const backend = await ready();
-    pbq.configure({ weightBits: c.weightBits, activationBits: c.activationBits });
+    pbq.configure({ weightBits: c.weightBits, activationBits: c.activationBits, accumulator: c.accumulator ?? { type: 'exact' } });
     const values = decodeFloats(c.b.values);
     const a = tf.tensor(decodeFloats(c.a.values), c.a.shape, 'float32');
     const b = tf.variable(tf.tensor(values, c.b.shape, 'float32'));
