@@ -1,0 +1,115 @@
+/**
+ * Range selection and error measures for the converter, on pbq's weight grid (src/quantize.ts):
+ *   q = clamp(floor(w · 2^(b-1) / m), -2^(b-1), 2^(b-1) - 1),  ŵ = m · (2q + 1) / 2^b.
+ * Weights are a row-major [K, N] matrix (tfjs-layers kernel layout); channel n is column n.
+ */
+export type RangeMode = 'mse' | 'minmax' | 'minmax-tensor';
+
+/** The dequantized value of w on the b-bit grid of range m (m is rounded to float32 as pbq stores it). */
+export function quantValue(w: number, m: number, bits: number): number {
+  if (m === 0) return 0;
+  const half = 2 ** (bits - 1);
+  const q = Math.min(Math.max(Math.floor((w / m) * half), -half), half - 1);
+  return (m * (2 * q + 1)) / (2 * half);
+}
+
+/** Column n of a row-major [K, N] matrix. */
+export function column(values: ArrayLike<number>, K: number, N: number, n: number): Float64Array {
+  const col = new Float64Array(K);
+  for (let k = 0; k < K; k++) col[k] = values[k * N + n];
+  return col;
+}
+
+export function maxAbs(values: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < values.length; i++) m = Math.max(m, Math.abs(values[i]));
+  return m;
+}
+
+/** Squared error Σ (w - ŵ)² of a channel at range m and b bits. */
+export function channelSquaredError(col: ArrayLike<number>, m: number, bits: number): number {
+  let e = 0;
+  for (let k = 0; k < col.length; k++) {
+    const d = col[k] - quantValue(col[k], m, bits);
+    e += d * d;
+  }
+  return e;
+}
+
+/** Clipping ratios of max|w| tried by the MSE search. */
+export const MSE_RATIOS: readonly number[] = Array.from({ length: 81 }, (_, i) => 1 - i * 0.01);
+
+/**
+ * The range m (float32) minimizing the channel's quantization MSE at `bits`, by a grid search
+ * over clipping ratios 1.00, 0.99, …, 0.20 of max|w| (ties keep the larger range).
+ */
+export function mseRange(col: ArrayLike<number>, bits: number): number {
+  const top = maxAbs(col);
+  if (top === 0) return 0;
+  let best = Math.fround(top);
+  let bestErr = channelSquaredError(col, best, bits);
+  for (const r of MSE_RATIOS) {
+    const m = Math.fround(top * r);
+    if (!(m > 0)) continue;
+    const e = channelSquaredError(col, m, bits);
+    if (e < bestErr) {
+      bestErr = e;
+      best = m;
+    }
+  }
+  return best;
+}
+
+/** Range of one channel under `mode` (tensorMax = max|W| over the whole tensor). */
+export function chooseRange(col: ArrayLike<number>, bits: number, mode: RangeMode, tensorMax: number): number {
+  if (mode === 'minmax') return Math.fround(maxAbs(col));
+  if (mode === 'minmax-tensor') return Math.fround(tensorMax);
+  return mseRange(col, bits);
+}
+
+/** δ = w - ŵ of a channel. */
+export function channelDelta(col: ArrayLike<number>, m: number, bits: number): Float64Array {
+  const d = new Float64Array(col.length);
+  for (let k = 0; k < col.length; k++) d[k] = col[k] - quantValue(col[k], m, bits);
+  return d;
+}
+
+/**
+ * Second-order statistics of the inputs x (rows) of a matmul: mean E[x] and second moment
+ * E[x xᵀ] (K×K, row-major; or only its diagonal when K is large).
+ */
+export interface InputStats {
+  k: number;
+  count: number;
+  mean: Float64Array;
+  /** E[x xᵀ], K×K row-major, or null when only the diagonal is kept. */
+  second: Float64Array | null;
+  /** diag E[x xᵀ]. */
+  diag: Float64Array;
+}
+
+/** E[(x·δ)²] = δᵀ E[x xᵀ] δ: the mean squared output error a weight error δ causes. */
+export function quadForm(stats: InputStats, d: ArrayLike<number>): number {
+  const K = stats.k;
+  if (stats.second === null) {
+    let s = 0;
+    for (let k = 0; k < K; k++) s += stats.diag[k] * d[k] * d[k];
+    return s;
+  }
+  const S = stats.second;
+  let total = 0;
+  for (let i = 0; i < K; i++) {
+    const di = d[i];
+    if (di === 0) continue;
+    let row = 0;
+    const base = i * K;
+    for (let j = 0; j < K; j++) row += S[base + j] * d[j];
+    total += di * row;
+  }
+  return total;
+}
+
+export function toDb(ratio: number): number {
+  if (!(ratio > 0)) return ratio === 0 ? -Infinity : NaN;
+  return 10 * Math.log10(ratio);
+}
