@@ -12,6 +12,7 @@ import { PbqConfig } from '../src/config';
 import { WeightCache } from '../src/weight_cache';
 import { applyEpilogue, FusedActivation } from './fused_epilogue_cpu';
 import { MatMulPlan, planMatMul } from './matmul_plan';
+import { nonFiniteWeights } from './matmul_dispatch';
 
 export interface MatMulArgs {
   a: TensorInfo;
@@ -65,7 +66,8 @@ export function bitlayerMatMulCPU(backend: BitlayerCPUBackend, args: MatMulArgs,
   const plan = planMatMul(a.shape, b.shape, transposeA, transposeB);
   const read = (t: TensorInfo) => backend.data.get(t.dataId).values as Float32Array;
   const { weight } = backend.weightCache.get(
-    b.dataId, { batch: plan.bBatch, k: plan.k, n: plan.n, transposed: transposeB }, config.weightBits, () => read(b));
+    b.dataId, { batch: plan.bBatch, k: plan.k, n: plan.n, transposed: transposeB }, config.weightBits, () => read(b),
+    nonFiniteWeights(b));
   const acts = quantizeAOperand(read(a), plan, transposeA, config.activationBits);
   const out = new Float32Array(util.sizeFromShape(plan.outShape));
   const matSize = plan.m * plan.n;

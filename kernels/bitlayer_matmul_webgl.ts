@@ -16,6 +16,7 @@ import {
 } from './bitlayer_matmul_gpu';
 import { checkSimulable, recordAccumulatorEvents } from '../src/accumulator';
 import { MatMulPlan, planMatMul } from './matmul_plan';
+import { nonFiniteWeights } from './matmul_dispatch';
 
 export interface BitlayerWebGLBackend extends MathBackendWebGL {
   readonly weightCache: WeightCache;
@@ -79,7 +80,7 @@ export function prepareOperands(backend: BitlayerWebGLBackend, args: MatMulArgs,
   const { a, b, transposeA, transposeB } = args;
   const plan = planMatMul(a.shape, b.shape, transposeA, transposeB);
   const entry = backend.weightCache.get(b.dataId, { batch: plan.bBatch, k: plan.k, n: plan.n, transposed: transposeB },
-    config.weightBits, () => backend.readSync(b.dataId) as Float32Array);
+    config.weightBits, () => backend.readSync(b.dataId) as Float32Array, nonFiniteWeights(b));
   const w = entry.weight;
   const t = Math.min(w.bits, config.weightBits);
   const texels = 2 * w.words;

@@ -22,6 +22,14 @@ export function isVariableData(dataId: DataId): boolean {
   return false;
 }
 
+/**
+ * NaN/Inf policy of a B operand: a model weight (a Variable) with NaN/Inf is an error; any other
+ * operand propagates NaN to the affected output channels, as float matmul does.
+ */
+export function nonFiniteWeights(b: TensorInfo): 'throw' | 'nan' {
+  return isVariableData(b.dataId) ? 'throw' : 'nan';
+}
+
 export type MatMulRoute = 'bitlayer' | 'base';
 
 /** Where a matmul goes under `config` (documented in the README, "Which matmuls are quantized"). */

@@ -32,3 +32,5 @@ export { accumulatorStats, resetAccumulatorStats } from './accumulator';
 export type { AccumulatorStats } from './accumulator';
 export * as quantization from './quantize';
 export * as engine from './engine';
+export { loadLayersModel, loadPbqModel } from './converter/load';
+export type { LoadedPbqModel } from './converter/load';

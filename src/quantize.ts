@@ -83,6 +83,12 @@ export interface WeightQuantizationOptions {
   ranges?: ArrayLike<number>;
   /** Bit width per channel, [batch][n], each in 1..bits. */
   channelBits?: ArrayLike<number>;
+  /**
+   * NaN/Inf values: 'throw' (model weights: a clear error) or 'nan' (an operand that is not a
+   * weight, e.g. an activation: the channel's range becomes NaN, so its outputs are NaN, as in
+   * float matmul).
+   */
+  nonFinite?: 'throw' | 'nan';
 }
 
 /** One operand's activations after per-row quantization: [row][plane][word]. */
@@ -125,7 +131,7 @@ export function quantizeWeights(
   if (values.length !== batch * K * N) {
     throw new PbqQuantizationError(`weight has ${values.length} values, expected ${batch}×${K}×${N}`);
   }
-  for (const [name, given] of Object.entries(options)) {
+  for (const [name, given] of [['ranges', options.ranges], ['channelBits', options.channelBits]] as const) {
     if (given !== undefined && given.length !== batch * N) {
       throw new PbqQuantizationError(`${name} has ${given.length} entries, expected one per channel (${batch * N})`);
     }
@@ -141,11 +147,19 @@ export function quantizeWeights(
     for (let k = 0; k < K; k++) {
       const w = values[weightIndex(b, k, n, K, N, transposed)];
       if (!Number.isFinite(w)) {
+        if (options.nonFinite === 'nan') {
+          m = NaN;
+          break;
+        }
         throw new PbqQuantizationError(
           `weight value ${w} at [${transposed ? `${b}, ${n}, ${k}` : `${b}, ${k}, ${n}`}] is not finite: cannot quantize NaN or Inf weights`,
         );
       }
       m = Math.max(m, Math.abs(w));
+    }
+    if (Number.isNaN(m)) {
+      ranges[c] = NaN; // a non-weight operand with NaN/Inf: this channel's outputs are NaN
+      continue;
     }
     if (options.ranges) m = Math.fround(options.ranges[c]);
     if (!(m >= 0) || !Number.isFinite(m)) throw new PbqQuantizationError(`range of channel ${c} must be finite and >= 0, got ${m}`);

@@ -71,7 +71,10 @@ export class WeightCache {
    * float values through `read`) on first use, or when more planes are asked for than stored;
    * fewer planes are served from the stored ones (MSB first: truncation is exact).
    */
-  get(dataId: DataId, layout: WeightLayout, bits: number, read: () => ArrayLike<number>): CachedWeight {
+  get(
+    dataId: DataId, layout: WeightLayout, bits: number, read: () => ArrayLike<number>,
+    nonFinite: 'throw' | 'nan' = 'throw',
+  ): CachedWeight {
     let byLayout = this.entries.get(dataId);
     if (byLayout === undefined) {
       byLayout = new Map();
@@ -86,7 +89,7 @@ export class WeightCache {
       this.seed(dataId, layout, stored);
       return byLayout.get(key) as CachedWeight;
     }
-    const weight = quantizeWeights(read(), layout, bits);
+    const weight = quantizeWeights(read(), layout, bits, { nonFinite });
     if (cached !== undefined) disposeDerived(cached);
     else this.live++;
     const entry: CachedWeight = { weight, derived: new Map() };

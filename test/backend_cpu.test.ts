@@ -58,13 +58,24 @@ describe('registration and config', () => {
     expect(() => tf.matMul(tf.ones([2, 2]), tf.ones([2, 2]))).toThrow(/PBQ_WEIGHT_BITS must be an integer in 1..16, got 40/);
   });
 
-  it('NaN and Inf weights give a clear error and leave no tensor behind', () => {
+  it('NaN and Inf weights (variables) give a clear error and leave no tensor behind', () => {
     const before = tf.memory().numTensors;
-    const w = tf.tensor2d([1, NaN, 2, 3], [2, 2]);
+    const init = tf.tensor2d([1, NaN, 2, 3], [2, 2]);
+    const w = tf.variable(init);
     const x = tf.ones([1, 2]);
     expect(() => tf.matMul(x, w)).toThrow(/weight value NaN at \[0, 0, 1\] is not finite/);
-    tf.dispose([w, x]);
+    const inf = tf.tensor2d([1, 2, Infinity, 3], [2, 2]);
+    w.assign(inf);
+    expect(() => tf.matMul(x, w)).toThrow(/weight value Infinity at \[0, 1, 0\] is not finite/);
+    tf.dispose([w, x, init, inf]);
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('a NaN in an operand that is not a weight propagates to its output channel, as in float matmul', () => {
+    const y = tf.matMul(tf.tensor2d([[1, 2], [3, 4]]), tf.tensor2d([[1, NaN], [2, 3]])).dataSync();
+    expect(Number.isNaN(y[1]) && Number.isNaN(y[3])).toBe(true);
+    expect(y[0]).toBeCloseTo(5, 1);
+    expect(y[2]).toBeCloseTo(11, 1);
   });
 });
 
