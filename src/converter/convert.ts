@@ -161,7 +161,8 @@ async function buildModel(topology: Record<string, unknown>, weights: WeightEntr
 function hiddenSequence(layer: tfl.layers.Layer, input: tfl.SymbolicTensor): tfl.SymbolicTensor | null {
   try {
     const Cls = layer.constructor as new (cfg: unknown) => tfl.layers.Layer;
-    const cfg = { ...layer.getConfig(), returnSequences: true, returnState: false, stateful: false, goBackwards: false, name: `${layer.name}_pbq_hidden` };
+    const cfg = { ...layer.getConfig(), returnSequences: true, returnState: false, stateful: false, goBackwards: false, name: `${layer.name}_pbq_hidden`,
+      kernelInitializer: 'zeros', recurrentInitializer: 'zeros', biasInitializer: 'zeros' };
     const copy = new Cls(cfg);
     const out = copy.apply(input) as tfl.SymbolicTensor;
     copy.setWeights(layer.getWeights());
@@ -294,7 +295,15 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
       await new Promise((r) => setImmediate(r));
       const [K, N] = job.entry.shape as [number, number];
       const W = job.entry.values as Float32Array;
+      for (let i = 0; i < W.length; i++) {
+        if (!Number.isFinite(W[i])) {
+          throw new ConversionError(`weight '${job.entry.name}' holds a non-finite value (${W[i]}) at index ${i}: cannot quantize NaN or Inf`);
+        }
+      }
       const st = stats.get(job.statsKey);
+      if (st && !(st.mean.every(Number.isFinite) && st.diag.every(Number.isFinite))) {
+        throw new ConversionError(`the calibration inputs give non-finite activations at the input of ${job.statsKey}`);
+      }
       const tensorMax = maxAbs(W);
       const cols = Array.from({ length: N }, (_, n) => column(W, K, N, n));
       const bitsOf = new Int32Array(N).fill(job.bits);

@@ -28,36 +28,49 @@ export function maxAbs(values: ArrayLike<number>): number {
 
 /** Squared error Σ (w - ŵ)² of a channel at range m and b bits. */
 export function channelSquaredError(col: ArrayLike<number>, m: number, bits: number): number {
+  if (m === 0) {
+    let e = 0;
+    for (let k = 0; k < col.length; k++) e += col[k] * col[k];
+    return e;
+  }
+  const half = 2 ** (bits - 1);
+  const lo = -half;
+  const hi = half - 1;
+  const step = m / half;
   let e = 0;
   for (let k = 0; k < col.length; k++) {
-    const d = col[k] - quantValue(col[k], m, bits);
+    const w = col[k];
+    let q = Math.floor((w / m) * half);
+    q = q < lo ? lo : q > hi ? hi : q;
+    const d = w - step * (q + 0.5);
     e += d * d;
   }
   return e;
 }
 
-/** Clipping ratios of max|w| tried by the MSE search. */
-export const MSE_RATIOS: readonly number[] = Array.from({ length: 81 }, (_, i) => 1 - i * 0.01);
-
 /**
- * The range m (float32) minimizing the channel's quantization MSE at `bits`, by a grid search
- * over clipping ratios 1.00, 0.99, …, 0.20 of max|w| (ties keep the larger range).
+ * The range m (float32) minimizing the channel's quantization MSE at `bits`: a grid search over
+ * clipping ratios of max|w| from 1.00 down to 0.20, coarse (step 0.05) then refined (step 0.01)
+ * around the best coarse ratio (ties keep the larger range).
  */
 export function mseRange(col: ArrayLike<number>, bits: number): number {
   const top = maxAbs(col);
   if (top === 0) return 0;
-  let best = Math.fround(top);
-  let bestErr = channelSquaredError(col, best, bits);
-  for (const r of MSE_RATIOS) {
+  let bestRatio = 1;
+  let bestErr = Infinity;
+  const tryRatio = (r: number) => {
     const m = Math.fround(top * r);
-    if (!(m > 0)) continue;
+    if (!(m > 0) || r > 1 || r < 0.2 - 1e-9) return;
     const e = channelSquaredError(col, m, bits);
     if (e < bestErr) {
       bestErr = e;
-      best = m;
+      bestRatio = r;
     }
-  }
-  return best;
+  };
+  for (let i = 0; i <= 16; i++) tryRatio(1 - i * 0.05);
+  const center = bestRatio;
+  for (let i = -4; i <= 4; i++) if (i !== 0) tryRatio(Math.round((center + i * 0.01) * 100) / 100);
+  return Math.fround(top * bestRatio);
 }
 
 /** Range of one channel under `mode` (tensorMax = max|W| over the whole tensor). */
