@@ -4,6 +4,7 @@
  */
 import '@tensorflow/tfjs-backend-webgl';
 import { MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
+import { env } from '@tensorflow/tfjs-core';
 import type { DataId, TensorInfo } from '@tensorflow/tfjs-core';
 import { PbqConfig } from './config';
 import { WeightCache } from './weight_cache';
@@ -13,6 +14,25 @@ import type { BitlayerBackend } from '../kernels/matmul_dispatch';
 
 export class PbqBackendWebGL extends MathBackendWebGL implements BitlayerBackend {
   readonly weightCache = new WeightCache();
+  cacheOwnedDataIds = 0;
+
+  /**
+   * 32 when textures are float32. tfjs-backend-webgl 4.22 returns 16 exactly when
+   * WEBGL_RENDER_FLOAT32_ENABLED is true (its check is inverted), which would, e.g., loosen the
+   * tolerance of tfjs's own test specs to 0.1 and hide quantization errors.
+   */
+  override floatPrecision(): 16 | 32 {
+    return env().getBool('WEBGL_RENDER_FLOAT32_ENABLED') ? 32 : super.floatPrecision();
+  }
+
+  /**
+   * Data ids of tensors, excluding the plane/scale textures that cached weights own: those are
+   * freed with their weight, not by the engine, so tfjs's per-kernel leak check must not count
+   * them. Their bytes still show in tf.memory().numBytesInGPU.
+   */
+  override numDataIds(): number {
+    return super.numDataIds() - this.cacheOwnedDataIds;
+  }
 
   bitlayerMatMul(args: MatMulArgs, config: PbqConfig): TensorInfo {
     return bitlayerMatMulWebGL(this, args, config);
