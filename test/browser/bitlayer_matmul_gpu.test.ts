@@ -116,6 +116,15 @@ describe('GLSL outputs equal the CPU backend to float32 rounding', () => {
     expect(decodeFloats(got)).toEqual([0, -1, 1, -1000, -1000, NaN, NaN, 127, -100]);
   });
 
+  it('NaN in a B operand that is not a weight gives NaN in that output column only', async () => {
+    const c = randomCase(3100, [3, 20], [20, 4], 4, 8);
+    c.b.values[4 * 7 + 2] = 'NaN'; // column 2
+    const gpu = decodeFloats((await page.call('matmul', c)).values);
+    expect([2, 6, 10].every((i) => Number.isNaN(gpu[i]))).toBe(true);
+    expect(gpu.filter(Number.isNaN).length).toBe(3);
+    expectCloseToFloat32Rounding(gpu, (await cpuOutput(c)).values);
+  });
+
   it('NaN in an activation row gives NaN in that output row only', async () => {
     const c = randomCase(3000, [3, 20], [20, 4], 4, 8);
     c.a.values[25] = 'NaN'; // row 1
