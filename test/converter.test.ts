@@ -127,19 +127,20 @@ describe('round trip', () => {
     }
   }
 
-  it('GRU LM converts; stock tfjs and the compact model agree with run-time quantization', async () => {
-    const dir = lmDirs.gru as string;
-    const out = path.join(work, 'rt-gru');
-    await convert({ input: dir, output: out, weightBits: 4, range: 'minmax' });
-    const stock = await stockCpu(out, lmX);
-    const fine = await runtimePbq(dir, lmX, 4, 16);
-    expect(maxAbsDiff(stock, fine)).toBeLessThan(1e-3);
-    // The GRU recurrent kernel is split by tfjs-layers at every step, so pbq re-quantizes the
-    // split copies of the dequantized values (see README): close, not bit-identical.
-    const compact = await compactPbq(out, lmX, 4);
-    const runtime = await runtimePbq(dir, lmX, 4);
-    expect(maxAbsDiff(compact, runtime)).toBeLessThan(0.05);
-  });
+  for (const bits of [3, 4]) {
+    it(`GRU LM W${bits} minmax: compact model (split recurrent kernel planes) is bit-identical to run-time quantization`, async () => {
+      const dir = lmDirs.gru as string;
+      const out = path.join(work, `rt-gru-${bits}`);
+      await convert({ input: dir, output: out, weightBits: bits, range: 'minmax' });
+      const stock = await stockCpu(out, lmX);
+      const fine = await runtimePbq(dir, lmX, bits, 16);
+      expect(maxAbsDiff(stock, fine)).toBeLessThan(1e-3);
+      fs.rmSync(path.join(out, 'weights.bin'));
+      const compact = await compactPbq(out, lmX, bits);
+      const runtime = await runtimePbq(dir, lmX, bits);
+      expect(Array.from(compact)).toEqual(Array.from(runtime));
+    });
+  }
 
   it('the compact model is close to bits/32 of the float weights and pbq.loadLayersModel takes a file path', async () => {
     const out = path.join(work, 'size');

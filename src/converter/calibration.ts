@@ -117,7 +117,15 @@ export async function gatherStats(
   inputs: tfl.SymbolicTensor[], targets: StatsTarget[], cal: CalibrationSet, tflModule: typeof tfl,
   batchSize = 32,
 ): Promise<Map<string, InputStats>> {
-  const statsModel = tflModule.model({ inputs, outputs: targets.map((t) => t.tensor) });
+  // A symbolic tensor may feed several targets (an RNN's output sequence is the next layer's
+  // input and its own h); a model must list each output once.
+  const unique: tfl.SymbolicTensor[] = [];
+  const slot = targets.map((t) => {
+    let i = unique.indexOf(t.tensor);
+    if (i < 0) i = unique.push(t.tensor) - 1;
+    return i;
+  });
+  const statsModel = tflModule.model({ inputs, outputs: unique });
   const acc = targets.map((t) => ({
     sum: new Float64Array(t.k),
     second: t.k <= FULL_SECOND_MOMENT_MAX_K ? new Float64Array(t.k * t.k) : null,
@@ -133,8 +141,9 @@ export async function gatherStats(
       const x = tf.tensor(cal.data.subarray(s * per, (s + b) * per), [b, ...dims], 'float32');
       let outs = statsModel.predict(x) as tf.Tensor | tf.Tensor[];
       if (!Array.isArray(outs)) outs = [outs];
-      return outs.map((o, i) => {
-        const t = targets[i];
+      const got = outs;
+      return targets.map((t, i) => {
+        const o = got[slot[i]];
         let rows = o;
         if (t.shift) {
           // [B, T, U] -> h_{t-1}: zero state first, last step dropped.

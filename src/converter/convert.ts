@@ -157,8 +157,16 @@ async function buildModel(topology: Record<string, unknown>, weights: WeightEntr
   }
 }
 
-/** A sequence-returning copy of an RNN layer applied to its input, for h_{t-1} statistics. */
+/** The RNN layer's output sequence (or a sequence-returning copy of it), for h_{t-1} statistics. */
 function hiddenSequence(layer: tfl.layers.Layer, input: tfl.SymbolicTensor): tfl.SymbolicTensor | null {
+  const cfg0 = layer.getConfig() as { returnSequences?: boolean; returnState?: boolean; goBackwards?: boolean; stateful?: boolean };
+  if (cfg0.returnSequences && !cfg0.returnState && !cfg0.goBackwards && !cfg0.stateful) {
+    try {
+      return layer.output as tfl.SymbolicTensor;
+    } catch {
+      // shared layer: fall through to a copy
+    }
+  }
   try {
     const Cls = layer.constructor as new (cfg: unknown) => tfl.layers.Layer;
     const cfg = { ...layer.getConfig(), returnSequences: true, returnState: false, stateful: false, goBackwards: false, name: `${layer.name}_pbq_hidden`,
