@@ -8,12 +8,18 @@ import { PbqConfig } from './config';
 import { WeightCache } from './weight_cache';
 import { bitlayerMatMulCPU, MatMulArgs } from '../kernels/bitlayer_matmul_cpu';
 import type { BitlayerBackend } from '../kernels/matmul_dispatch';
+import type { LstmStepArgs, LstmStepBackend } from '../kernels/lstm_step';
+import { lstmStepCPU } from '../kernels/lstm_step_cpu';
 
-export class PbqBackendCPU extends MathBackendCPU implements BitlayerBackend {
+export class PbqBackendCPU extends MathBackendCPU implements BitlayerBackend, LstmStepBackend {
   readonly weightCache = new WeightCache();
 
   bitlayerMatMul(args: MatMulArgs, config: PbqConfig): TensorInfo {
     return bitlayerMatMulCPU(this, args, config);
+  }
+
+  bitlayerLstmStep(args: LstmStepArgs, config: PbqConfig): [TensorInfo, TensorInfo] {
+    return lstmStepCPU(this, args, config);
   }
 
   override disposeData(dataId: DataId, force = false): boolean {

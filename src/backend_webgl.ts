@@ -11,8 +11,10 @@ import { WeightCache } from './weight_cache';
 import type { MatMulArgs } from '../kernels/bitlayer_matmul_cpu';
 import { bitlayerMatMulWebGL, bitlayerPartialSumsWebGL } from '../kernels/bitlayer_matmul_webgl';
 import type { BitlayerBackend } from '../kernels/matmul_dispatch';
+import type { LstmStepArgs, LstmStepBackend } from '../kernels/lstm_step';
+import { lstmStepWebGL } from '../kernels/lstm_step_gpu';
 
-export class PbqBackendWebGL extends MathBackendWebGL implements BitlayerBackend {
+export class PbqBackendWebGL extends MathBackendWebGL implements BitlayerBackend, LstmStepBackend {
   readonly weightCache = new WeightCache();
   cacheOwnedDataIds = 0;
 
@@ -36,6 +38,10 @@ export class PbqBackendWebGL extends MathBackendWebGL implements BitlayerBackend
 
   bitlayerMatMul(args: MatMulArgs, config: PbqConfig): TensorInfo {
     return bitlayerMatMulWebGL(this, args, config);
+  }
+
+  bitlayerLstmStep(args: LstmStepArgs, config: PbqConfig): [TensorInfo, TensorInfo] {
+    return lstmStepWebGL(this, args, config);
   }
 
   /** The shader's integer partial sums (tests compare them with the CPU engine). */

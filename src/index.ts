@@ -9,6 +9,7 @@
 import '@tensorflow/tfjs-backend-cpu';
 import { PbqBackendCPU } from './backend_cpu';
 import { BaseKind, registerPbqBackend } from './register';
+import { installFusedLstm } from './layers';
 
 function createBackend(base: BaseKind) {
   if (base === 'webgl') {
@@ -21,6 +22,7 @@ function createBackend(base: BaseKind) {
 }
 
 registerPbqBackend(createBackend);
+installFusedLstm();
 
 export {
   configure, getConfig, resetConfig, DEFAULT_CONFIG, FLAGS, PbqConfigError,

@@ -7,6 +7,7 @@ import {
   BatchMatMul, env, getKernelsForBackend, KernelBackend, registerBackend, registerKernel, _FusedMatMul,
 } from '@tensorflow/tfjs-core';
 import { bitlayerKernel } from '../kernels/matmul_dispatch';
+import { lstmStepConfig } from '../kernels/lstm_step';
 import { registerFlags } from './config';
 
 export const BACKEND_NAME = 'pbq';
@@ -21,6 +22,7 @@ export function registerKernelsFrom(base: BaseKind): void {
     const kernelFunc = BITLAYER_KERNELS.has(kernel.kernelName) ? bitlayerKernel(kernel.kernelFunc) : kernel.kernelFunc;
     registerKernel({ ...kernel, backendName: BACKEND_NAME, kernelFunc });
   }
+  registerKernel(lstmStepConfig);
 }
 
 /** The base that this environment supports: WebGL 2 in a browser, the CPU elsewhere. */

@@ -40,7 +40,7 @@ async function main(): Promise<void> {
     for (const weightBits of [1, 2, 4, 8, 16]) {
       pbq.configure({ weightBits, activationBits });
       const times: number[] = [];
-      let y = new Float32Array(0);
+      let y: Float32Array = new Float32Array(0);
       for (let i = 0; i < 5; i++) {
         const t0 = performance.now();
         y = tf.tidy(() => tf.matMul(x, w).dataSync() as Float32Array);

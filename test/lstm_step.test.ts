@@ -1,0 +1,70 @@
+/** The fused LSTM step kernel (CPU twin) against the composed path, through stock tf.layers.lstm. */
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import * as pbq from '../src/index';
+import { FUSED_LSTM_FLAG } from '../src/layers';
+
+function lstmModel(recurrentActivation: 'hardSigmoid' | 'sigmoid', seed: number): tfl.LayersModel {
+  const model = tfl.sequential();
+  model.add(tfl.layers.embedding({ inputDim: 30, outputDim: 12, inputLength: 7, embeddingsInitializer: tfl.initializers.randomUniform({ minval: -1, maxval: 1, seed }) }));
+  model.add(tfl.layers.lstm({
+    units: 20, recurrentActivation, returnSequences: true,
+    kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 1 }),
+    recurrentInitializer: tfl.initializers.glorotUniform({ seed: seed + 2 }),
+    biasInitializer: tfl.initializers.randomUniform({ minval: -0.5, maxval: 0.5, seed: seed + 3 }),
+  }));
+  model.add(tfl.layers.dense({ units: 30, activation: 'softmax', kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 4 }) }));
+  return model;
+}
+
+const tokens = tf.tensor2d([[1, 5, 9, 2, 2, 7, 29], [0, 3, 3, 11, 18, 4, 6], [12, 12, 12, 1, 0, 0, 5]], [3, 7]);
+
+async function run(model: tfl.LayersModel, fused: boolean) {
+  tf.env().set(FUSED_LSTM_FLAG, fused);
+  let out: Float32Array = new Float32Array(0);
+  const profile = await tf.profile(() => {
+    const y = model.predict(tokens) as tf.Tensor;
+    out = y.dataSync() as Float32Array;
+    y.dispose();
+  });
+  return { out, kernels: new Set(profile.kernelNames) };
+}
+
+describe('PbqLSTMStep (CPU engine)', () => {
+  afterAll(() => tf.env().set(FUSED_LSTM_FLAG, true));
+
+  it('stock tf.layers.lstm runs the fused kernel under pbq and equals the composed path to float32 rounding', async () => {
+    await tf.setBackend('pbq');
+    for (const [act, bits] of [['hardSigmoid', 4], ['sigmoid', 8], ['hardSigmoid', 2]] as const) {
+      pbq.configure({ weightBits: bits, activationBits: 8 });
+      const model = lstmModel(act, bits * 10);
+      const fused = await run(model, true);
+      const composed = await run(model, false);
+      expect(fused.kernels.has('PbqLSTMStep')).toBe(true);
+      expect(composed.kernels.has('PbqLSTMStep')).toBe(false);
+      expect(composed.kernels.has('BatchMatMul') || composed.kernels.has('_FusedMatMul')).toBe(true);
+      let worst = 0;
+      for (let i = 0; i < fused.out.length; i++) worst = Math.max(worst, Math.abs(fused.out[i] - composed.out[i]));
+      expect(worst).toBeLessThan(2e-6); // softmax outputs of magnitude ≤ 1: float32 rounding
+      model.dispose();
+    }
+  });
+
+  it('other backends are untouched', async () => {
+    await tf.setBackend('cpu');
+    const model = lstmModel('hardSigmoid', 3);
+    const { kernels } = await run(model, true);
+    expect(kernels.has('PbqLSTMStep')).toBe(false);
+    model.dispose();
+  });
+
+  it('does not leak tensors', async () => {
+    await tf.setBackend('pbq');
+    const model = lstmModel('hardSigmoid', 5);
+    await run(model, true);
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 5; i++) await run(model, true);
+    expect(tf.memory().numTensors).toBe(before);
+    model.dispose();
+  });
+});
