@@ -10,6 +10,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { PbqBackendCPU } from './backend_cpu';
 import { BaseKind, registerPbqBackend } from './register';
 import { installFusedLstm } from './layers';
+import { isNode, registerFileRouters } from './io/file_io';
 
 function createBackend(base: BaseKind) {
   if (base === 'webgl') {
@@ -23,6 +24,8 @@ function createBackend(base: BaseKind) {
 
 registerPbqBackend(createBackend);
 installFusedLstm();
+// tf.loadLayersModel('file://…') and model.save('file://…') in Node, without tfjs-node.
+if (isNode()) registerFileRouters();
 
 export {
   configure, getConfig, resetConfig, DEFAULT_CONFIG, FLAGS, PbqConfigError,
@@ -35,4 +38,5 @@ export type { AccumulatorStats } from './accumulator';
 export * as quantization from './quantize';
 export * as engine from './engine';
 export { loadLayersModel, loadPbqModel } from './converter/load';
+export { registerFileRouters, fileHandler } from './io/file_io';
 export type { LoadedPbqModel } from './converter/load';
