@@ -99,3 +99,69 @@ export async function evaluateLm(model: LayersModel, set: LmEvalSet, batchSize =
   }
   return Math.exp(nll / (nWin * T));
 }
+
+// ---------------------------------------------------------------------------------------
+// Optional speed-up for the stock tfjs `cpu` backend. Its Slice/SplitV kernels copy
+// non-contiguous slices element by element through TensorBuffer.get/set (~5 us/element),
+// which makes tfjs-layers LSTM/GRU inference (one SplitV per gate per time step) take
+// minutes. These replacements copy contiguous innermost runs with TypedArray.set and
+// produce bit-identical results. Opt-in, idempotent; strings/complex use the original.
+// ---------------------------------------------------------------------------------------
+let fastCpuSlice = false;
+
+function copySlice(vals: tf.TypedArray, shape: number[], begin: number[], size: number[]): tf.TypedArray {
+  const rank = shape.length;
+  const n = size.reduce((a, b) => a * b, 1);
+  const out = new (vals.constructor as {new(n: number): tf.TypedArray})(n);
+  if (n === 0) return out;
+  if (rank === 0) { out[0] = vals[0]; return out; }
+  const strides = new Array(rank).fill(1);
+  for (let d = rank - 2; d >= 0; d--) strides[d] = strides[d + 1] * shape[d + 1];
+  const inner = size[rank - 1];
+  const outer = n / inner;
+  const idx = new Array(Math.max(rank - 1, 0)).fill(0);
+  for (let o = 0; o < outer; o++) {
+    let off = begin[rank - 1];
+    for (let d = 0; d < rank - 1; d++) off += (idx[d] + begin[d]) * strides[d];
+    out.set(vals.subarray(off, off + inner), o * inner);
+    for (let d = rank - 2; d >= 0; d--) { if (++idx[d] < size[d]) break; idx[d] = 0; }
+  }
+  return out;
+}
+
+export function useFastCpuSliceKernels(): void {
+  if (fastCpuSlice) return;
+  const origSlice = tf.getKernel('Slice', 'cpu');
+  const origSplit = tf.getKernel('SplitV', 'cpu');
+  if (!origSlice || !origSplit) return;
+  fastCpuSlice = true;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const valsOf = (backend: any, x: tf.TensorInfo) => backend.data.get(x.dataId).values as tf.TypedArray;
+  tf.unregisterKernel('Slice', 'cpu');
+  tf.registerKernel({kernelName: 'Slice', backendName: 'cpu',
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    kernelFunc: (args: any) => {
+      const x = args.inputs.x as tf.TensorInfo;
+      if (x.dtype === 'string' || x.dtype === 'complex64') return origSlice.kernelFunc(args);
+      const [begin, size] = tf.slice_util.parseSliceParams(x, args.attrs.begin, args.attrs.size);
+      return args.backend.makeTensorInfo(size, x.dtype, copySlice(valsOf(args.backend, x), x.shape, begin, size));
+    }});
+  tf.unregisterKernel('SplitV', 'cpu');
+  tf.registerKernel({kernelName: 'SplitV', backendName: 'cpu',
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    kernelFunc: (args: any) => {
+      const x = args.inputs.x as tf.TensorInfo;
+      if (x.dtype === 'string' || x.dtype === 'complex64') return origSplit.kernelFunc(args);
+      const axis = tf.util.parseAxisParam(args.attrs.axis, x.shape)[0];
+      const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, args.attrs.numOrSizeSplits, axis);
+      const vals = valsOf(args.backend, x);
+      const begin = new Array(x.shape.length).fill(0);
+      return sizes.map((s: number) => {
+        const size = x.shape.slice();
+        size[axis] = s;
+        const t = args.backend.makeTensorInfo(size, x.dtype, copySlice(vals, x.shape, begin, size));
+        begin[axis] += s;
+        return t;
+      });
+    }});
+}

@@ -18,7 +18,7 @@ import {setupBackend, registerWasmUnsortedSegmentSum, writeJson, now, mm} from '
 import {loadBrownChars, unigramPerplexity, CHAR_MIN_COUNT} from './data/text';
 import {mulberry32} from './data/mnist';
 import {registerFileRouters} from '../src/io/file_io';
-import {evaluateLm, LmEvalSet, makeLmEvalSet} from './eval';
+import {evaluateLm, LmEvalSet, makeLmEvalSet, useFastCpuSliceKernels} from './eval';
 
 export interface RnnLmConfig {
   name: string;            // output dir under models/
@@ -107,7 +107,7 @@ export async function trainRnnLm(cfg: RnnLmConfig): Promise<void> {
     const dir = path.join(__dirname, cfg.name);
     const old = JSON.parse(fs.readFileSync(path.join(dir, 'metrics.json'), 'utf8'));
     const model = await tfl.loadLayersModel(`file://${dir}/model.json`);
-    await writeLmArtifacts(model, cfg, loadBrownChars(), old.steps, old.trainBackend, old.trainSeconds);
+    await writeLmArtifacts(model, cfg, loadBrownChars(), old.steps, old.trainBackend, old.trainSeconds, old);
     return;
   }
   console.log(`[${cfg.name}] backend=${backend} steps=${steps}`, cfg);
@@ -194,7 +194,8 @@ export const LM_EVAL_WINDOWS = 64;
  * own (EVAL_ONLY=1) to regenerate them from the saved model without re-training.
  */
 async function writeLmArtifacts(model: tfl.LayersModel, cfg: RnnLmConfig, data: ReturnType<typeof loadBrownChars>,
-  steps: number, backend: string, trainSeconds: number): Promise<void> {
+  steps: number, backend: string, trainSeconds: number,
+  old?: {testPerplexity?: number, testPredictions?: number}): Promise<void> {
   const V = data.vocab.length;
   const outDir = path.join(__dirname, cfg.name);
   // Held-back evaluation set (start of the test split) and calibration set (train split).
@@ -216,11 +217,13 @@ async function writeLmArtifacts(model: tfl.LayersModel, cfg: RnnLmConfig, data: 
 
   const unigramEval = unigramPerplexity(data.train, evalSet.ids.subarray(1, 1 + Math.floor((evalSet.ids.length - 1) / cfg.seqLen) * cfg.seqLen), V);
   // full test split, for the README
+  // (EVAL_ONLY re-uses the full-test number of the unchanged model; FULL_TEST=0 skips it.)
   const fullTest = makeLmEvalSet(data.test.subarray(0, Math.floor((data.test.length - 1) / cfg.seqLen) * cfg.seqLen + 1), cfg.seqLen);
-  const testPpl = await evaluateLm(model, fullTest, 256);
+  const testPpl = old?.testPerplexity ?? (process.env.FULL_TEST === '0' ? null : await evaluateLm(model, fullTest, 256));
   const unigramTest = unigramPerplexity(data.train, data.test.subarray(1), V);
   // The committed eval-set metric is measured on the cpu backend (what test/models.test.ts uses).
   await tf.setBackend('cpu');
+  useFastCpuSliceKernels();
   const evalPpl = await evaluateLm(model, evalSet);
   const params = model.countParams();
   const sizeBytes = fs.readdirSync(outDir).filter((f) => f.endsWith('.bin'))

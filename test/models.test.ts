@@ -10,7 +10,7 @@ import '../models/chained_ops';
 import * as fs from 'fs';
 import * as path from 'path';
 import {registerFileRouters} from '../src/io/file_io';
-import {evaluateMnist, evaluateLm, loadMnistEvalSet, loadLmEvalSet, loadCalibration, MODELS_DIR} from '../models/eval';
+import {evaluateMnist, evaluateLm, loadMnistEvalSet, loadLmEvalSet, loadCalibration, MODELS_DIR, useFastCpuSliceKernels} from '../models/eval';
 
 const metrics = (name: string) => JSON.parse(fs.readFileSync(path.join(MODELS_DIR, name, 'metrics.json'), 'utf8'));
 const load = (name: string) => tfl.loadLayersModel(`file://${path.join(MODELS_DIR, name, 'model.json')}`);
@@ -18,6 +18,7 @@ const load = (name: string) => tfl.loadLayersModel(`file://${path.join(MODELS_DI
 beforeAll(async () => {
   await tf.setBackend('cpu');
   registerFileRouters();
+  useFastCpuSliceKernels();  // bit-identical, much faster cpu Slice/SplitV (see models/eval.ts)
 });
 
 test('total size of bundled model weights is < 25 MB', () => {
