@@ -16,10 +16,18 @@ import {
 } from './bitlayer_matmul_gpu';
 import { checkSimulable, recordAccumulatorEvents } from '../src/accumulator';
 import { MatMulPlan, planMatMul } from './matmul_plan';
+import {
+  ActivationCodesProgram, EpilogueProgram, FastShape, packSource, partialsSource, planeGroups, productSource, weightWords,
+} from './bitlayer_fast_gpu';
+import {
+  allocateTensorTexture, maxTextureSize, placeRows, RawTexture, RowPlacement, runRaw, tensorTexture, uintTexture, Uniform,
+} from './gl_raw';
 import { nonFiniteWeights } from './matmul_dispatch';
 
 export interface BitlayerWebGLBackend extends MathBackendWebGL {
   readonly weightCache: WeightCache;
+  /** GPU tensors owned by cached weights (not tensors of the engine; see PbqBackendWebGL). */
+  cacheOwnedDataIds: number;
 }
 
 /** Weight planes as float32 texels of 16 bits: [batch·N·bits, 2·words]. */
@@ -43,11 +51,17 @@ export function channelPlaneCounts(w: QuantizedWeight, weightBits: number): Floa
 }
 
 /** A GPU tensor owned by a cached weight, freed with it. */
-function gpuTensor(backend: MathBackendWebGL, entry: CachedWeight, key: string, make: () => TensorInfo): TensorInfo {
+function gpuTensor(backend: BitlayerWebGLBackend, entry: CachedWeight, key: string, make: () => TensorInfo): TensorInfo {
   let held = entry.derived.get(key) as (TensorInfo & { dispose(): void }) | undefined;
   if (held === undefined) {
     const info = make();
-    held = Object.assign(info, { dispose: () => backend.disposeIntermediateTensorInfo(info) });
+    backend.cacheOwnedDataIds++;
+    held = Object.assign(info, {
+      dispose: () => {
+        backend.disposeIntermediateTensorInfo(info);
+        backend.cacheOwnedDataIds--;
+      },
+    });
     entry.derived.set(key, held);
   }
   return held;
@@ -145,7 +159,204 @@ function recordGpuAccumulatorEvents(backend: BitlayerWebGLBackend, ops: Quantize
   recordAccumulatorEvents(outputs * perOutput, overflows, underflows);
 }
 
+
+/**
+ * Which program computes exact products: 'fast' (RGBA32UI planes, bit-sliced carry-save core,
+ * bitlayer_fast_gpu.ts) or 'legacy' (16-bit float texels, SWAR popcounts, tfjs samplers). The
+ * legacy program also serves narrow accumulators and the shapes the fast one cannot place.
+ */
+let exactKernel: 'fast' | 'legacy' = 'fast';
+export function setExactKernel(kind: 'fast' | 'legacy'): void {
+  exactKernel = kind;
+}
+
+/** Weight planes of a cached weight in the fast layout (bitlayer_fast_gpu.ts, weightWords). */
+interface FastWeight {
+  w: RawTexture;
+  meta: RawTexture;
+  wPlace: RowPlacement;
+  mPlace: RowPlacement;
+  /** GPU bytes of the planes and the per-channel meta texels. */
+  bytes: number;
+  dispose(): void;
+}
+
+function fastWeight(backend: BitlayerWebGLBackend, entry: CachedWeight, maxSize: number): FastWeight | undefined {
+  const held = entry.derived.get('fast') as FastWeight | undefined;
+  if (held) return held;
+  const w = entry.weight;
+  const groups = Math.ceil(w.n / 4);
+  const wPlace = placeRows(w.words, w.batch * groups * w.bits, maxSize);
+  const mPlace = placeRows(w.bits + 1, w.batch * groups, maxSize);
+  if (!wPlace || !mPlace) return undefined;
+  const data = weightWords(w.planes, w.batch, w.n, w.bits, w.words,
+    (c) => (w.channelBits ? w.channelBits[c] : w.bits), wPlace, mPlace);
+  const wt = uintTexture(backend.gpgpu, wPlace.width, wPlace.height, data.w);
+  const meta = uintTexture(backend.gpgpu, mPlace.width, mPlace.height, data.meta);
+  const fw: FastWeight = {
+    w: wt, meta, wPlace, mPlace, bytes: wt.bytes + meta.bytes,
+    dispose: () => { wt.dispose(); meta.dispose(); },
+  };
+  entry.derived.set('fast', fw);
+  return fw;
+}
+
+/** GPU bytes that pbq holds for a weight's planes (fast layout, legacy layout, scales). */
+export function weightGpuBytes(backend: BitlayerWebGLBackend, entry: CachedWeight): number {
+  let bytes = 0;
+  for (const [key, d] of entry.derived) {
+    if (key === 'fast') bytes += (d as FastWeight).bytes;
+    else {
+      const info = d as unknown as TensorInfo;
+      const texShape = backend.texData.get(info.dataId)?.texShape;
+      if (texShape) bytes += texShape[0] * texShape[1] * 4;
+    }
+  }
+  return bytes;
+}
+
+/** Activation plane textures, reused across calls (GL orders the writes after earlier reads). */
+const activationTextures = new WeakMap<object, Map<string, RawTexture>>();
+function activationTexture(backend: BitlayerWebGLBackend, width: number, height: number): RawTexture {
+  let bySize = activationTextures.get(backend);
+  if (!bySize) {
+    bySize = new Map();
+    activationTextures.set(backend, bySize);
+  }
+  const key = `${width}x${height}`;
+  let tex = bySize.get(key);
+  if (!tex) {
+    tex = uintTexture(backend.gpgpu, width, height, null);
+    bySize.set(key, tex);
+  }
+  return tex;
+}
+
+interface FastOperands {
+  plan: MatMulPlan;
+  shape: FastShape;
+  rowExp: TensorInfo;
+  scales: TensorInfo;
+  textures: Array<{ name: string; texture: WebGLTexture }>;
+  uniforms: Uniform[];
+  temps: TensorInfo[];
+}
+
+/** Raw-pass batch index: a constant, the identity, or a uniform table. */
+function rawIndexExpr(index: Int32Array, count: number, name: string, uniforms: Uniform[]): string {
+  if (count === 1) return '0';
+  if (index.every((v, i) => v === i)) return 'ob';
+  const table = new Int32Array(Math.ceil(index.length / 4) * 4);
+  table.set(index);
+  uniforms.push({ name, type: 'ivec4', value: table });
+  return `${name}[ob / 4][ob % 4]`;
+}
+
+const MAX_INDEX_TABLE = 128; // ivec4 uniforms per table (WebGL 2 guarantees 224 vec4 in total)
+
+/** Quantizes A on the GPU into the fast plane layout; undefined when the fast kernel can't serve. */
+function prepareFast(backend: BitlayerWebGLBackend, args: MatMulArgs, config: PbqConfig): FastOperands | undefined {
+  const { a, b, transposeA, transposeB } = args;
+  const plan = planMatMul(a.shape, b.shape, transposeA, transposeB);
+  if (Math.ceil(plan.outBatch / 4) > MAX_INDEX_TABLE) return undefined;
+  const maxSize = maxTextureSize(backend.gpgpu);
+  const entry = backend.weightCache.get(b.dataId, { batch: plan.bBatch, k: plan.k, n: plan.n, transposed: transposeB },
+    config.weightBits, () => backend.readSync(b.dataId) as Float32Array, nonFiniteWeights(b));
+  const w = entry.weight;
+  const A = config.activationBits;
+  const groups = Math.ceil(plan.n / 4);
+  const aRows = plan.aBatch * plan.m;
+  const aPlace = placeRows(w.words + 1, aRows * planeGroups(A), maxSize);
+  if (!aPlace || groups > maxSize || plan.outBatch * plan.m > maxSize) return undefined;
+  const fw = fastWeight(backend, entry, maxSize);
+  if (!fw) return undefined;
+  const t = Math.min(w.bits, config.weightBits);
+  const scales = gpuTensor(backend, entry, `scales:${t}`, () =>
+    backend.makeTensorInfo([w.batch * w.n], 'float32', channelScales(w, t)));
+
+  const temps: TensorInfo[] = [];
+  const a3 = reshape(backend, a, transposeA ? [plan.aBatch, plan.k, plan.m] : [plan.aBatch, plan.m, plan.k]);
+  temps.push(a3);
+  const rowExp = backend.compileAndRun(new RowExponentProgram(plan.aBatch, plan.m, plan.k, transposeA), [a3]);
+  temps.push(rowExp);
+  const codes = backend.compileAndRun(new ActivationCodesProgram(plan.aBatch, plan.m, plan.k, transposeA, A), [a3, rowExp]);
+  temps.push(codes);
+  const codesTex = tensorTexture(backend, codes);
+  const at = activationTexture(backend, aPlace.width, aPlace.height);
+  runRaw(backend, packSource(aRows, plan.k, w.words, A, codesTex.texShape[1], aPlace),
+    [{ name: 'Codes', texture: codesTex.texture }], at);
+
+  const uniforms: Uniform[] = [];
+  const shape: FastShape = {
+    outBatch: plan.outBatch, m: plan.m, k: plan.k, n: plan.n, words: w.words, groups,
+    storedBits: w.bits, weightBits: t, activationBits: A,
+    aIndex: rawIndexExpr(plan.aIndex, plan.aBatch, 'aIdx', uniforms),
+    bIndex: rawIndexExpr(plan.bIndex, plan.bBatch, 'bIdx', uniforms),
+    perChannelPlanes: w.channelBits !== undefined, aPlace, wPlace: fw.wPlace, mPlace: fw.mPlace,
+  };
+  const textures = [
+    { name: 'Wt', texture: fw.w.texture }, { name: 'Wm', texture: fw.meta.texture }, { name: 'At', texture: at.texture },
+  ];
+  return { plan, shape, rowExp, scales, textures, uniforms, temps };
+}
+
+function fastMatMul(backend: BitlayerWebGLBackend, args: MatMulArgs, config: PbqConfig): TensorInfo | undefined {
+  const ops = prepareFast(backend, args, config);
+  if (!ops) return undefined;
+  const { plan, shape } = ops;
+  try {
+    const rows = plan.outBatch * plan.m;
+    const d = allocateTensorTexture(backend, [2 * rows, 2 * shape.groups], true);
+    ops.temps.push(d.info);
+    if (d.texShape[0] !== 2 * rows || d.texShape[1] !== 2 * shape.groups) {
+      throw new Error(`pbq: unexpected packed texture shape ${d.texShape} for [${2 * rows}, ${2 * shape.groups}]`);
+    }
+    runRaw(backend, productSource(shape), ops.textures, { texture: d.texture, width: shape.groups, height: rows }, ops.uniforms);
+    const aIdx = batchIndexExpr(plan.aIndex, plan.aBatch, 'AIndex');
+    const bIdx = batchIndexExpr(plan.bIndex, plan.bBatch, 'BIndex');
+    const inputs = [d.info, ops.rowExp, ops.scales];
+    for (const table of [aIdx.table, bIdx.table]) {
+      if (table) {
+        const info = backend.makeTensorInfo([table.length], 'float32', Float32Array.from(table));
+        ops.temps.push(info);
+        inputs.push(info);
+      }
+    }
+    if (args.bias) inputs.push(args.bias);
+    if (args.activation === 'prelu') {
+      if (!args.preluActivationWeights) throw new Error('pbq: prelu activation needs preluActivationWeights');
+      inputs.push(args.preluActivationWeights);
+    }
+    const program = new EpilogueProgram(
+      { outBatch: plan.outBatch, m: plan.m, n: plan.n, activationBits: shape.activationBits, aIndex: aIdx.expr, bIndex: bIdx.expr },
+      { hasBias: args.bias !== undefined, activation: args.activation ?? 'linear', leakyreluAlpha: args.leakyreluAlpha ?? 0.2 });
+    const out = backend.compileAndRun(program, inputs, 'float32');
+    return { dataId: out.dataId, shape: plan.outShape, dtype: out.dtype };
+  } finally {
+    for (const temp of ops.temps) backend.disposeIntermediateTensorInfo(temp);
+  }
+}
+
+function fastPartials(backend: BitlayerWebGLBackend, args: MatMulArgs, config: PbqConfig): TensorInfo | undefined {
+  const ops = prepareFast(backend, args, config);
+  if (!ops) return undefined;
+  try {
+    const { plan, shape } = ops;
+    const t = Math.min(shape.weightBits, shape.storedBits);
+    const out = allocateTensorTexture(backend, [plan.outBatch, plan.m, plan.n, t + 1], false);
+    runRaw(backend, partialsSource(shape, out.texShape[1]), ops.textures,
+      { texture: out.texture, width: out.texShape[1], height: out.texShape[0] }, ops.uniforms);
+    return out.info;
+  } finally {
+    for (const temp of ops.temps) backend.disposeIntermediateTensorInfo(temp);
+  }
+}
+
 export function bitlayerMatMulWebGL(backend: BitlayerWebGLBackend, args: MatMulArgs, config: PbqConfig): TensorInfo {
+  if (config.accumulator.type === 'exact' && exactKernel === 'fast') {
+    const out = fastMatMul(backend, args, config);
+    if (out) return out;
+  }
   const ops = prepareOperands(backend, args, config);
   try {
     const inputs = [...ops.inputs];
@@ -186,6 +397,10 @@ export function rowExponentsWebGL(backend: BitlayerWebGLBackend, a: TensorInfo, 
 }
 
 export function bitlayerPartialSumsWebGL(backend: BitlayerWebGLBackend, args: MatMulArgs, config: PbqConfig): TensorInfo {
+  if (config.accumulator.type === 'exact' && exactKernel === 'fast') {
+    const out = fastPartials(backend, args, config);
+    if (out) return out;
+  }
   const ops = prepareOperands(backend, args, config);
   try {
     const acc = config.accumulator;

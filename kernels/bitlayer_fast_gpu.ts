@@ -1,0 +1,366 @@
+/**
+ * The exact bitlayer product on WebGL 2, shaped for what SwiftShader (and GPUs) reward.
+ * Semantics: src/quantize.ts; CPU twin: src/engine.ts. Passes of one matmul:
+ *
+ *   RowExponentProgram (tfjs)   A → E_r per row                         (bitlayer_matmul_gpu.ts)
+ *   ActivationCodesProgram (tfjs) A, E → code a_rk per element (float, exact), computed once
+ *   pack (raw)                  codes → activation planes in an RGBA32UI texture, offset binary
+ *                               (a' = a + 2^A ≥ 0: the sign plane inverted, all planes positive),
+ *                               4 planes of one 32-bit word per texel, plus T_r = Σ_k a_rk
+ *   product (raw)               weight planes (RGBA32UI, one word of 4 channels per texel),
+ *                               activation planes → d for 4 channels per fragment, written to a
+ *                               packed tfjs tensor D
+ *   EpilogueProgram (tfjs)      D, E, scales (+ bias, activation) → y
+ *
+ * Integer core (per row r, channel group of 4, weight plane i): the masked activation planes
+ * x_p = P_i & R'_p of each word are added, as one (A+1)-bit number per bit position, into a
+ * bit-sliced accumulator (a ripple of full adders: and/xor/or only, no shifts), which is
+ * popcounted level by level once every FLUSH words: U_i = Σ_l 2^l popcount(acc_l). Then
+ *   S_i = U_i − 2^A popcount(P_i)   (popcount(P_i) per channel and plane is precomputed),
+ * the same integer S_i as the CPU engine's Σ_p τ_p 2^(A−p) popcount(P_i AND R_p).
+ */
+import type { GPGPUProgram } from '@tensorflow/tfjs-backend-webgl';
+import { MIN_ROW_EXPONENT } from '../src/quantize';
+import type { FusedActivation } from './fused_epilogue_cpu';
+import { placementGLSL, RAW_HEADER, RowPlacement } from './gl_raw';
+
+/** Words added into the bit-sliced accumulator between popcounts. */
+export const FLUSH_WORDS = 32;
+
+const INT_HELPERS = `
+  float pow2i(int e) { return intBitsToFloat((e + 127) << 23); }
+  int floorHalf(int e) { return (e - (e < 0 ? 1 : 0)) / 2; }
+`;
+
+/** Per element code a = clamp(round_half_up(x / 2^e), ±(2^A − 1)) as a float; 0 in zero/NaN rows. */
+export class ActivationCodesProgram implements GPGPUProgram {
+  variableNames = ['A', 'RowExp'];
+  outputShape: number[];
+  userCode: string;
+
+  constructor(batch: number, m: number, k: number, transposeA: boolean, bits: number) {
+    this.outputShape = [batch * m, k];
+    this.userCode = `
+      ${INT_HELPERS}
+      void main() {
+        ivec2 c = getOutputCoords();
+        int b = c.x / ${m};
+        int r = c.x - b * ${m};
+        int k = c.y;
+        float rowExp = getRowExp(b, r);
+        if (isnan(rowExp) || rowExp < ${MIN_ROW_EXPONENT}.0) {
+          setOutput(0.0);
+          return;
+        }
+        int e = int(rowExp);
+        int h = floorHalf(e);
+        float f1 = pow2i(-h);
+        float f2 = pow2i(${bits - 1} - e + h);
+        float x = ${transposeA ? 'getA(b, k, r)' : 'getA(b, r, k)'};
+        int code = clamp(int(floor(x * f1 * f2 + 0.5)), ${-(2 ** bits - 1)}, ${2 ** bits - 1});
+        setOutput(float(code));
+      }
+    `;
+  }
+}
+
+export interface FastShape {
+  outBatch: number;
+  m: number;
+  k: number;
+  n: number;
+  words: number;
+  /** Channel groups of 4 per weight matrix. */
+  groups: number;
+  storedBits: number;
+  /** Planes used (t ≤ storedBits). */
+  weightBits: number;
+  activationBits: number;
+  /** GLSL int expressions of the a / b matrix of output batch `ob`. */
+  aIndex: string;
+  bIndex: string;
+  perChannelPlanes: boolean;
+  /** Placements of the activation rows (aRows·planeGroups rows of words+1 texels), weight
+   * rows (bBatch·groups·storedBits rows of `words` texels) and meta rows (bBatch·groups rows of
+   * storedBits+1 texels). */
+  aPlace: RowPlacement;
+  wPlace: RowPlacement;
+  mPlace: RowPlacement;
+}
+
+export function planeGroups(activationBits: number): number {
+  return Math.ceil((activationBits + 1) / 4);
+}
+
+/** Levels of the bit-sliced accumulator: (A+1)-bit values, FLUSH_WORDS of them per flush. */
+function accumulatorLevels(activationBits: number): number {
+  return activationBits + 1 + Math.ceil(Math.log2(FLUSH_WORDS));
+}
+
+/** Activation planes: fragment (row, plane group, word) → uvec4 of 4 planes; word = words → T. */
+export function packSource(rows: number, k: number, words: number, bits: number, codesTexWidth: number, place: RowPlacement): string {
+  const groups = planeGroups(bits);
+  const bitsOf: string[] = [];
+  for (let l = 0; l < 32; l++) {
+    bitsOf.push(`
+      if (k0 + ${l} < ${k}) {
+        uint v = uint(int(code(base + k0 + ${l})) + ${2 ** bits});
+        v = sh >= 0 ? v >> uint(sh) : v << uint(-sh);
+        o |= ((uvec4(v) >> uvec4(3u, 2u, 1u, 0u)) & 1u) << ${l}u;
+      }`);
+  }
+  return `${RAW_HEADER}
+    uniform sampler2D Codes;
+    layout(location = 0) out uvec4 outColor;
+    float code(int fi) { return texelFetch(Codes, ivec2(fi % ${codesTexWidth}, fi / ${codesTexWidth}), 0).r; }
+    void main() {
+      ivec2 px = ivec2(gl_FragCoord.xy);
+      int j = px.x % ${place.rowLength};
+      int rr = px.y * ${place.perLine} + px.x / ${place.rowLength};
+      if (rr >= ${rows * groups}) { outColor = uvec4(0u); return; }
+      int ra = rr / ${groups};
+      int gp = rr - ra * ${groups};
+      int base = ra * ${k};
+      if (j == ${words}) {
+        int T = 0;
+        if (gp == 0) for (int k = 0; k < ${k}; k++) T += int(code(base + k));
+        outColor = uvec4(uint(T), 0u, 0u, 0u);
+        return;
+      }
+      // planes 4gp..4gp+3 are bits A-4gp .. A-4gp-3 of a' = a + 2^A: bits 3..0 of a' >> sh
+      int sh = ${bits} - 4 * gp - 3;
+      int k0 = 32 * j;
+      uvec4 o = uvec4(0u);
+      ${bitsOf.join('')}
+      outColor = o;
+    }`;
+}
+
+/** GLSL of the integer core: ivec4 planeSums(ra, cg, i) = S_i of the 4 channels of group cg. */
+function coreGLSL(s: FastShape): string {
+  const A = s.activationBits;
+  const L = accumulatorLevels(A);
+  const G = planeGroups(A);
+  const plane = (p: number) => `a${Math.floor(p / 4)}.${'xyzw'[p % 4]}`;
+  const accDecl = Array.from({ length: L }, (_, l) => `uvec4 c${l} = uvec4(0u);`).join(' ');
+  const loadA = Array.from({ length: G }, (_, g) => `uvec4 a${g} = texelFetch(At, pa${g} + ivec2(j, 0), 0);`).join('\n            ');
+  const placeA = Array.from({ length: G }, (_, g) => `ivec2 pa${g} = placeA(ra * ${G} + ${g});`).join(' ');
+  // level l holds weight 2^l: plane p of a' has weight 2^(A-p), so level l ← plane A-l
+  const adds: string[] = [`x = w & ${plane(A)}; k = c0 & x; c0 ^= x;`];
+  for (let l = 1; l <= A; l++) {
+    adds.push(`x = w & ${plane(A - l)}; y = c${l} ^ x; nk = (c${l} & x) | (y & k); c${l} = y ^ k; k = nk;`);
+  }
+  for (let l = A + 1; l < L; l++) adds.push(`nk = c${l} & k; c${l} ^= k; k = nk;`);
+  const flush = Array.from({ length: L }, (_, l) => `u += pc4(c${l}) << ${l}u; c${l} = uvec4(0u);`).join('\n          ');
+  return `
+    uniform usampler2D Wt;
+    uniform usampler2D Wm;
+    uniform usampler2D At;
+    ${placementGLSL('placeA', s.aPlace)}
+    ${placementGLSL('placeW', s.wPlace)}
+    ${placementGLSL('placeM', s.mPlace)}
+    uvec4 pc4(uvec4 x) {
+      x = x - ((x >> 1u) & 0x55555555u);
+      x = (x & 0x33333333u) + ((x >> 2u) & 0x33333333u);
+      x = (x + (x >> 4u)) & 0x0f0f0f0fu;
+      return (x * 0x01010101u) >> 24u;
+    }
+    ivec4 planeSums(int ra, int cg, int i) {
+      ${placeA}
+      ivec2 pw = placeW(cg * ${s.storedBits} + i);
+      uvec4 u = uvec4(0u);
+      ${accDecl}
+      uvec4 x, y, k, nk;
+      for (int jb = 0; jb < ${s.words}; jb += ${FLUSH_WORDS}) {
+        int je = min(jb + ${FLUSH_WORDS}, ${s.words});
+        for (int j = jb; j < je; j++) {
+          uvec4 w = texelFetch(Wt, pw + ivec2(j, 0), 0);
+          if (all(equal(w, uvec4(0u)))) continue;
+          ${loadA}
+          ${adds.join('\n          ')}
+        }
+        ${flush}
+      }
+      uvec4 pcw = texelFetch(Wm, placeM(cg) + ivec2(i, 0), 0);
+      return ivec4(u - (pcw << ${A}u));
+    }
+    int rowSum(int ra) {
+      return int(texelFetch(At, placeA(ra * ${G}) + ivec2(${s.words}, 0), 0).x);
+    }
+  `;
+}
+
+function indexUniforms(s: FastShape): string {
+  const decl: string[] = [];
+  const tableSize = Math.ceil(s.outBatch / 4);
+  if (s.aIndex.includes('aIdx')) decl.push(`uniform ivec4 aIdx[${tableSize}];`);
+  if (s.bIndex.includes('bIdx')) decl.push(`uniform ivec4 bIdx[${tableSize}];`);
+  return decl.join('\n');
+}
+
+/** The product pass: fragment (g, row = ob·M + m) → d of channels 4g..4g+3 (vec4). */
+export function productSource(s: FastShape): string {
+  const t = Math.min(s.weightBits, s.storedBits);
+  const tn = s.perChannelPlanes
+    ? `ivec4 tn = min(ivec4(texelFetch(Wm, placeM(cg) + ivec2(${s.storedBits}, 0), 0)), ivec4(${t}));`
+    : `ivec4 tn = ivec4(${t});`;
+  return `${RAW_HEADER}
+    ${indexUniforms(s)}
+    layout(location = 0) out vec4 outColor;
+    ${INT_HELPERS}
+    ${coreGLSL(s)}
+    void main() {
+      ivec2 px = ivec2(gl_FragCoord.xy);
+      int g = px.x;
+      int ob = px.y / ${s.m};
+      int m = px.y - ob * ${s.m};
+      int ai = ${s.aIndex};
+      int bi = ${s.bIndex};
+      int ra = ai * ${s.m} + m;
+      int cg = bi * ${s.groups} + g;
+      ${tn}
+      // d = T + 2 Σ_i σ_i 2^(t_n-1-i) S_i (σ_0 = -1), summed in float like the reference kernel
+      vec4 d = vec4(float(rowSum(ra)));
+      for (int i = 0; i < ${t}; i++) {
+        ivec4 S = planeSums(ra, cg, i);
+        vec4 f = vec4(pow2i(tn.x - i), pow2i(tn.y - i), pow2i(tn.z - i), pow2i(tn.w - i));
+        d += (i == 0 ? -1.0 : 1.0) * f * vec4(S);
+      }
+      outColor = d;
+    }`;
+}
+
+/** The partials pass into a tfjs [outBatch, M, N, t+1] tensor: S_0..S_{t-1}, then T. */
+export function partialsSource(s: FastShape, texWidth: number): string {
+  const t = Math.min(s.weightBits, s.storedBits);
+  const total = s.outBatch * s.m * s.n * (t + 1);
+  return `${RAW_HEADER}
+    ${indexUniforms(s)}
+    layout(location = 0) out vec4 outColor;
+    ${coreGLSL(s)}
+    void main() {
+      ivec2 px = ivec2(gl_FragCoord.xy);
+      int fi = px.y * ${texWidth} + px.x;
+      if (fi >= ${total}) { outColor = vec4(0.0); return; }
+      int j = fi % ${t + 1};
+      int rest = fi / ${t + 1};
+      int n = rest % ${s.n};
+      rest /= ${s.n};
+      int m = rest % ${s.m};
+      int ob = rest / ${s.m};
+      int ai = ${s.aIndex};
+      int bi = ${s.bIndex};
+      int ra = ai * ${s.m} + m;
+      int cg = bi * ${s.groups} + n / 4;
+      float v;
+      if (j == ${t}) {
+        v = float(rowSum(ra));
+      } else {
+        ivec4 S = planeSums(ra, cg, j);
+        int lane = n % 4;
+        v = float(lane == 0 ? S.x : lane == 1 ? S.y : lane == 2 ? S.z : S.w);
+      }
+      outColor = vec4(v, 0.0, 0.0, 0.0);
+    }`;
+}
+
+/** GLSL body of a fused activation, on float x (tfjs-backend-webgl's formulas). */
+function activationSnippet(activation: FusedActivation, leakyreluAlpha: number): string {
+  switch (activation) {
+    case 'linear': return 'return x;';
+    case 'relu': return 'if (isnan(x)) return x; return x < 0.0 ? 0.0 : x;';
+    case 'relu6': return 'if (isnan(x)) return x; return x < 0.0 ? 0.0 : min(6.0, x);';
+    case 'elu': return 'return x >= 0.0 ? x : exp(x) - 1.0;';
+    case 'sigmoid': return 'return 1.0 / (1.0 + exp(-1.0 * x));';
+    case 'leakyrelu': return `return x < 0.0 ? float(${leakyreluAlpha}) * x : x;`;
+    case 'prelu': return 'return x < 0.0 ? getPreluActivationWeightsAtOutCoords() * x : x;';
+  }
+}
+
+/**
+ * y = 2^(E−(A−1)) · (m_n 2^−t_n) · d (+ bias, activation). D is the product's packed tensor of
+ * logical shape [2·rows, 2·groups]: channel 4g + 2dr + dc of row `row` is D[2·row + dr, 2g + dc].
+ */
+export class EpilogueProgram implements GPGPUProgram {
+  variableNames: string[];
+  outputShape: number[];
+  userCode: string;
+
+  constructor(
+    s: { outBatch: number; m: number; n: number; activationBits: number; aIndex: string; bIndex: string },
+    epilogue: { hasBias: boolean; activation: FusedActivation; leakyreluAlpha: number },
+  ) {
+    this.variableNames = ['D', 'RowExp', 'ChannelScale'];
+    if (s.aIndex.includes('getAIndex')) this.variableNames.push('AIndex');
+    if (s.bIndex.includes('getBIndex')) this.variableNames.push('BIndex');
+    if (epilogue.hasBias) this.variableNames.push('bias');
+    if (epilogue.activation === 'prelu') this.variableNames.push('preluActivationWeights');
+    this.outputShape = [s.outBatch, s.m, s.n];
+    this.userCode = `
+      ${INT_HELPERS}
+      float activation(float x) {
+        ${activationSnippet(epilogue.activation, epilogue.leakyreluAlpha)}
+      }
+      void main() {
+        ivec3 c = getOutputCoords();
+        int ob = c.x;
+        int m = c.y;
+        int n = c.z;
+        int ai = ${s.aIndex};
+        int bi = ${s.bIndex};
+        float rowExp = getRowExp(ai, m);
+        float y;
+        if (isnan(rowExp)) {
+          y = rowExp;
+        } else if (rowExp < ${MIN_ROW_EXPONENT}.0) {
+          y = 0.0;
+        } else {
+          int row = ob * ${s.m} + m;
+          int q = n % 4;
+          float d = getD(2 * row + q / 2, 2 * (n / 4) + q % 2);
+          y = pow2i(int(rowExp) - ${s.activationBits - 1}) * (getChannelScale(bi * ${s.n} + n) * d);
+        }
+        ${epilogue.hasBias ? 'y += getBiasAtOutCoords();' : ''}
+        setOutput(activation(y));
+      }
+    `;
+  }
+}
+
+/**
+ * Weight planes as RGBA32UI texels: row (bBatch·groups + g)·storedBits + i holds word j of plane
+ * i of channels 4g..4g+3 at texel j. Meta row cg: texel i = popcount(P_i) of the 4 channels,
+ * texel storedBits = planes of each channel.
+ */
+export function weightWords(
+  planes: Uint32Array, batch: number, n: number, bits: number, words: number, channelPlanes: (c: number) => number,
+  wPlace: RowPlacement, mPlace: RowPlacement,
+): { w: Uint32Array; meta: Uint32Array } {
+  const groups = Math.ceil(n / 4);
+  const w = new Uint32Array(wPlace.width * wPlace.height * 4);
+  const meta = new Uint32Array(mPlace.width * mPlace.height * 4);
+  const at = (p: RowPlacement, row: number, j: number) =>
+    ((Math.floor(row / p.perLine) * p.width) + (row % p.perLine) * p.rowLength + j) * 4;
+  for (let b = 0; b < batch; b++) {
+    for (let ch = 0; ch < n; ch++) {
+      const c = b * n + ch;
+      const cg = b * groups + (ch >> 2);
+      const lane = ch & 3;
+      for (let i = 0; i < bits; i++) {
+        const src = (c * bits + i) * words;
+        const row = cg * bits + i;
+        let pc = 0;
+        for (let j = 0; j < words; j++) {
+          const word = planes[src + j];
+          w[at(wPlace, row, j) + lane] = word;
+          let x = word - ((word >>> 1) & 0x55555555);
+          x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+          pc += (Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24);
+        }
+        meta[at(mPlace, cg, i) + lane] = pc;
+      }
+      meta[at(mPlace, cg, bits) + lane] = channelPlanes(c);
+    }
+  }
+  return { w, meta };
+}

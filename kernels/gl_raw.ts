@@ -1,0 +1,158 @@
+/**
+ * Raw WebGL 2 passes beside tfjs-backend-webgl: own fragment shaders over own integer textures
+ * (RGBA32UI, read with usampler2D + texelFetch, index math written by hand), drawn through the
+ * backend's GPGPUContext (its vertex shader, quad and framebuffer). tfjs samplers cost index math
+ * per fetch and carry at most 24 exact bits per float channel; an RGBA32UI texel carries 128 bits.
+ *
+ * A raw pass renders into an own texture (RGBA32UI or RGBA32F) or into the texture of a tfjs
+ * tensor allocated for it (uploadToGPU on a tensor without values), so its result can feed tfjs
+ * programs. Programs are compiled once per GL context and source.
+ */
+import type { GPGPUContext, MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
+import { webgl_util } from '@tensorflow/tfjs-backend-webgl';
+import type { TensorInfo } from '@tensorflow/tfjs-core';
+
+type RawProgram = WebGLProgram & { vao: WebGLVertexArrayObject };
+
+const programs = new WeakMap<GPGPUContext, Map<string, RawProgram>>();
+
+/** Header of every raw fragment shader (the vertex shader's varying is declared, unused). */
+export const RAW_HEADER = `#version 300 es
+precision highp float;
+precision highp int;
+precision highp usampler2D;
+precision highp sampler2D;
+in vec2 resultUV;
+`;
+
+function program(gpgpu: GPGPUContext, source: string): RawProgram {
+  let bySource = programs.get(gpgpu);
+  if (bySource === undefined) {
+    bySource = new Map();
+    programs.set(gpgpu, bySource);
+  }
+  let p = bySource.get(source);
+  if (p === undefined) {
+    const shader = webgl_util.createFragmentShader(gpgpu.gl, source);
+    p = gpgpu.createProgram(shader) as RawProgram;
+    gpgpu.buildVao(p);
+    bySource.set(source, p);
+  }
+  return p;
+}
+
+/** An own texture with its size (texels) and bytes. */
+export interface RawTexture {
+  texture: WebGLTexture;
+  width: number;
+  height: number;
+  bytes: number;
+  dispose(): void;
+}
+
+function makeTexture(
+  gl: WebGL2RenderingContext, width: number, height: number, internal: number, format: number, type: number,
+  data: ArrayBufferView | null,
+): WebGLTexture {
+  const tex = gl.createTexture();
+  if (!tex) throw new Error('pbq: could not create a texture');
+  gl.bindTexture(gl.TEXTURE_2D, tex);
+  gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.NEAREST);
+  gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
+  gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
+  gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
+  gl.pixelStorei(gl.UNPACK_ALIGNMENT, 4);
+  gl.texImage2D(gl.TEXTURE_2D, 0, internal, width, height, 0, format, type, data);
+  gl.bindTexture(gl.TEXTURE_2D, null);
+  return tex;
+}
+
+/** An RGBA32UI texture of width×height texels, from 4·width·height words (or uninitialized). */
+export function uintTexture(gpgpu: GPGPUContext, width: number, height: number, data: Uint32Array | null): RawTexture {
+  const gl = gpgpu.gl as WebGL2RenderingContext;
+  const texture = makeTexture(gl, width, height, gl.RGBA32UI, gl.RGBA_INTEGER, gl.UNSIGNED_INT, data);
+  return { texture, width, height, bytes: width * height * 16, dispose: () => gl.deleteTexture(texture) };
+}
+
+/** An RGBA32F texture (the float reference kernel's weights). */
+export function floatTexture(gpgpu: GPGPUContext, width: number, height: number, data: Float32Array | null): RawTexture {
+  const gl = gpgpu.gl as WebGL2RenderingContext;
+  const texture = makeTexture(gl, width, height, gl.RGBA32F, gl.RGBA, gl.FLOAT, data);
+  return { texture, width, height, bytes: width * height * 16, dispose: () => gl.deleteTexture(texture) };
+}
+
+export type Uniform = { name: string; type: 'int' | 'ivec4'; value: Int32Array | number };
+
+/** Where a raw pass draws: a texture of width×height texels. */
+export interface RawTarget { texture: WebGLTexture; width: number; height: number }
+
+/** Draws `source` over the whole target, with `textures` bound to the named samplers. */
+export function runRaw(
+  backend: MathBackendWebGL, source: string, textures: Array<{ name: string; texture: WebGLTexture }>,
+  target: RawTarget, uniforms: Uniform[] = [],
+): void {
+  const gpgpu = backend.gpgpu;
+  const gl = gpgpu.gl as WebGL2RenderingContext;
+  const p = program(gpgpu, source);
+  gpgpu.setOutputMatrixTexture(target.texture, target.height, target.width);
+  gpgpu.setProgram(p);
+  gpgpu.bindVertexArray(p.vao);
+  textures.forEach((t, i) => {
+    const loc = gl.getUniformLocation(p, t.name);
+    if (loc !== null) gpgpu.setInputMatrixTexture(t.texture, loc, i);
+  });
+  for (const u of uniforms) {
+    const loc = gl.getUniformLocation(p, u.name);
+    if (loc === null) continue;
+    if (u.type === 'int') gl.uniform1i(loc, u.value as number);
+    else gl.uniform4iv(loc, u.value as Int32Array);
+  }
+  gpgpu.executeProgram();
+}
+
+/**
+ * Allocates the texture of a tfjs tensor that a raw pass will write (unpacked: one float per
+ * texel; packed: RGBA texels of 2×2 blocks). Returns the tensor and its texture's shape.
+ */
+export function allocateTensorTexture(
+  backend: MathBackendWebGL, shape: number[], packed: boolean,
+): { info: TensorInfo; texture: WebGLTexture; texShape: [number, number] } {
+  const info = backend.makeTensorInfo(shape, 'float32');
+  const texData = backend.texData.get(info.dataId);
+  texData.isPacked = packed;
+  backend.uploadToGPU(info.dataId);
+  const tex = texData.texture as unknown as { texture: WebGLTexture };
+  return { info, texture: tex.texture, texShape: texData.texShape as [number, number] };
+}
+
+/** The texture and texture shape of a tfjs tensor held unpacked on the GPU (uploads it if needed). */
+export function tensorTexture(backend: MathBackendWebGL, info: TensorInfo): { texture: WebGLTexture; texShape: [number, number]; packed: boolean } {
+  backend.uploadToGPU(info.dataId);
+  const texData = backend.texData.get(info.dataId);
+  const tex = texData.texture as unknown as { texture: WebGLTexture };
+  return { texture: tex.texture, texShape: texData.texShape as [number, number], packed: !!texData.isPacked };
+}
+
+/** Largest texture side of this context. */
+export function maxTextureSize(gpgpu: GPGPUContext): number {
+  return (gpgpu.gl as WebGL2RenderingContext).getParameter((gpgpu.gl as WebGL2RenderingContext).MAX_TEXTURE_SIZE) as number;
+}
+
+/**
+ * Placement of equal-length rows in a 2D texture: `perLine` rows side by side per texture line,
+ * so a row never wraps and its texels are (x0 + j, y) with x0, y computed once per row.
+ */
+export interface RowPlacement { rowLength: number; rows: number; perLine: number; width: number; height: number }
+
+export function placeRows(rowLength: number, rows: number, maxSize: number): RowPlacement | undefined {
+  if (rowLength > maxSize) return undefined;
+  const perLine = Math.max(1, Math.min(rows, Math.floor(maxSize / rowLength)));
+  const height = Math.ceil(rows / perLine);
+  if (height > maxSize) return undefined;
+  return { rowLength, rows, perLine, width: perLine * rowLength, height };
+}
+
+/** GLSL `ivec2 name(int row)`: the texel of column 0 of a row under a placement. */
+export function placementGLSL(name: string, p: RowPlacement): string {
+  return `ivec2 ${name}(int row) { return ivec2((row % ${p.perLine}) * ${p.rowLength}, row / ${p.perLine}); }`;
+}
