@@ -177,6 +177,22 @@ function inputNames(s: BitlayerMatMulShape, epilogue?: BitlayerEpilogue): string
   return names;
 }
 
+/**
+ * Start of main() of both product programs: output coordinates (ob, m, n), the a and b matrix
+ * of this output batch, and the first texel row of its activation and weight planes.
+ */
+function mainPrelude(s: BitlayerMatMulShape, planes: number, mode: 'output' | 'partials'): string {
+  return `
+        ${mode === 'output' ? 'ivec3' : 'ivec4'} c = getOutputCoords();
+        int ob = c.x;
+        int m = c.y;
+        int n = c.z;
+        int ai = ${s.aIndex};
+        int bi = ${s.bIndex};
+        int aRow = (ai * ${s.m} + m) * ${planes};
+        int wRow = (bi * ${s.n} + n) * ${s.storedBits};`;
+}
+
 /** Output of y from the register value d, with the fused epilogue (shared by both programs). */
 function outputSnippet(s: BitlayerMatMulShape, dExpression: string, epilogue?: BitlayerEpilogue): string {
   return `
@@ -222,7 +238,6 @@ export class BitlayerMatMulProgram implements GPGPUProgram {
     const combine = Array.from({ length: t }, (_, i) => s.perChannelPlanes
       ? `${i === 0 ? '-' : ''}pow2i(tn - ${i + 1}) * float(s${i})`
       : `${planeWeightLiteral(i, t)}.0 * float(s${i})`).join(' + ');
-    const coords = mode === 'output' ? 'ivec3 c = getOutputCoords();' : 'ivec4 c = getOutputCoords();';
     const partialOut = Array.from({ length: t }, (_, i) => `if (c.w == ${i}) result = float(s${i});`).join(' ');
 
     const finish = mode === 'partials' ? `
@@ -238,14 +253,7 @@ export class BitlayerMatMulProgram implements GPGPUProgram {
         ${activationSnippet(epilogue?.activation ?? 'linear', epilogue?.leakyreluAlpha ?? 0.2)}
       }
       void main() {
-        ${coords}
-        int ob = c.x;
-        int m = c.y;
-        int n = c.z;
-        int ai = ${s.aIndex};
-        int bi = ${s.bIndex};
-        int aRow = (ai * ${s.m} + m) * ${planes};
-        int wRow = (bi * ${s.n} + n) * ${s.storedBits};
+        ${mainPrelude(s, planes, mode)}
         int tsum = 0;
         ${sums}
         uint w;
@@ -310,14 +318,7 @@ export class NarrowAccumulatorMatMulProgram implements GPGPUProgram {
         ${activationSnippet(epilogue?.activation ?? 'linear', epilogue?.leakyreluAlpha ?? 0.2)}
       }
       void main() {
-        ${mode === 'output' ? 'ivec3 c = getOutputCoords();' : 'ivec4 c = getOutputCoords();'}
-        int ob = c.x;
-        int m = c.y;
-        int n = c.z;
-        int ai = ${s.aIndex};
-        int bi = ${s.bIndex};
-        int aRow = (ai * ${s.m} + m) * ${planes};
-        int wRow = (bi * ${s.n} + n) * ${s.storedBits};
+        ${mainPrelude(s, planes, mode)}
         int tn = ${s.perChannelPlanes ? `int(getChannelPlanes(bi * ${s.n} + n))` : t};
         ${isFloat ? `accLimits(${s.k} * ((1 << tn) - 1) * ${2 ** s.activationBits - 1});` : ''}
         ivec2 events = ivec2(0);

@@ -1,20 +1,12 @@
 /** Small deterministic helpers shared by the Node tests. */
+import { mulberry32 } from '../models/data/mnist';
 
-/** Mulberry32: a seeded PRNG so every random case is reproducible. */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded PRNG (mulberry32, shared with the training scripts): every random case is reproducible. */
+export { mulberry32 as rng } from '../models/data/mnist';
 
 /** Float32 values, uniform in [-scale, scale). */
 export function randomValues(n: number, seed: number, scale = 1): Float32Array {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = (r() * 2 - 1) * scale;
   return out;
