@@ -1,0 +1,186 @@
+/**
+ * `npm run bench [-- --quick] [-- --json <file>] [-- --out <dir>] [-- --no-browser|--no-node]`
+ *
+ * Every contender side by side in one run (timings on shared VMs drift between runs: compare
+ * only figures of the same run). Browser: headless Chromium (WebGL 2; SwiftShader here) with
+ * pbq GLSL, the pbq-f32-ref shader, stock webgl f32. Node: pbq CPU engine, stock cpu, wasm.
+ * Each figure: a warm-up call (shader compile, weight quantization), then `samples` rounds in
+ * which every contender of the shape runs once (interleaved), each sample timing a batch of
+ * back-to-back calls; the figure is the median. speedupVsFloat32 divides the float32
+ * contender's median (webgl-f32 in the browser, cpu in Node) by the figure's median.
+ *
+ * Writes <out>/latest.json, <out>/results.md and <out>/speedup.svg (default src/bench/results).
+ * Hook: EXTRA_FIGURES below takes more end-to-end figures (e.g. the bundled LSTM LM per token).
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { closeBrowser, openPage, PageHandle } from '../../test/browser/harness';
+import { runNode } from './node_bench';
+import { writeReports } from './report';
+
+export interface Setting { weightBits: number; activationBits: number; accumulator?: { type: 'int'; bits: number; overflow: 'wrap' | 'saturate' } }
+
+export interface FigureRecord {
+  side: 'browser' | 'node';
+  contender: string;
+  shape: string;
+  weightBits: number | null;
+  activationBits: number | null;
+  accumulator: string;
+  msMedian: number;
+  msSamples: number[];
+  reps: number;
+  speedupVsFloat32: number | null;
+  weightBytes: number | null;
+  weightBytesVsFloat32: number | null;
+}
+
+export interface Item {
+  contender: string;
+  setting: Setting | null;
+  run(reps: number): Promise<number>;
+  weightBytes(): Promise<number>;
+}
+
+export interface Options { quick: boolean; samples: number; targetMs: number }
+
+const ALL_SETTINGS: Setting[] = [];
+for (const activationBits of [8, 16]) for (const weightBits of [1, 2, 4, 8]) ALL_SETTINGS.push({ weightBits, activationBits });
+export { ALL_SETTINGS };
+export const INT16_WRAP: Setting = { weightBits: 4, activationBits: 8, accumulator: { type: 'int', bits: 16, overflow: 'wrap' } };
+
+export function accName(s: Setting | null): string {
+  return s?.accumulator ? `int${s.accumulator.bits}-${s.accumulator.overflow}` : 'exact';
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** Warm-up, then interleaved samples; returns one record per item. */
+export async function measure(side: 'browser' | 'node', shape: string, items: Item[], floatContender: string, opt: Options, floatBytes: number): Promise<FigureRecord[]> {
+  const reps: number[] = [];
+  for (const it of items) {
+    let once = await it.run(1);
+    if (once < 500) once = await it.run(1); // the first call compiles shaders / quantizes weights
+    reps.push(Math.max(1, Math.min(200, Math.ceil(opt.targetMs / Math.max(once, 0.01)))));
+  }
+  const samples: number[][] = items.map(() => []);
+  for (let s = 0; s < opt.samples; s++) {
+    for (let i = 0; i < items.length; i++) samples[i].push(await items[i].run(reps[i]));
+  }
+  const records: FigureRecord[] = [];
+  for (let i = 0; i < items.length; i++) {
+    const it = items[i];
+    const bytes = await it.weightBytes();
+    records.push({
+      side, contender: it.contender, shape, weightBits: it.setting?.weightBits ?? null, activationBits: it.setting?.activationBits ?? null,
+      accumulator: accName(it.setting), msMedian: median(samples[i]), msSamples: samples[i], reps: reps[i], speedupVsFloat32: null,
+      weightBytes: bytes, weightBytesVsFloat32: bytes / floatBytes,
+    });
+  }
+  const f = records.find((r) => r.contender === floatContender);
+  for (const r of records) r.speedupVsFloat32 = f ? f.msMedian / r.msMedian : null;
+  for (const r of records) {
+    process.stdout.write(`  ${side} ${shape} ${r.contender} W${r.weightBits ?? '-'}A${r.activationBits ?? '-'} ${r.accumulator}: ` +
+      `${r.msMedian.toFixed(2)} ms (x${r.speedupVsFloat32?.toFixed(2)})\n`);
+  }
+  return records;
+}
+
+export interface MatMulShape { name: string; m: number; k: number; n: number }
+
+export function shapesFor(quick: boolean): MatMulShape[] {
+  const all = [
+    [1, 784, 4096], [1, 4096, 4096], [1, 1024, 1024], [16, 1024, 1024], [64, 1024, 1024],
+    [1, 2048, 4096], // LSTM gate product: [x_t, h_{t-1}] (E = H = 1024) × [W; U] (4H)
+  ];
+  const list = all.map(([m, k, n]) => ({ name: `${m}x${k}x${n}`, m, k, n }));
+  return quick ? list.filter((s) => s.name === '1x4096x4096') : list;
+}
+
+/** More end-to-end figures (run after the MLP). The lead adds e.g. the bundled LSTM LM here. */
+export const EXTRA_FIGURES: Array<(page: PageHandle | null, opt: Options) => Promise<FigureRecord[]>> = [];
+
+async function runBrowser(opt: Options): Promise<{ records: FigureRecord[]; info: unknown }> {
+  const page = await openPage(path.join(__dirname, 'bench_page.ts'), { callTimeoutMs: 30 * 60 * 1000, label: 'bench' });
+  const call = <T>(fn: string, ...args: unknown[]) => page.callWithTimeout<T>(30 * 60 * 1000, fn, ...args);
+  const info = await call('info');
+  const records: FigureRecord[] = [];
+  try {
+    for (const sh of shapesFor(opt.quick)) {
+      await call('prepareMatMul', sh.name, sh.m, sh.k, sh.n, 7);
+      const item = (contender: string, setting: Setting | null): Item => ({
+        contender, setting,
+        run: (reps) => call<number>('timeMatMul', sh.name, contender, setting, reps),
+        weightBytes: () => call<number>('weightBytes', sh.name, contender, setting),
+      });
+      const items = [item('webgl-f32', null), item('pbq-f32-ref', null), ...ALL_SETTINGS.map((s) => item('pbq-glsl', s))];
+      if (sh.name === '1x4096x4096') {
+        items.push(item('pbq-glsl-legacy', { weightBits: 1, activationBits: 8 }), item('pbq-glsl-legacy', { weightBits: 4, activationBits: 8 }));
+      }
+      if (sh.name === '1x1024x1024') items.push(item('pbq-glsl', INT16_WRAP));
+      records.push(...await measure('browser', sh.name, items, 'webgl-f32', opt, 4 * sh.k * sh.n));
+      const err = await call<number>('matMulError', sh.name, { weightBits: 8, activationBits: 16 });
+      process.stdout.write(`  (W8A16 max relative error vs webgl: ${err.toExponential(2)})\n`);
+      await call('disposeMatMul', sh.name);
+    }
+    // --quick: batch 1 only in the browser (a stock webgl batch-64 forward pass takes seconds here)
+    for (const batch of opt.quick ? [1] : [1, 64]) {
+      await call('prepareMLP', batch);
+      const settings = ALL_SETTINGS;
+      const item = (contender: string, setting: Setting | null): Item => ({
+        contender, setting,
+        run: (reps) => call<number>('timeMLP', batch, contender, setting, reps),
+        weightBytes: () => call<number>('mlpWeightBytes', batch, contender, setting),
+      });
+      const floatBytes = 4 * (784 * 4096 + 4096 * 4096 + 4096 * 10);
+      records.push(...await measure('browser', `mlp-784-4096-4096-10-b${batch}`,
+        [item('webgl-f32', null), ...settings.map((s) => item('pbq-glsl', s))], 'webgl-f32', opt, floatBytes));
+    }
+    for (const extra of EXTRA_FIGURES) records.push(...await extra(page, opt));
+  } finally {
+    await page.close();
+    await closeBrowser();
+  }
+  return { records, info };
+}
+
+async function main() {
+  const args = process.argv.slice(2);
+  const flag = (name: string) => args.includes(name);
+  const value = (name: string) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined; };
+  const quick = flag('--quick');
+  const opt: Options = { quick, samples: Number(value('--samples') ?? (quick ? 3 : 5)), targetMs: Number(value('--target-ms') ?? 60) };
+  const outDir = path.resolve(value('--out') ?? path.join(__dirname, 'results'));
+  const started = Date.now();
+  const records: FigureRecord[] = [];
+  let browserInfo: unknown = null;
+  if (!flag('--no-browser')) {
+    process.stdout.write('browser (headless Chromium, WebGL 2)\n');
+    const b = await runBrowser(opt);
+    records.push(...b.records);
+    browserInfo = b.info;
+  }
+  if (!flag('--no-node')) {
+    process.stdout.write('node\n');
+    records.push(...await runNode(opt));
+  }
+  const meta = {
+    date: new Date().toISOString(), quick, samples: opt.samples, targetMs: opt.targetMs, seconds: (Date.now() - started) / 1000,
+    node: process.version, cpus: require('os').cpus().length, browser: browserInfo,
+  };
+  fs.mkdirSync(outDir, { recursive: true });
+  writeReports(outDir, meta, records);
+  const jsonPath = value('--json');
+  if (jsonPath) fs.writeFileSync(jsonPath, JSON.stringify(records, null, 1));
+  process.stdout.write(`wrote ${outDir}/{latest.json,results.md,speedup.svg}${jsonPath ? ` and ${jsonPath}` : ''} in ${meta.seconds.toFixed(0)} s\n`);
+}
+
+if (require.main === module) {
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}

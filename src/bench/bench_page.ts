@@ -1,0 +1,187 @@
+/**
+ * Browser side of `npm run bench` (bundled by esbuild, driven by src/bench/bench.ts through
+ * test/browser/harness.ts). Contenders on one page, one WebGL 2 context:
+ *   pbq-glsl     pbq backend, tf.matMul / tf.layers on bitlayer shaders (activation quantization
+ *                passes included)
+ *   pbq-glsl-legacy  the same with the first (16-bit float texel, SWAR) exact kernel
+ *   pbq-f32-ref  plain float32 shader with the bitlayer kernel's layout and fragment mapping
+ *   webgl-f32    stock tfjs 'webgl' backend
+ * Each timing runs `reps` calls back to back and reads the last result with dataSync (the GPU
+ * executes in order), so the ≥ 4.6 ms of an `await data()` never enters a figure.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
+import * as pbq from '../index';
+import type { PbqBackendWebGL } from '../backend_webgl';
+import { setExactKernel, weightGpuBytes } from '../../kernels/bitlayer_matmul_webgl';
+import { F32RefMatMul } from './f32_ref_gpu';
+import { mlpWeights, MLP_LAYERS, seededValues } from './bench_data';
+
+export interface Setting { weightBits: number; activationBits: number; accumulator?: pbq.AccumulatorConfig }
+
+interface MatMulCase {
+  m: number; k: number; n: number;
+  x: Record<string, tf.Tensor2D>;
+  w: Record<string, tf.Tensor2D>;
+  ref?: F32RefMatMul;
+}
+
+const cases = new Map<string, MatMulCase>();
+const models = new Map<string, Record<string, tfl.LayersModel>>();
+const inputs = new Map<string, Record<string, tf.Tensor2D>>();
+
+const BACKEND_OF: Record<string, string> = {
+  'pbq-glsl': 'pbq', 'pbq-glsl-legacy': 'pbq', 'webgl-f32': 'webgl', 'pbq-f32-ref': 'pbq',
+};
+
+async function use(contender: string, s?: Setting): Promise<void> {
+  const name = BACKEND_OF[contender];
+  if (tf.getBackend() !== name) await tf.setBackend(name);
+  setExactKernel(contender === 'pbq-glsl-legacy' ? 'legacy' : 'fast');
+  if (s) pbq.configure({ weightBits: s.weightBits, activationBits: s.activationBits, accumulator: s.accumulator ?? { type: 'exact' } });
+}
+
+function syncLast(t: tf.Tensor): void {
+  t.dataSync();
+  t.dispose();
+}
+
+const api = {
+  async info() {
+    await tf.setBackend('webgl');
+    const gl = (tf.backend() as MathBackendWebGL).gpgpu.gl;
+    const dbg = gl.getExtension('WEBGL_debug_renderer_info');
+    const renderer = dbg ? gl.getParameter(dbg.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER);
+    await tf.setBackend('pbq');
+    return { renderer: String(renderer), userAgent: navigator.userAgent, base: pbq.detectBaseKind() };
+  },
+
+  /** Creates operands of one m×k×n matmul on every backend (weights as variables). */
+  async prepareMatMul(id: string, m: number, k: number, n: number, seed: number) {
+    const xv = seededValues(m * k, seed, 1);
+    const wv = seededValues(k * n, seed + 1, 0.05);
+    const c: MatMulCase = { m, k, n, x: {}, w: {} };
+    for (const backend of ['webgl', 'pbq']) {
+      await tf.setBackend(backend);
+      c.x[backend] = tf.tensor2d(xv, [m, k]);
+      c.w[backend] = tf.variable(tf.tensor2d(wv, [k, n])) as unknown as tf.Tensor2D;
+    }
+    await tf.setBackend('pbq');
+    c.ref = new F32RefMatMul(tf.backend() as MathBackendWebGL, xv, wv, m, k, n);
+    cases.set(id, c);
+    return true;
+  },
+
+  disposeMatMul(id: string) {
+    const c = cases.get(id);
+    if (!c) return;
+    tf.dispose([...Object.values(c.x), ...Object.values(c.w)]);
+    c.ref?.dispose();
+    cases.delete(id);
+  },
+
+  /** Mean ms per call over `reps` back-to-back calls (last result read with dataSync). */
+  async timeMatMul(id: string, contender: string, s: Setting | null, reps: number) {
+    const c = cases.get(id);
+    if (!c) throw new Error(`no case ${id}`);
+    await use(contender, s ?? undefined);
+    const backend = BACKEND_OF[contender];
+    const start = performance.now();
+    if (contender === 'pbq-f32-ref') {
+      for (let i = 0; i < reps; i++) c.ref!.run(i === reps - 1);
+    } else {
+      let y: tf.Tensor | undefined;
+      for (let i = 0; i < reps; i++) {
+        y?.dispose();
+        y = tf.matMul(c.x[backend], c.w[backend]);
+      }
+      syncLast(y!);
+    }
+    return (performance.now() - start) / reps;
+  },
+
+  /** GPU bytes of the weight operand as each contender stores it. */
+  async weightBytes(id: string, contender: string, s: Setting | null) {
+    const c = cases.get(id)!;
+    if (contender === 'webgl-f32') return 4 * c.k * c.n;
+    if (contender === 'pbq-f32-ref') return c.ref!.weightBytes;
+    await use(contender, s ?? undefined);
+    const b = tf.backend() as PbqBackendWebGL;
+    const entry = b.weightCache.get(c.w.pbq.dataId, { batch: 1, k: c.k, n: c.n, transposed: false }, s!.weightBits, () => {
+      throw new Error('weight not cached yet');
+    });
+    return weightGpuBytes(b, entry);
+  },
+
+  /** The MNIST MLP 784-4096-4096-10 (Dense relu, random weights) on every backend. */
+  async prepareMLP(batch: number) {
+    const key = `mlp-b${batch}`;
+    const weights = mlpWeights();
+    const byBackend: Record<string, tfl.LayersModel> = {};
+    const xs: Record<string, tf.Tensor2D> = {};
+    for (const backend of ['webgl', 'pbq']) {
+      await tf.setBackend(backend);
+      const model = tfl.sequential();
+      MLP_LAYERS.forEach((units, i) => model.add(tfl.layers.dense({
+        units, activation: i === MLP_LAYERS.length - 1 ? 'linear' : 'relu', inputShape: i === 0 ? [784] : undefined,
+      })));
+      model.setWeights(weights.map((w) => tf.tensor(w.values, w.shape)));
+      byBackend[backend] = model;
+      xs[backend] = tf.tensor2d(seededValues(batch * 784, 99, 1).map(Math.abs), [batch, 784]);
+    }
+    models.set(key, byBackend);
+    inputs.set(key, xs);
+    return true;
+  },
+
+  async timeMLP(batch: number, contender: string, s: Setting | null, reps: number) {
+    const key = `mlp-b${batch}`;
+    const backend = BACKEND_OF[contender];
+    await use(contender, s ?? undefined);
+    const model = models.get(key)![backend];
+    const x = inputs.get(key)![backend];
+    const start = performance.now();
+    let y: tf.Tensor | undefined;
+    for (let i = 0; i < reps; i++) {
+      y?.dispose();
+      y = model.predict(x) as tf.Tensor;
+    }
+    syncLast(y!);
+    return (performance.now() - start) / reps;
+  },
+
+  async mlpWeightBytes(batch: number, contender: string, s: Setting | null) {
+    const model = models.get(`mlp-b${batch}`)![BACKEND_OF[contender]];
+    const kernels = model.layers.map((l) => (l as unknown as { kernel: { read(): tf.Tensor } }).kernel.read());
+    if (contender !== 'pbq-glsl' && contender !== 'pbq-glsl-legacy') return kernels.reduce((s2, k) => s2 + 4 * k.size, 0);
+    await use(contender, s ?? undefined);
+    const b = tf.backend() as PbqBackendWebGL;
+    let bytes = 0;
+    for (const k of kernels) {
+      const entry = b.weightCache.get(k.dataId, { batch: 1, k: k.shape[0] as number, n: k.shape[1] as number, transposed: false }, s!.weightBits, () => {
+        throw new Error('weight not cached yet');
+      });
+      bytes += weightGpuBytes(b, entry);
+    }
+    return bytes;
+  },
+
+  /** Max |pbq − webgl| / max |webgl| of one matmul (a sanity check printed with the table). */
+  async matMulError(id: string, s: Setting) {
+    const c = cases.get(id)!;
+    await use('webgl-f32');
+    const ref = await tf.matMul(c.x.webgl, c.w.webgl).data();
+    await use('pbq-glsl', s);
+    const got = await tf.matMul(c.x.pbq, c.w.pbq).data();
+    let err = 0;
+    let scale = 0;
+    for (let i = 0; i < ref.length; i++) {
+      err = Math.max(err, Math.abs(got[i] - ref[i]));
+      scale = Math.max(scale, Math.abs(ref[i]));
+    }
+    return err / scale;
+  },
+};
+
+Object.assign(window, api);
