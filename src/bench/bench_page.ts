@@ -13,8 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
 import * as pbq from '../index';
-import type { PbqBackendWebGL } from '../backend_webgl';
-import { setExactKernel, weightGpuBytes } from '../../kernels/bitlayer_matmul_webgl';
+import { setExactKernel } from '../../kernels/bitlayer_matmul_webgl';
 import { F32RefMatMul } from './f32_ref_gpu';
 import { mlpWeights, MLP_LAYERS, seededValues } from './bench_data';
 
@@ -45,6 +44,16 @@ async function use(contender: string, s?: Setting): Promise<void> {
 function syncLast(t: tf.Tensor): void {
   t.dataSync();
   t.dispose();
+}
+
+/**
+ * GPU bytes of a k×n weight in pbq's fast layout at t planes: words of 4 channels per RGBA32UI
+ * texel, one meta texel per 4 channels and plane (+1), float32 scales. (The weight cache itself
+ * keeps the widest width a run asked for, and the legacy kernel's texture when it ran.)
+ */
+function pbqGlslBytes(k: number, n: number, t: number): number {
+  const groups = Math.ceil(n / 4);
+  return groups * Math.ceil(k / 32) * t * 16 + groups * (t + 1) * 16 + 4 * n;
 }
 
 const api = {
@@ -106,12 +115,7 @@ const api = {
     const c = cases.get(id)!;
     if (contender === 'webgl-f32') return 4 * c.k * c.n;
     if (contender === 'pbq-f32-ref') return c.ref!.weightBytes;
-    await use(contender, s ?? undefined);
-    const b = tf.backend() as PbqBackendWebGL;
-    const entry = b.weightCache.get(c.w.pbq.dataId, { batch: 1, k: c.k, n: c.n, transposed: false }, s!.weightBits, () => {
-      throw new Error('weight not cached yet');
-    });
-    return weightGpuBytes(b, entry);
+    return pbqGlslBytes(c.k, c.n, s!.weightBits);
   },
 
   /** The MNIST MLP 784-4096-4096-10 (Dense relu, random weights) on every backend. */
@@ -155,16 +159,7 @@ const api = {
     const model = models.get(`mlp-b${batch}`)![BACKEND_OF[contender]];
     const kernels = model.layers.map((l) => (l as unknown as { kernel: { read(): tf.Tensor } }).kernel.read());
     if (contender !== 'pbq-glsl' && contender !== 'pbq-glsl-legacy') return kernels.reduce((s2, k) => s2 + 4 * k.size, 0);
-    await use(contender, s ?? undefined);
-    const b = tf.backend() as PbqBackendWebGL;
-    let bytes = 0;
-    for (const k of kernels) {
-      const entry = b.weightCache.get(k.dataId, { batch: 1, k: k.shape[0] as number, n: k.shape[1] as number, transposed: false }, s!.weightBits, () => {
-        throw new Error('weight not cached yet');
-      });
-      bytes += weightGpuBytes(b, entry);
-    }
-    return bytes;
+    return kernels.reduce((sum, k) => sum + pbqGlslBytes(k.shape[0] as number, k.shape[1] as number, s!.weightBits), 0);
   },
 
   /** Max |pbq − webgl| / max |webgl| of one matmul (a sanity check printed with the table). */
