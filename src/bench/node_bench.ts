@@ -33,7 +33,8 @@ async function use(contender: string, s: Setting | null) {
 function pbqBytes(dataId: object, k: number, n: number, bits: number): number {
   const b = tf.engine().findBackend('pbq') as PbqBackendCPU;
   const { weight } = b.weightCache.get(dataId, { batch: 1, k, n, transposed: false }, bits, () => { throw new Error('not cached'); });
-  return weight.planes.byteLength + weight.ranges.byteLength;
+  // planes a run at `bits` needs (the cache keeps the widest width asked for so far)
+  return weight.n * weight.words * Math.min(bits, weight.bits) * 4 + weight.ranges.byteLength;
 }
 
 export async function runNode(opt: Options): Promise<FigureRecord[]> {
