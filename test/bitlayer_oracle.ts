@@ -75,7 +75,9 @@ export async function seededOutput(c: MatMulCase, stored: StoredPlanes): Promise
   await tf.setBackend('pbq');
   configure({ weightBits: c.weightBits, activationBits: c.activationBits, accumulator: c.accumulator ?? { type: 'exact' } });
   const a = tf.tensor(decodeFloats(c.a.values), c.a.shape, 'float32');
-  const b = tf.variable(tf.tensor(decodeFloats(c.b.values), c.b.shape, 'float32'));
+  const init = tf.tensor(decodeFloats(c.b.values), c.b.shape, 'float32');
+  const b = tf.variable(init);
+  init.dispose();
   seedWeight(tf.backend(), b, decodeFloats(c.b.values), stored, Math.max(...stored.channelBits));
   const y = tf.matMul(a, b);
   const out = { values: Array.from(await y.data()), shape: y.shape };

@@ -167,7 +167,12 @@ export async function closeBrowser(): Promise<void> {
     } catch { /* launch failed: nothing to close */ }
   }
   if (userDataDir) {
-    fs.rmSync(userDataDir, {recursive: true, force: true});
+    // Chromium may still be flushing its profile: retry, and never fail a suite over a temp dir.
+    try {
+      fs.rmSync(userDataDir, {recursive: true, force: true, maxRetries: 10, retryDelay: 200});
+    } catch {
+      // left in the OS temp folder
+    }
     userDataDir = null;
   }
 }

@@ -94,7 +94,9 @@ const api = {
     pbq.configure({ weightBits: c.weightBits, activationBits: c.activationBits, accumulator: c.accumulator ?? { type: 'exact' } });
     const values = decodeFloats(c.b.values);
     const a = tf.tensor(decodeFloats(c.a.values), c.a.shape, 'float32');
-    const b = tf.variable(tf.tensor(values, c.b.shape, 'float32'));
+    const init = tf.tensor(values, c.b.shape, 'float32');
+    const b = tf.variable(init);
+    init.dispose();
     const layout = { batch: 1, k: c.b.shape[0], n: c.b.shape[1], transposed: false };
     backend.weightCache.seed(b.dataId, layout, quantizeWeights(values, layout, Math.max(...stored.channelBits), stored));
     const y = tf.matMul(a, b);
