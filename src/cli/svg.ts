@@ -1,0 +1,103 @@
+/** Hand-written SVG line charts (no dependencies) for the results plots. */
+
+export interface Series {
+  name: string;
+  points: Array<[number, number]>;
+  color?: string;
+  dash?: boolean;
+}
+
+export interface Panel {
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  series: Series[];
+  /** horizontal reference lines, e.g. float32 */
+  hlines?: Array<{ y: number; label: string }>;
+  xTicks?: number[];
+  /** clamp the y axis to this range (values outside are drawn at the edge) */
+  yRange?: [number, number];
+  logY?: boolean;
+}
+
+const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#e377c2', '#17becf', '#7f7f7f', '#bcbd22'];
+const W = 420;
+const H = 300;
+const M = { l: 58, r: 12, t: 30, b: 44 };
+
+const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const fmt = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2));
+
+function niceTicks(lo: number, hi: number, n = 5): number[] {
+  const span = hi - lo || 1;
+  const step0 = span / n;
+  const mag = 10 ** Math.floor(Math.log10(step0));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= step0) ?? step0;
+  const out: number[] = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + 1e-9 * span; v += step) out.push(+v.toPrecision(12));
+  return out;
+}
+
+function panelSvg(p: Panel, ox: number, oy: number): string {
+  const xs = p.series.flatMap((s) => s.points.map((q) => q[0]));
+  const ysAll = [...p.series.flatMap((s) => s.points.map((q) => q[1])), ...(p.hlines ?? []).map((h) => h.y)]
+      .filter((v) => Number.isFinite(v));
+  const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
+  let [y0, y1] = p.yRange ?? [Math.min(...ysAll), Math.max(...ysAll)];
+  if (y0 === y1) { y0 -= 1; y1 += 1; }
+  const pad = (y1 - y0) * 0.05;
+  if (!p.yRange) { y0 -= pad; y1 += pad; }
+  const tY = (v: number) => (p.logY ? Math.log(v) : v);
+  const [ly0, ly1] = [tY(y0), tY(y1)];
+  const px = (x: number) => ox + M.l + ((x - x0) / (x1 - x0 || 1)) * (W - M.l - M.r);
+  const py = (y: number) => {
+    const c = Math.min(Math.max(Number.isFinite(y) ? y : y1, y0), y1);
+    return oy + M.t + (1 - (tY(c) - ly0) / (ly1 - ly0)) * (H - M.t - M.b);
+  };
+  const parts: string[] = [];
+  parts.push(`<rect x="${ox + M.l}" y="${oy + M.t}" width="${W - M.l - M.r}" height="${H - M.t - M.b}" fill="#fff" stroke="#999"/>`);
+  parts.push(`<text x="${ox + W / 2}" y="${oy + 18}" text-anchor="middle" font-weight="bold">${esc(p.title)}</text>`);
+  const yTicks = p.logY ? niceTicks(y0, y1, 6).filter((v) => v > 0) : niceTicks(y0, y1);
+  for (const v of yTicks) {
+    parts.push(`<line x1="${ox + M.l}" x2="${ox + W - M.r}" y1="${py(v)}" y2="${py(v)}" stroke="#eee"/>`);
+    parts.push(`<text x="${ox + M.l - 4}" y="${py(v) + 4}" text-anchor="end" font-size="10">${fmt(v)}</text>`);
+  }
+  for (const v of p.xTicks ?? niceTicks(x0, x1, Math.min(8, x1 - x0 || 1))) {
+    parts.push(`<text x="${px(v)}" y="${oy + H - M.b + 14}" text-anchor="middle" font-size="10">${fmt(v).replace(/\.0+$/, '')}</text>`);
+  }
+  parts.push(`<text x="${ox + M.l + (W - M.l - M.r) / 2}" y="${oy + H - 8}" text-anchor="middle" font-size="11">${esc(p.xLabel)}</text>`);
+  parts.push(`<text transform="translate(${ox + 14},${oy + M.t + (H - M.t - M.b) / 2}) rotate(-90)" text-anchor="middle" font-size="11">${esc(p.yLabel)}</text>`);
+  for (const h of p.hlines ?? []) {
+    parts.push(`<line x1="${ox + M.l}" x2="${ox + W - M.r}" y1="${py(h.y)}" y2="${py(h.y)}" stroke="#000" stroke-dasharray="2,3"/>`);
+    parts.push(`<text x="${ox + W - M.r - 4}" y="${py(h.y) - 4}" text-anchor="end" font-size="10">${esc(h.label)}</text>`);
+  }
+  p.series.forEach((s, i) => {
+    const color = s.color ?? PALETTE[i % PALETTE.length];
+    const pts = s.points.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`);
+    parts.push(`<polyline fill="none" stroke="${color}" stroke-width="1.8"${s.dash ? ' stroke-dasharray="5,3"' : ''} points="${pts.join(' ')}"/>`);
+    for (const pt of pts) {
+      const [cx, cy] = pt.split(',');
+      parts.push(`<circle cx="${cx}" cy="${cy}" r="2.4" fill="${color}"/>`);
+    }
+    const ly = oy + M.t + 12 + i * 13;
+    parts.push(`<line x1="${ox + M.l + 8}" x2="${ox + M.l + 26}" y1="${ly - 4}" y2="${ly - 4}" stroke="${color}" stroke-width="2"${s.dash ? ' stroke-dasharray="5,3"' : ''}/>`);
+    parts.push(`<text x="${ox + M.l + 30}" y="${ly}" font-size="10">${esc(s.name)}</text>`);
+  });
+  return parts.join('\n');
+}
+
+/** Panels laid out in a grid of `cols` columns, with an overall title and a footnote. */
+export function svgChart(title: string, panels: Panel[], cols: number, note = ''): string {
+  const rows = Math.ceil(panels.length / cols);
+  const width = cols * W;
+  const height = rows * H + 34 + (note ? 22 : 0);
+  const body = panels.map((p, i) => panelSvg(p, (i % cols) * W, 34 + Math.floor(i / cols) * H)).join('\n');
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="12">
+<rect width="100%" height="100%" fill="#fafafa"/>
+<text x="${width / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>
+${body}
+${note ? `<text x="8" y="${height - 8}" font-size="10" fill="#555">${esc(note)}</text>` : ''}
+</svg>
+`;
+}
