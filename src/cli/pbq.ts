@@ -22,8 +22,8 @@ export interface CliIO {
 }
 
 const USAGE = `usage: pbq convert <model-dir-or-model.json> <out-dir> --weight-bits N [--activation-bits 8]
-       [--range mse|minmax|minmax-tensor] [--calibration <file>] [--bias-correction]
-       [--multipoint --budget B] [--layer-bits name=bits,...] [--json] [--force]`;
+       [--range mse|minmax|minmax-tensor] [--calibration <file>] [--calibration-samples N]
+       [--bias-correction] [--multipoint --budget B] [--layer-bits name=bits,...] [--json] [--force]`;
 
 class UsageError extends ConversionError {}
 
@@ -54,6 +54,7 @@ export function parseConvertArgs(args: string[]): ConvertOptions & { json: boole
         break;
       }
       case '--calibration': o.calibration = value(); break;
+      case '--calibration-samples': o.calibrationSamples = intArg(flag, value()); break;
       case '--bias-correction': o.biasCorrection = true; break;
       case '--multipoint': o.multipoint = true; break;
       case '--budget': {

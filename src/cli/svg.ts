@@ -18,6 +18,8 @@ export interface Panel {
   /** clamp the y axis to this range (values outside are drawn at the edge) */
   yRange?: [number, number];
   logY?: boolean;
+  /** legend corner: top/bottom, left/right (default top right) */
+  legend?: 'tl' | 'tr' | 'bl' | 'br';
 }
 
 const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#e377c2', '#17becf', '#7f7f7f', '#bcbd22'];
@@ -79,9 +81,12 @@ function panelSvg(p: Panel, ox: number, oy: number): string {
       const [cx, cy] = pt.split(',');
       parts.push(`<circle cx="${cx}" cy="${cy}" r="2.4" fill="${color}"/>`);
     }
-    const ly = oy + M.t + 12 + i * 13;
-    parts.push(`<line x1="${ox + M.l + 8}" x2="${ox + M.l + 26}" y1="${ly - 4}" y2="${ly - 4}" stroke="${color}" stroke-width="2"${s.dash ? ' stroke-dasharray="5,3"' : ''}/>`);
-    parts.push(`<text x="${ox + M.l + 30}" y="${ly}" font-size="10">${esc(s.name)}</text>`);
+    const pos = p.legend ?? 'tr';
+    const n = p.series.length;
+    const ly = pos[0] === 't' ? oy + M.t + 14 + i * 13 : oy + H - M.b - 8 - (n - 1 - i) * 13;
+    const lx = pos[1] === 'l' ? ox + M.l + 8 : ox + W - M.r - 120;
+    parts.push(`<line x1="${lx}" x2="${lx + 18}" y1="${ly - 4}" y2="${ly - 4}" stroke="${color}" stroke-width="2"${s.dash ? ' stroke-dasharray="5,3"' : ''}/>`);
+    parts.push(`<text x="${lx + 22}" y="${ly}" font-size="10">${esc(s.name)}</text>`);
   });
   return parts.join('\n');
 }

@@ -139,9 +139,10 @@ export function sweepSvg(rows: SweepRow[]): string {
     const yLabel = isAcc ? 'top-1 accuracy, %' : 'perplexity (clipped)';
     const yRange: [number, number] | undefined = isAcc ? [0, 100] : [exact.metric * 0.95, exact.metric * 3];
     const hl = [{ y: y(exact), label: `exact ${formatMetric(exact)}` }];
+    const legend = isAcc ? 'tl' as const : 'bl' as const;
     const ints = (ov: string) => mr.filter((r) => r.acc.type === 'int' && r.acc.overflow === ov)
         .map((r) => [(r.acc as { bits: number }).bits, y(r)] as [number, number]);
-    panels.push({ title: `${model}: int accumulator`, xLabel: 'accumulator bits', yLabel, yRange, hlines: hl,
+    panels.push({ title: `${model}: int accumulator`, xLabel: 'accumulator bits', yLabel, yRange, hlines: hl, legend,
       series: [{ name: 'wrap', points: ints('wrap') }, { name: 'saturate', points: ints('saturate'), dash: true }] });
     const fl = new Map<string, Array<[number, number]>>();
     for (const r of mr) {
@@ -149,7 +150,7 @@ export function sweepSvg(rows: SweepRow[]): string {
       const k = `E${r.acc.exponent} chunk ${r.acc.chunk}`;
       fl.set(k, [...(fl.get(k) ?? []), [r.acc.mantissa, y(r)]]);
     }
-    panels.push({ title: `${model}: float accumulator`, xLabel: 'mantissa bits M', yLabel, yRange, hlines: hl,
+    panels.push({ title: `${model}: float accumulator`, xLabel: 'mantissa bits M', yLabel, yRange, hlines: hl, legend,
       series: [...fl].map(([name, points]) => ({ name, points, dash: name.startsWith('E5') })) });
   }
   return svgChart('pbq W8A8 with simulated narrow accumulators', panels, 2,

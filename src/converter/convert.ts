@@ -35,6 +35,8 @@ export interface ConvertOptions {
   /** Calibration JSON; default: calibration.json next to model.json when present. */
   calibration?: string;
   biasCorrection?: boolean;
+  /** Use only the first N calibration samples (default: all). */
+  calibrationSamples?: number;
   /** Extra planes on the channels with the largest output error, up to `budget` average bits. */
   multipoint?: boolean;
   budget?: number;
@@ -279,6 +281,14 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
     const defaultCal = path.join(inputDir, 'calibration.json');
     if (options.calibration !== undefined) cal = readCalibration(options.calibration);
     else if ((biasCorrection || multipoint || fs.existsSync(defaultCal)) && fs.existsSync(defaultCal)) cal = readCalibration(defaultCal);
+    if (cal !== null && options.calibrationSamples !== undefined) {
+      const n = options.calibrationSamples;
+      if (!Number.isInteger(n) || n < 1) throw new ConversionError(`--calibration-samples must be a positive integer, got ${n}`);
+      if (n < cal.shape[0]) {
+        const per = cal.data.length / cal.shape[0];
+        cal = { ...cal, data: cal.data.subarray(0, n * per), shape: [n, ...cal.shape.slice(1)] };
+      }
+    }
     if ((biasCorrection || multipoint) && cal === null) {
       throw new ConversionError(`${biasCorrection ? '--bias-correction' : '--multipoint'} needs calibration inputs: pass --calibration <file> (no calibration.json next to model.json)`);
     }
