@@ -70,7 +70,7 @@ describe('MNIST MLP (Node CPU engine)', () => {
   });
 
   it('weightBits 8 → 4 → 2 → 8 between calls equals a fresh model at each setting', async () => {
-    await switching('mnist-mlp', loadTask('mnist-mlp', 500), 100);
+    await switching('mnist-mlp', loadTask('mnist-mlp', 250), 100);
   });
 });
 
@@ -82,8 +82,8 @@ describeLstm('LSTM LM (Node CPU engine, fused LSTM kernel)', () => {
     expect(relOff(w4, f)).toBeLessThanOrEqual(0.03);
   });
 
-  it('weightBits 8 → 4 → 2 → 8 between calls equals a fresh model at each setting (8 windows)', async () => {
-    await switching('lstm-lm', loadTask('lstm-lm', 8), 2);
+  it('weightBits 8 → 4 → 2 → 8 between calls equals a fresh model at each setting (2 windows)', async () => {
+    await switching('lstm-lm', loadTask('lstm-lm', 2), 2);
   });
 });
 

@@ -3,7 +3,8 @@ import '../../models/chained_ops';
 import * as tfl from '@tensorflow/tfjs-layers';
 import * as fs from 'fs';
 import * as path from 'path';
-import '../index';
+import * as tf from '@tensorflow/tfjs-core';
+import * as pbqModule from '../index';
 import * as evalMod from '../../models/eval';
 import { ModelName, subsetLm, subsetMnist, Task } from './suite';
 
@@ -11,10 +12,24 @@ export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 export const MODELS_DIR = path.join(REPO_ROOT, 'models');
 export const RESULTS_DIR = path.join(MODELS_DIR, 'results');
 
-/** Bit-identical faster Slice/SplitV for the stock cpu backend, where models/eval.ts has it. */
+/**
+ * Bit-identical faster Slice/SplitV for the stock cpu backend (models/eval.ts), and for 'pbq'
+ * on its Node CPU base too (pbq copies the cpu kernels at registration, before the patch; the
+ * GRU's per-step gate slices are not matmuls, so this only speeds up evaluation).
+ */
 export function useFastCpuSlices(): void {
   const f = (evalMod as unknown as { useFastCpuSliceKernels?: () => void }).useFastCpuSliceKernels;
-  if (f) f();
+  if (!f) return;
+  f();
+  if (pbqModule.detectBaseKind() !== 'cpu') return;
+  for (const name of ['Slice', 'SplitV']) {
+    const fast = tf.getKernel(name, 'cpu');
+    const cur = tf.getKernel(name, pbqModule.BACKEND_NAME);
+    if (fast && cur && cur.kernelFunc !== fast.kernelFunc) {
+      tf.unregisterKernel(name, pbqModule.BACKEND_NAME);
+      tf.registerKernel({ ...fast, backendName: pbqModule.BACKEND_NAME });
+    }
+  }
 }
 
 export function modelAvailable(name: ModelName): boolean {
