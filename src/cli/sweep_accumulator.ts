@@ -76,8 +76,8 @@ function delta(r: SweepRow, exact: SweepRow): string {
 /** Is a row within tolerance of exact (0.5 points top-1, 1 % perplexity)? */
 function ok(r: SweepRow, exact: SweepRow): boolean {
   return r.metricName === 'top-1 accuracy'
-    ? exact.metric - r.metric <= 0.005
-    : r.metric / exact.metric - 1 <= 0.01;
+    ? exact.metric - r.metric <= 0.005 + 1e-9
+    : r.metric / exact.metric - 1 <= 0.01 + 1e-9;
 }
 
 /** Per family: the narrowest width from which on (all wider widths too) the metric is within tolerance. */
@@ -150,7 +150,12 @@ export function sweepSvg(rows: SweepRow[]): string {
       const k = `E${r.acc.exponent} chunk ${r.acc.chunk}`;
       fl.set(k, [...(fl.get(k) ?? []), [r.acc.mantissa, y(r)]]);
     }
-    panels.push({ title: `${model}: float accumulator`, xLabel: 'mantissa bits M', yLabel, yRange, hlines: hl, legend,
+    const fy = [...fl.values()].flatMap((pts) => pts.map((p) => p[1]));
+    const fRange: [number, number] = isAcc
+      ? [Math.min(y(exact) - 3, ...fy) - 0.5, Math.min(100, Math.max(y(exact) + 2, ...fy) + 0.5)]
+      : [exact.metric * 0.99, Math.max(exact.metric * 1.05, ...fy) * 1.01];
+    panels.push({ title: `${model}: float accumulator (zoomed)`, xLabel: 'mantissa bits M', yLabel, yRange: fRange, hlines: hl,
+      legend: isAcc ? 'bl' : 'tr',
       series: [...fl].map(([name, points]) => ({ name, points, dash: name.startsWith('E5') })) });
   }
   return svgChart('pbq W8A8 with simulated narrow accumulators', panels, 2,
