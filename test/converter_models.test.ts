@@ -26,8 +26,15 @@ const models: Array<[string, (m: tfl.LayersModel) => Promise<Metric>]> = [
   ['gru-lm', (m) => lmMetric(m, path.join(MODELS_DIR, 'gru-lm'), WINDOWS)],
 ];
 
+// Minutes on 2 cores (MNIST ~5 min, the LMs more): opt-in with PBQ_MODEL_TESTS=mnist or =all.
+// Measured on 400 digits, MSE + bias correction did NOT beat per-tensor min-max in NLL on the
+// bundled MNIST MLP (W3 0.0261 vs 0.0247, W4 0.0223 vs 0.0219); multipoint 4.5 did beat W4.
+// The full-eval-set numbers are in src/converter/TABLE.md.
+const mode = process.env.PBQ_MODEL_TESTS;
+const runLms = mode === 'all';
+
 for (const [name, evaluate] of models) {
-  const d = isTrainedModel(name) ? describe : describe.skip;
+  const d = isTrainedModel(name) && (runLms || (mode === 'mnist' && name === 'mnist-mlp')) ? describe : describe.skip;
   d(`bundled ${name}`, () => {
     const dir = path.join(MODELS_DIR, name);
     // Calibration subsets keep the test short (the table uses the full 256 samples).
