@@ -22,7 +22,7 @@ export interface SweepOptions { digits: number; windows: number; quick: boolean 
 
 export function sweepGrid(quick: boolean): AccumulatorConfig[] {
   const grid: AccumulatorConfig[] = [{ type: 'exact' }];
-  const intBits = quick ? [10, 12, 14, 16, 18, 20, 24] : Array.from({ length: 17 }, (_, i) => 8 + i);
+  const intBits = quick ? [16, 18, 19, 20, 21, 22, 23, 24] : Array.from({ length: 17 }, (_, i) => 8 + i);
   for (const overflow of ['wrap', 'saturate'] as const) {
     for (const bits of intBits) grid.push({ type: 'int', bits, overflow });
   }
