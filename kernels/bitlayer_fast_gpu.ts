@@ -136,22 +136,84 @@ export function packSource(rows: number, k: number, words: number, bits: number,
     }`;
 }
 
-/** GLSL of the integer core: ivec4 planeSums(ra, cg, i) = S_i of the 4 channels of group cg. */
-function coreGLSL(s: FastShape): string {
+/**
+ * Tuning knobs of the product (the bench flips them for ablations; results are identical).
+ * planesPerPass: weight planes whose accumulators stay live together in one word loop (the
+ * activation texels of a word are fetched once for all of them; 1 = one pass per plane).
+ */
+export interface FastKernelOptions { planesPerPass: number }
+// planesPerPass 0 (default): a dynamic loop over planes, one pass each (the first fast kernel's
+// form; one copy of the core in the shader, so compiles stay short at 16 weight bits).
+const fastOptions: FastKernelOptions = { planesPerPass: 0 };
+export function setFastKernelOptions(o: Partial<FastKernelOptions>): FastKernelOptions {
+  const old = { ...fastOptions };
+  Object.assign(fastOptions, o);
+  return old;
+}
+export function getFastKernelOptions(): FastKernelOptions {
+  return { ...fastOptions };
+}
+
+/** Plane groups [i0, n] covering planes 0..t-1, n ≤ planesPerPass. */
+function planeGroupsOf(t: number, perPass: number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (let i0 = 0; i0 < t; i0 += perPass) out.push([i0, Math.min(perPass, t - i0)]);
+  return out;
+}
+
+/**
+ * GLSL of the integer core: `void planeSums<n>(ra, cg, i0, out ivec4 S[n])` = S_i0..S_{i0+n-1}
+ * of the 4 channels of group cg, for every group size n in `sizes`. The n planes' bit-sliced
+ * accumulators are live together: per word, n weight texels and the activation texels once.
+ */
+function coreGLSL(s: FastShape, sizes: number[]): string {
   const A = s.activationBits;
   const L = accumulatorLevels(A);
   const G = planeGroups(A);
   const plane = (p: number) => `a${Math.floor(p / 4)}.${'xyzw'[p % 4]}`;
-  const accDecl = Array.from({ length: L }, (_, l) => `uvec4 c${l} = uvec4(0u);`).join(' ');
   const loadA = Array.from({ length: G }, (_, g) => `uvec4 a${g} = texelFetch(At, pa${g} + ivec2(j, 0), 0);`).join('\n            ');
   const placeA = Array.from({ length: G }, (_, g) => `ivec2 pa${g} = placeA(ra * ${G} + ${g});`).join(' ');
-  // level l holds weight 2^l: plane p of a' has weight 2^(A-p), so level l ← plane A-l
-  const adds: string[] = [`x = w & ${plane(A)}; k = c0 & x; c0 ^= x;`];
-  for (let l = 1; l <= A; l++) {
-    adds.push(`x = w & ${plane(A - l)}; y = c${l} ^ x; nk = (c${l} & x) | (y & k); c${l} = y ^ k; k = nk;`);
-  }
-  for (let l = A + 1; l < L; l++) adds.push(`nk = c${l} & k; c${l} ^= k; k = nk;`);
-  const flush = Array.from({ length: L }, (_, l) => `u += pc4(c${l}) << ${l}u; c${l} = uvec4(0u);`).join('\n          ');
+  const fn = (n: number) => {
+    const qs = Array.from({ length: n }, (_, q) => q);
+    const accDecl = qs.map((q) => Array.from({ length: L }, (_, l) => `uvec4 c${q}_${l} = uvec4(0u);`).join(' ')).join('\n      ');
+    const placeW = qs.map((q) => `ivec2 pw${q} = placeW(cg * ${s.storedBits} + i0 + ${q});`).join(' ');
+    const loadW = qs.map((q) => `uvec4 w${q} = texelFetch(Wt, pw${q} + ivec2(j, 0), 0);`).join(' ');
+    const any = qs.map((q) => `w${q}`).join(' | ');
+    // level l holds weight 2^l: plane p of a' has weight 2^(A-p), so level l ← plane A-l
+    const adds = qs.map((q) => {
+      const c = (l: number) => `c${q}_${l}`;
+      const a: string[] = [`x = w${q} & ${plane(A)}; k = ${c(0)} & x; ${c(0)} ^= x;`];
+      for (let l = 1; l <= A; l++) {
+        a.push(`x = w${q} & ${plane(A - l)}; y = ${c(l)} ^ x; nk = (${c(l)} & x) | (y & k); ${c(l)} = y ^ k; k = nk;`);
+      }
+      for (let l = A + 1; l < L; l++) a.push(`nk = ${c(l)} & k; ${c(l)} ^= k; k = nk;`);
+      return a.join('\n          ');
+    }).join('\n          ');
+    const flush = qs.map((q) => Array.from({ length: L }, (_, l) =>
+      `u${q} += pc4(c${q}_${l}) << ${l}u; c${q}_${l} = uvec4(0u);`).join('\n        ')).join('\n        ');
+    const fin = qs.map((q) =>
+      `S[${q}] = ivec4(u${q} - (texelFetch(Wm, pm + ivec2(i0 + ${q}, 0), 0) << ${A}u));`).join('\n      ');
+    return `
+    void planeSums${n}(int ra, int cg, int i0, out ivec4 S[${n}]) {
+      ${placeA}
+      ${placeW}
+      ${qs.map((q) => `uvec4 u${q} = uvec4(0u);`).join(' ')}
+      ${accDecl}
+      uvec4 x, y, k, nk;
+      for (int jb = 0; jb < ${s.words}; jb += ${FLUSH_WORDS}) {
+        int je = min(jb + ${FLUSH_WORDS}, ${s.words});
+        for (int j = jb; j < je; j++) {
+          ${loadW}
+          if (all(equal(${any}, uvec4(0u)))) continue;
+          ${loadA}
+          ${adds}
+        }
+        ${flush}
+      }
+      ivec2 pm = placeM(cg);
+      ${fin}
+    }`;
+  };
   return `
     uniform usampler2D Wt;
     uniform usampler2D Wm;
@@ -165,25 +227,7 @@ function coreGLSL(s: FastShape): string {
       x = (x + (x >> 4u)) & 0x0f0f0f0fu;
       return (x * 0x01010101u) >> 24u;
     }
-    ivec4 planeSums(int ra, int cg, int i) {
-      ${placeA}
-      ivec2 pw = placeW(cg * ${s.storedBits} + i);
-      uvec4 u = uvec4(0u);
-      ${accDecl}
-      uvec4 x, y, k, nk;
-      for (int jb = 0; jb < ${s.words}; jb += ${FLUSH_WORDS}) {
-        int je = min(jb + ${FLUSH_WORDS}, ${s.words});
-        for (int j = jb; j < je; j++) {
-          uvec4 w = texelFetch(Wt, pw + ivec2(j, 0), 0);
-          if (all(equal(w, uvec4(0u)))) continue;
-          ${loadA}
-          ${adds.join('\n          ')}
-        }
-        ${flush}
-      }
-      uvec4 pcw = texelFetch(Wm, placeM(cg) + ivec2(i, 0), 0);
-      return ivec4(u - (pcw << ${A}u));
-    }
+    ${[...new Set(sizes)].map(fn).join('\n')}
     int rowSum(int ra) {
       return int(texelFetch(At, placeA(ra * ${G}) + ivec2(${s.words}, 0), 0).x);
     }
@@ -204,11 +248,26 @@ export function productSource(s: FastShape): string {
   const tn = s.perChannelPlanes
     ? `ivec4 tn = min(ivec4(texelFetch(Wm, placeM(cg) + ivec2(${s.storedBits}, 0), 0)), ivec4(${t}));`
     : `ivec4 tn = ivec4(${t});`;
+  const groups = planeGroupsOf(t, Math.max(1, fastOptions.planesPerPass));
+  // d = T + 2 Σ_i σ_i 2^(t_n-1-i) S_i (σ_0 = -1), summed in float in plane order
+  const body = fastOptions.planesPerPass === 0 ? `for (int i = 0; i < ${t}; i++) {
+        ivec4 S[1];
+        planeSums1(ra, cg, i, S);
+        d += (i == 0 ? -1.0 : 1.0) * vec4(pow2i(tn.x - i), pow2i(tn.y - i), pow2i(tn.z - i), pow2i(tn.w - i)) * vec4(S[0]);
+      }` : groups.map(([i0, n], gi) => {
+    const terms = Array.from({ length: n }, (_, q) => {
+      const i = i0 + q;
+      return `d += ${i === 0 ? '-1.0' : '1.0'} * vec4(pow2i(tn.x - ${i}), pow2i(tn.y - ${i}), pow2i(tn.z - ${i}), pow2i(tn.w - ${i})) * vec4(S${gi}[${q}]);`;
+    }).join('\n      ');
+    return `ivec4 S${gi}[${n}];
+      planeSums${n}(ra, cg, ${i0}, S${gi});
+      ${terms}`;
+  }).join('\n      ');
   return `${RAW_HEADER}
     ${indexUniforms(s)}
     layout(location = 0) out vec4 outColor;
     ${INT_HELPERS}
-    ${coreGLSL(s)}
+    ${coreGLSL(s, groups.map(([, n]) => n))}
     void main() {
       ivec2 px = ivec2(gl_FragCoord.xy);
       int g = px.x;
@@ -219,13 +278,8 @@ export function productSource(s: FastShape): string {
       int ra = ai * ${s.m} + m;
       int cg = bi * ${s.groups} + g;
       ${tn}
-      // d = T + 2 Σ_i σ_i 2^(t_n-1-i) S_i (σ_0 = -1), summed in float like the reference kernel
       vec4 d = vec4(float(rowSum(ra)));
-      for (int i = 0; i < ${t}; i++) {
-        ivec4 S = planeSums(ra, cg, i);
-        vec4 f = vec4(pow2i(tn.x - i), pow2i(tn.y - i), pow2i(tn.z - i), pow2i(tn.w - i));
-        d += (i == 0 ? -1.0 : 1.0) * f * vec4(S);
-      }
+      ${body}
       outColor = d;
     }`;
 }
@@ -234,10 +288,22 @@ export function productSource(s: FastShape): string {
 export function partialsSource(s: FastShape, texWidth: number): string {
   const t = Math.min(s.weightBits, s.storedBits);
   const total = s.outBatch * s.m * s.n * (t + 1);
+  const groups = planeGroupsOf(t, Math.max(1, fastOptions.planesPerPass));
+  // the plane group holding j runs with the product's group size (same code as the product)
+  // ppp ≤ 1: one call with a dynamic plane (one copy of the core: short compiles at 16 bits)
+  const pick = fastOptions.planesPerPass <= 1 ? `{
+          ivec4 G[1];
+          planeSums1(ra, cg, j, G);
+          S = G[0];
+        }` : groups.map(([i0, n], gi) => `${gi > 0 ? 'else ' : ''}if (j < ${i0 + n}) {
+          ivec4 G[${n}];
+          planeSums${n}(ra, cg, ${i0}, G);
+          S = G[j - ${i0}];
+        }`).join(' ');
   return `${RAW_HEADER}
     ${indexUniforms(s)}
     layout(location = 0) out vec4 outColor;
-    ${coreGLSL(s)}
+    ${coreGLSL(s, groups.map(([, n]) => n))}
     void main() {
       ivec2 px = ivec2(gl_FragCoord.xy);
       int fi = px.y * ${texWidth} + px.x;
@@ -256,7 +322,8 @@ export function partialsSource(s: FastShape, texWidth: number): string {
       if (j == ${t}) {
         v = float(rowSum(ra));
       } else {
-        ivec4 S = planeSums(ra, cg, j);
+        ivec4 S = ivec4(0);
+        ${pick}
         int lane = n % 4;
         v = float(lane == 0 ? S.x : lane == 1 ? S.y : lane == 2 ? S.z : S.w);
       }

@@ -147,6 +147,50 @@ async function runBrowser(opt: Options): Promise<{ records: FigureRecord[]; info
   return { records, info };
 }
 
+/** A kernel variant of an ablation: a pbq-glsl contender with fast-kernel options (bench_page `use`). */
+export interface Variant { name: string; settings: Setting[] }
+
+/**
+ * `--ablation [shapes]`: kernel variants of pbq-glsl side by side with pbq-f32-ref, interleaved
+ * in one run (no stock webgl: its 1×4096² call takes seconds here). Speed-ups are vs pbq-f32-ref.
+ * Writes <out>/ablation.json and <out>/ablation.md.
+ */
+async function runAblation(opt: Options, shapeNames: string[], variants: Variant[]): Promise<FigureRecord[]> {
+  const page = await openPage(path.join(__dirname, 'bench_page.ts'), { callTimeoutMs: 30 * 60 * 1000, label: 'bench' });
+  const call = <T>(fn: string, ...args: unknown[]) => page.callWithTimeout<T>(30 * 60 * 1000, fn, ...args);
+  const records: FigureRecord[] = [];
+  try {
+    for (const name of shapeNames) {
+      const [m, k, n] = name.split('x').map(Number);
+      await call('prepareMatMul', name, m, k, n, 7);
+      const item = (contender: string, setting: Setting | null): Item => ({
+        contender, setting,
+        run: (reps) => call<number>('timeMatMul', name, contender, setting, reps),
+        weightBytes: () => call<number>('weightBytes', name, contender, setting),
+      });
+      const items = [item('pbq-f32-ref', null)];
+      for (const v of variants) for (const s of v.settings) items.push(item(v.name, s));
+      records.push(...await measure('browser', name, items, 'pbq-f32-ref', opt, 4 * k * n));
+      await call('disposeMatMul', name);
+    }
+  } finally {
+    await page.close();
+    await closeBrowser();
+  }
+  return records;
+}
+
+function ablationMarkdown(records: FigureRecord[], meta: Record<string, unknown>): string {
+  const lines = [`# pbq kernel ablation (${meta.date})`, '',
+    `${meta.samples} interleaved samples per figure, median ms; speed-up vs pbq-f32-ref of the same shape and run.`, '',
+    '| shape | contender | W | A | ms (median) | vs f32-ref | ms (min) | samples |', '|---|---|---|---|---|---|---|---|'];
+  for (const r of records) {
+    lines.push(`| ${r.shape} | ${r.contender} | ${r.weightBits ?? '–'} | ${r.activationBits ?? '–'} | ${r.msMedian.toFixed(2)} | ` +
+      `${r.speedupVsFloat32?.toFixed(2)}x | ${Math.min(...r.msSamples).toFixed(2)} | ${r.msSamples.map((x) => x.toFixed(1)).join(' ')} |`);
+  }
+  return lines.join('\n') + '\n';
+}
+
 async function main() {
   const args = process.argv.slice(2);
   const flag = (name: string) => args.includes(name);
@@ -155,6 +199,19 @@ async function main() {
   const opt: Options = { quick, samples: Number(value('--samples') ?? (quick ? 3 : 5)), targetMs: Number(value('--target-ms') ?? 60) };
   const outDir = path.resolve(value('--out') ?? path.join(__dirname, 'results'));
   const started = Date.now();
+  if (flag('--ablation')) {
+    const shapes = (value('--shapes') ?? '1x4096x4096').split(',');
+    const ws = (value('--bits') ?? '1,4,8').split(',').map(Number);
+    const vs = (value('--variants') ?? 'ppp=1;ppp=4').split(';');
+    const variants = vs.map((v) => ({ name: `pbq-glsl:${v}`, settings: ws.map((weightBits) => ({ weightBits, activationBits: 8 })) }));
+    const recs = await runAblation(opt, shapes, variants);
+    const meta = { date: new Date().toISOString(), samples: opt.samples, seconds: (Date.now() - started) / 1000 };
+    fs.mkdirSync(outDir, { recursive: true });
+    fs.writeFileSync(path.join(outDir, 'ablation.json'), JSON.stringify({ meta, records: recs }, null, 1));
+    fs.writeFileSync(path.join(outDir, 'ablation.md'), ablationMarkdown(recs, meta));
+    process.stdout.write(`wrote ${outDir}/ablation.{json,md} in ${meta.seconds.toFixed(0)} s\n`);
+    return;
+  }
   const records: FigureRecord[] = [];
   let browserInfo: unknown = null;
   if (!flag('--no-browser')) {

@@ -14,6 +14,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
 import * as pbq from '../index';
 import { setExactKernel } from '../../kernels/bitlayer_matmul_webgl';
+import { FastKernelOptions, setFastKernelOptions } from '../../kernels/bitlayer_fast_gpu';
 import { F32RefMatMul } from './f32_ref_gpu';
 import { mlpWeights, MLP_LAYERS, seededValues } from './bench_data';
 
@@ -34,7 +35,23 @@ const BACKEND_OF: Record<string, string> = {
   'pbq-glsl': 'pbq', 'pbq-glsl-legacy': 'pbq', 'webgl-f32': 'webgl', 'pbq-f32-ref': 'pbq',
 };
 
+/** Default fast-kernel options; a contender `pbq-glsl:ppp=1,...` overrides them (ablations). */
+const DEFAULT_FAST: FastKernelOptions = setFastKernelOptions({});
+
+function baseOf(contender: string): string {
+  return contender.split(':')[0];
+}
+
 async function use(contender: string, s?: Setting): Promise<void> {
+  const [base, variant] = contender.split(':');
+  const o: FastKernelOptions = { ...DEFAULT_FAST };
+  for (const kv of (variant ?? '').split(',').filter(Boolean)) {
+    const [k, v] = kv.split('=');
+    if (k === 'ppp') o.planesPerPass = Number(v);
+    else throw new Error(`unknown kernel option ${k}`);
+  }
+  setFastKernelOptions(o);
+  contender = base;
   const name = BACKEND_OF[contender];
   if (tf.getBackend() !== name) await tf.setBackend(name);
   setExactKernel(contender === 'pbq-glsl-legacy' ? 'legacy' : 'fast');
@@ -95,7 +112,7 @@ const api = {
     const c = cases.get(id);
     if (!c) throw new Error(`no case ${id}`);
     await use(contender, s ?? undefined);
-    const backend = BACKEND_OF[contender];
+    const backend = BACKEND_OF[baseOf(contender)];
     const start = performance.now();
     if (contender === 'pbq-f32-ref') {
       for (let i = 0; i < reps; i++) c.ref!.run(i === reps - 1);
@@ -113,6 +130,7 @@ const api = {
   /** GPU bytes of the weight operand as each contender stores it. */
   async weightBytes(id: string, contender: string, s: Setting | null) {
     const c = cases.get(id)!;
+    contender = baseOf(contender);
     if (contender === 'webgl-f32') return 4 * c.k * c.n;
     if (contender === 'pbq-f32-ref') return c.ref!.weightBytes;
     return pbqGlslBytes(c.k, c.n, s!.weightBits);
@@ -141,7 +159,7 @@ const api = {
 
   async timeMLP(batch: number, contender: string, s: Setting | null, reps: number) {
     const key = `mlp-b${batch}`;
-    const backend = BACKEND_OF[contender];
+    const backend = BACKEND_OF[baseOf(contender)];
     await use(contender, s ?? undefined);
     const model = models.get(key)![backend];
     const x = inputs.get(key)![backend];
@@ -156,9 +174,9 @@ const api = {
   },
 
   async mlpWeightBytes(batch: number, contender: string, s: Setting | null) {
-    const model = models.get(`mlp-b${batch}`)![BACKEND_OF[contender]];
+    const model = models.get(`mlp-b${batch}`)![BACKEND_OF[baseOf(contender)]];
     const kernels = model.layers.map((l) => (l as unknown as { kernel: { read(): tf.Tensor } }).kernel.read());
-    if (contender !== 'pbq-glsl' && contender !== 'pbq-glsl-legacy') return kernels.reduce((s2, k) => s2 + 4 * k.size, 0);
+    if (baseOf(contender) !== 'pbq-glsl' && contender !== 'pbq-glsl-legacy') return kernels.reduce((s2, k) => s2 + 4 * k.size, 0);
     return kernels.reduce((sum, k) => sum + pbqGlslBytes(k.shape[0] as number, k.shape[1] as number, s!.weightBits), 0);
   },
 
