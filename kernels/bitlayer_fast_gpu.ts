@@ -23,14 +23,12 @@ import type { GPGPUProgram } from '@tensorflow/tfjs-backend-webgl';
 import { MIN_ROW_EXPONENT } from '../src/quantize';
 import type { FusedActivation } from './fused_epilogue_cpu';
 import { placementGLSL, RAW_HEADER, RowPlacement } from './gl_raw';
+import { ACTIVATION_CODE_HELPERS, activationCodeGLSL } from './bitlayer_matmul_gpu';
 
 /** Words added into the bit-sliced accumulator between popcounts. */
 export const FLUSH_WORDS = 32;
 
-const INT_HELPERS = `
-  float pow2i(int e) { return intBitsToFloat((e + 127) << 23); }
-  int floorHalf(int e) { return (e - (e < 0 ? 1 : 0)) / 2; }
-`;
+const INT_HELPERS = ACTIVATION_CODE_HELPERS;
 
 /** Per element code a = clamp(round_half_up(x / 2^e), ±(2^A − 1)) as a float; 0 in zero/NaN rows. */
 export class ActivationCodesProgram implements GPGPUProgram {
@@ -42,6 +40,7 @@ export class ActivationCodesProgram implements GPGPUProgram {
     this.outputShape = [batch * m, k];
     this.userCode = `
       ${INT_HELPERS}
+      ${activationCodeGLSL(bits)}
       void main() {
         ivec2 c = getOutputCoords();
         int b = c.x / ${m};
@@ -52,13 +51,8 @@ export class ActivationCodesProgram implements GPGPUProgram {
           setOutput(0.0);
           return;
         }
-        int e = int(rowExp);
-        int h = floorHalf(e);
-        float f1 = pow2i(-h);
-        float f2 = pow2i(${bits - 1} - e + h);
         float x = ${transposeA ? 'getA(b, k, r)' : 'getA(b, r, k)'};
-        int code = clamp(int(floor(x * f1 * f2 + 0.5)), ${-(2 ** bits - 1)}, ${2 ** bits - 1});
-        setOutput(float(code));
+        setOutput(float(activationCode(x, activationFactors(rowExp))));
       }
     `;
   }

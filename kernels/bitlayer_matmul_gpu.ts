@@ -22,6 +22,17 @@ export const TEXEL_BITS = 16;
 /** Row exponent marking an all-zero row (any value below MIN_ROW_EXPONENT would do). */
 export const ZERO_ROW = -1000;
 
+/**
+ * GLSL of quantize.ts's activation code, shared by every shader that quantizes activations:
+ * code = clamp(floor(x · 2^-(E>>1) · 2^(A-1-E+(E>>1)) + 0.5), -(2^A-1), 2^A-1). Both products
+ * are exact (powers of two, no over/underflow), so only the +0.5 rounds, as on the CPU.
+ * Needs pow2i and floorHalf (ACTIVATION_CODE_HELPERS).
+ */
+export const ACTIVATION_CODE_HELPERS = `
+  float pow2i(int e) { return intBitsToFloat((e + 127) << 23); }
+  int floorHalf(int e) { return (e - (e < 0 ? 1 : 0)) / 2; }
+`;
+
 const GLSL_HELPERS = `
   // SWAR popcount of a 16-bit value; every partial sum is masked before it can carry
   // (nibble sums ≤ 8, byte sums ≤ 16), so all-ones words count right.
@@ -31,11 +42,22 @@ const GLSL_HELPERS = `
     x = (x + (x >> 4u)) & 0x0f0fu;
     return (x + (x >> 8u)) & 0x1fu;
   }
-  // 2^e for an integer e in [-126, 127], built from its bits: exact on every GPU (exp2 is not).
-  float pow2i(int e) { return intBitsToFloat((e + 127) << 23); }
-  // Integer floor(e / 2) for negative e too (GLSL integer division truncates).
-  int floorHalf(int e) { return (e - (e < 0 ? 1 : 0)) / 2; }
+  // pow2i(e): 2^e for an integer e in [-126, 127], built from its bits: exact on every GPU
+  // (exp2 is not). floorHalf(e): integer floor(e / 2) for negative e too.
+  ${ACTIVATION_CODE_HELPERS}
 `;
+
+export function activationCodeGLSL(bits: number): string {
+  return `
+  vec2 activationFactors(float rowExp) {
+    int e = int(rowExp);
+    int h = floorHalf(e);
+    return vec2(pow2i(-h), pow2i(${bits - 1} - e + h));
+  }
+  int activationCode(float x, vec2 f) {
+    return clamp(int(floor(x * f.x * f.y + 0.5)), ${-(2 ** bits - 1)}, ${2 ** bits - 1});
+  }`;
+}
 
 /** Where an A operand element (batch b, row r, column k) is read, honouring transposeA. */
 function aElement(transposeA: boolean): string {
@@ -86,6 +108,7 @@ export class ActivationPlanesProgram implements GPGPUProgram {
     this.outputShape = [batch * m * planes, texels];
     this.userCode = `
       ${GLSL_HELPERS}
+      ${activationCodeGLSL(bits)}
       void main() {
         ivec2 c = getOutputCoords();
         int p = c.x % ${planes};
@@ -97,19 +120,14 @@ export class ActivationPlanesProgram implements GPGPUProgram {
           setOutput(0.0);
           return;
         }
-        // code = clamp(floor(x · 2^-(E>>1) · 2^(A-1-E+(E>>1)) + 0.5), -(2^A-1), 2^A-1), as in
-        // quantize.ts: both products are exact, so only the +0.5 rounds, identically to the CPU.
-        int e = int(rowExp);
-        int h = floorHalf(e);
-        float f1 = pow2i(-h);
-        float f2 = pow2i(${bits - 1} - e + h);
+        vec2 f = activationFactors(rowExp);
         uint shift = uint(${planes - 1} - p);
         uint word = 0u;
         for (int l = 0; l < ${TEXEL_BITS}; l++) {
           int k = c.y * ${TEXEL_BITS} + l;
           if (k >= ${k}) break;
           float x = ${aElement(transposeA)};
-          int code = clamp(int(floor(x * f1 * f2 + 0.5)), ${-(2 ** bits - 1)}, ${2 ** bits - 1});
+          int code = activationCode(x, f);
           word |= ((uint(code) >> shift) & 1u) << uint(l);
         }
         setOutput(float(word));

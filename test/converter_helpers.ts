@@ -12,17 +12,9 @@ export function tmpDir(prefix = 'pbq-conv-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
-/** mulberry32 */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG shared by the tests (mulberry32). */
+import { rng } from './helpers';
+export { rng };
 
 /** Heavy-ish tailed values (a mix of Gaussians), deterministic. */
 export function weights(n: number, seed: number, scale: number): Float32Array {
