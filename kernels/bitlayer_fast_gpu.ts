@@ -23,7 +23,7 @@ import type { GPGPUProgram } from '@tensorflow/tfjs-backend-webgl';
 import { MIN_ROW_EXPONENT } from '../src/quantize';
 import type { FusedActivation } from './fused_epilogue_cpu';
 import { placementGLSL, RAW_HEADER, RowPlacement } from './gl_raw';
-import { ACTIVATION_CODE_HELPERS, activationCodeGLSL } from './bitlayer_matmul_gpu';
+import { ACTIVATION_CODE_HELPERS, activationCodeGLSL, activationSnippet } from './bitlayer_matmul_gpu';
 
 /** Words added into the bit-sliced accumulator between popcounts. */
 export const FLUSH_WORDS = 32;
@@ -323,19 +323,6 @@ export function partialsSource(s: FastShape, texWidth: number): string {
       }
       outColor = vec4(v, 0.0, 0.0, 0.0);
     }`;
-}
-
-/** GLSL body of a fused activation, on float x (tfjs-backend-webgl's formulas). */
-function activationSnippet(activation: FusedActivation, leakyreluAlpha: number): string {
-  switch (activation) {
-    case 'linear': return 'return x;';
-    case 'relu': return 'if (isnan(x)) return x; return x < 0.0 ? 0.0 : x;';
-    case 'relu6': return 'if (isnan(x)) return x; return x < 0.0 ? 0.0 : min(6.0, x);';
-    case 'elu': return 'return x >= 0.0 ? x : exp(x) - 1.0;';
-    case 'sigmoid': return 'return 1.0 / (1.0 + exp(-1.0 * x));';
-    case 'leakyrelu': return `return x < 0.0 ? float(${leakyreluAlpha}) * x : x;`;
-    case 'prelu': return 'return x < 0.0 ? getPreluActivationWeightsAtOutCoords() * x : x;';
-  }
 }
 
 /**

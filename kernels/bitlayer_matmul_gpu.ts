@@ -137,7 +137,7 @@ export class ActivationPlanesProgram implements GPGPUProgram {
 }
 
 /** GLSL body of a fused activation, on float x (tfjs-backend-webgl's formulas). */
-function activationSnippet(activation: FusedActivation, leakyreluAlpha: number): string {
+export function activationSnippet(activation: FusedActivation, leakyreluAlpha: number): string {
   switch (activation) {
     case 'linear': return 'return x;';
     case 'relu': return 'if (isnan(x)) return x; return x < 0.0 ? 0.0 : x;';
