@@ -23,7 +23,7 @@ import type { GPGPUProgram } from '@tensorflow/tfjs-backend-webgl';
 import { MIN_ROW_EXPONENT } from '../src/quantize';
 import type { FusedActivation } from './fused_epilogue_cpu';
 import { placementGLSL, RAW_HEADER, RowPlacement } from './gl_raw';
-import { ACTIVATION_CODE_HELPERS, activationCodeGLSL, activationSnippet } from './bitlayer_matmul_gpu';
+import { ACTIVATION_CODE_HELPERS, activationCodeGLSL, activationSnippet, BitlayerMatMulShape } from './bitlayer_matmul_gpu';
 
 /** Words added into the bit-sliced accumulator between popcounts. */
 export const FLUSH_WORDS = 32;
@@ -58,22 +58,11 @@ export class ActivationCodesProgram implements GPGPUProgram {
   }
 }
 
-export interface FastShape {
-  outBatch: number;
-  m: number;
-  k: number;
-  n: number;
+/** The product's shape (see BitlayerMatMulShape) plus the fast layout's sizes and placements. */
+export interface FastShape extends BitlayerMatMulShape {
   words: number;
   /** Channel groups of 4 per weight matrix. */
   groups: number;
-  storedBits: number;
-  /** Planes used (t ≤ storedBits). */
-  weightBits: number;
-  activationBits: number;
-  /** GLSL int expressions of the a / b matrix of output batch `ob`. */
-  aIndex: string;
-  bIndex: string;
-  perChannelPlanes: boolean;
   /** Placements of the activation rows (aRows·planeGroups rows of words+1 texels), weight
    * rows (bBatch·groups·storedBits rows of `words` texels) and meta rows (bBatch·groups rows of
    * storedBits+1 texels). */

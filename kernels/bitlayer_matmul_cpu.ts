@@ -11,7 +11,7 @@ import { quantizeActivations, QuantizedActivations } from '../src/quantize';
 import { PbqConfig } from '../src/config';
 import { WeightCache } from '../src/weight_cache';
 import { applyEpilogue, FusedActivation } from './fused_epilogue_cpu';
-import { MatMulPlan, planMatMul } from './matmul_plan';
+import { MatMulPlan, planMatMul, weightLayout } from './matmul_plan';
 import { nonFiniteWeights } from './matmul_dispatch';
 
 export interface MatMulArgs {
@@ -66,7 +66,7 @@ export function bitlayerMatMulCPU(backend: BitlayerCPUBackend, args: MatMulArgs,
   const plan = planMatMul(a.shape, b.shape, transposeA, transposeB);
   const read = (t: TensorInfo) => backend.data.get(t.dataId).values as Float32Array;
   const { weight } = backend.weightCache.get(
-    b.dataId, { batch: plan.bBatch, k: plan.k, n: plan.n, transposed: transposeB }, config.weightBits, () => read(b),
+    b.dataId, weightLayout(plan, transposeB), config.weightBits, () => read(b),
     nonFiniteWeights(b));
   const acts = quantizeAOperand(read(a), plan, transposeA, config.activationBits);
   const out = new Float32Array(util.sizeFromShape(plan.outShape));

@@ -15,7 +15,7 @@ import {
   RowExponentProgram, TEXEL_BITS,
 } from './bitlayer_matmul_gpu';
 import { checkSimulable, recordAccumulatorEvents } from '../src/accumulator';
-import { MatMulPlan, planMatMul } from './matmul_plan';
+import { MatMulPlan, planMatMul, weightLayout } from './matmul_plan';
 import {
   ActivationCodesProgram, EpilogueProgram, FastShape, packSource, partialsSource, planeGroups, productSource, weightWords,
 } from './bitlayer_fast_gpu';
@@ -89,12 +89,29 @@ export interface QuantizedOperands {
   temps: TensorInfo[];
 }
 
+/** The cached quantized form of the B operand (quantized on first use, from a read-back). */
+function cachedWeight(backend: BitlayerWebGLBackend, b: TensorInfo, plan: MatMulPlan, transposeB: boolean, config: PbqConfig): CachedWeight {
+  return backend.weightCache.get(b.dataId, weightLayout(plan, transposeB), config.weightBits,
+    () => backend.readSync(b.dataId) as Float32Array, nonFiniteWeights(b));
+}
+
+/**
+ * A as [batch, M, K] (or [batch, K, M]) and its row exponents, the first pass of every
+ * activation quantization; both are pushed on `temps` for the caller to free.
+ */
+function rowExponents(backend: BitlayerWebGLBackend, a: TensorInfo, plan: MatMulPlan, transposeA: boolean, temps: TensorInfo[]) {
+  const a3 = reshape(backend, a, transposeA ? [plan.aBatch, plan.k, plan.m] : [plan.aBatch, plan.m, plan.k]);
+  temps.push(a3);
+  const rowExp = backend.compileAndRun(new RowExponentProgram(plan.aBatch, plan.m, plan.k, transposeA), [a3]);
+  temps.push(rowExp);
+  return { a3, rowExp };
+}
+
 /** Quantizes both operands on the GPU side and returns the product program's inputs. */
 export function prepareOperands(backend: BitlayerWebGLBackend, args: MatMulArgs, config: PbqConfig): QuantizedOperands {
   const { a, b, transposeA, transposeB } = args;
   const plan = planMatMul(a.shape, b.shape, transposeA, transposeB);
-  const entry = backend.weightCache.get(b.dataId, { batch: plan.bBatch, k: plan.k, n: plan.n, transposed: transposeB },
-    config.weightBits, () => backend.readSync(b.dataId) as Float32Array, nonFiniteWeights(b));
+  const entry = cachedWeight(backend, b, plan, transposeB, config);
   const w = entry.weight;
   const t = Math.min(w.bits, config.weightBits);
   const texels = 2 * w.words;
@@ -106,10 +123,7 @@ export function prepareOperands(backend: BitlayerWebGLBackend, args: MatMulArgs,
     backend.makeTensorInfo([w.batch * w.n], 'float32', channelPlaneCounts(w, t)));
 
   const temps: TensorInfo[] = [];
-  const a3 = reshape(backend, a, transposeA ? [plan.aBatch, plan.k, plan.m] : [plan.aBatch, plan.m, plan.k]);
-  temps.push(a3);
-  const rowExp = backend.compileAndRun(new RowExponentProgram(plan.aBatch, plan.m, plan.k, transposeA), [a3]);
-  temps.push(rowExp);
+  const { a3, rowExp } = rowExponents(backend, a, plan, transposeA, temps);
   const aPlanes = backend.compileAndRun(
     new ActivationPlanesProgram(plan.aBatch, plan.m, plan.k, transposeA, config.activationBits), [a3, rowExp]);
   temps.push(aPlanes);
@@ -260,8 +274,7 @@ function prepareFast(backend: BitlayerWebGLBackend, args: MatMulArgs, config: Pb
   const plan = planMatMul(a.shape, b.shape, transposeA, transposeB);
   if (Math.ceil(plan.outBatch / 4) > MAX_INDEX_TABLE) return undefined;
   const maxSize = maxTextureSize(backend.gpgpu);
-  const entry = backend.weightCache.get(b.dataId, { batch: plan.bBatch, k: plan.k, n: plan.n, transposed: transposeB },
-    config.weightBits, () => backend.readSync(b.dataId) as Float32Array, nonFiniteWeights(b));
+  const entry = cachedWeight(backend, b, plan, transposeB, config);
   const w = entry.weight;
   const A = config.activationBits;
   const groups = Math.ceil(plan.n / 4);
@@ -275,10 +288,7 @@ function prepareFast(backend: BitlayerWebGLBackend, args: MatMulArgs, config: Pb
     backend.makeTensorInfo([w.batch * w.n], 'float32', channelScales(w, t)));
 
   const temps: TensorInfo[] = [];
-  const a3 = reshape(backend, a, transposeA ? [plan.aBatch, plan.k, plan.m] : [plan.aBatch, plan.m, plan.k]);
-  temps.push(a3);
-  const rowExp = backend.compileAndRun(new RowExponentProgram(plan.aBatch, plan.m, plan.k, transposeA), [a3]);
-  temps.push(rowExp);
+  const { a3, rowExp } = rowExponents(backend, a, plan, transposeA, temps);
   const codes = backend.compileAndRun(new ActivationCodesProgram(plan.aBatch, plan.m, plan.k, transposeA, A), [a3, rowExp]);
   temps.push(codes);
   const codesTex = tensorTexture(backend, codes);
@@ -383,19 +393,18 @@ export function bitlayerMatMulWebGL(backend: BitlayerWebGLBackend, args: MatMulA
   }
 }
 
+/** Row exponents E of an A operand (NaN: non-finite row, -1000: zero row), for tests. */
+export function rowExponentsWebGL(backend: BitlayerWebGLBackend, a: TensorInfo, plan: MatMulPlan, transposeA: boolean): TensorInfo {
+  const temps: TensorInfo[] = [];
+  const { rowExp } = rowExponents(backend, a, plan, transposeA, temps);
+  for (const t of temps) if (t !== rowExp) backend.disposeIntermediateTensorInfo(t);
+  return rowExp;
+}
+
 /**
  * The integer partial sums [outBatch, M, N, t+1] (S_0..S_{t-1}, then T) computed by the shader,
  * for bit-exact comparison with the CPU engine. Values are exact while |S| < 2^24.
  */
-export function rowExponentsWebGL(backend: BitlayerWebGLBackend, a: TensorInfo, plan: MatMulPlan, transposeA: boolean): TensorInfo {
-  const a3 = reshape(backend, a, transposeA ? [plan.aBatch, plan.k, plan.m] : [plan.aBatch, plan.m, plan.k]);
-  try {
-    return backend.compileAndRun(new RowExponentProgram(plan.aBatch, plan.m, plan.k, transposeA), [a3]);
-  } finally {
-    backend.disposeIntermediateTensorInfo(a3);
-  }
-}
-
 export function bitlayerPartialSumsWebGL(backend: BitlayerWebGLBackend, args: MatMulArgs, config: PbqConfig): TensorInfo {
   if (config.accumulator.type === 'exact' && exactKernel === 'fast') {
     const out = fastPartials(backend, args, config);

@@ -62,3 +62,8 @@ export function planMatMul(aShape: number[], bShape: number[], transposeA: boole
     aBatch: util.sizeFromShape(batchA), bBatch: util.sizeFromShape(batchB), aIndex, bIndex,
   };
 }
+
+/** The B operand's layout as the weight cache keys it: [bBatch, K, N], or [bBatch, N, K] if transposed. */
+export function weightLayout(plan: MatMulPlan, transposeB: boolean): { batch: number; k: number; n: number; transposed: boolean } {
+  return { batch: plan.bBatch, k: plan.k, n: plan.n, transposed: transposeB };
+}
