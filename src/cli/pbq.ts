@@ -2,7 +2,7 @@
  * The `pbq` command line.
  *
  *   pbq convert <model-dir-or-model.json> <out-dir> --weight-bits 4 [--activation-bits 8]
- *       [--range mse|minmax|minmax-tensor] [--calibration <file>] [--bias-correction]
+ *       [--range mse|weight-mse|minmax|minmax-tensor] [--calibration <file>] [--bias-correction]
  *       [--multipoint --budget 4.5] [--layer-bits dense_1=8,lstm=6] [--json] [--force]
  *
  * Exit codes: 0 success, 2 bad usage or bad input (one-line message on stderr), 1 internal error.
@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { convert, ConvertOptions } from '../converter/convert';
 import { ConversionError, oneLine } from '../converter/errors';
 import { formatReport } from '../converter/report';
-import type { RangeMode } from '../converter/quant_math';
+import { RANGE_MODES, RangeMode } from '../converter/quant_math';
 
 export interface CliIO {
   stdout: (s: string) => void;
@@ -22,7 +22,7 @@ export interface CliIO {
 }
 
 const USAGE = `usage: pbq convert <model-dir-or-model.json> <out-dir> --weight-bits N [--activation-bits 8]
-       [--range mse|minmax|minmax-tensor] [--calibration <file>] [--calibration-samples N]
+       [--range mse|weight-mse|minmax|minmax-tensor] [--calibration <file>] [--calibration-samples N]
        [--bias-correction] [--multipoint --budget B] [--layer-bits name=bits,...] [--json] [--force]`;
 
 class UsageError extends ConversionError {}
@@ -49,7 +49,7 @@ export function parseConvertArgs(args: string[]): ConvertOptions & { json: boole
       case '--activation-bits': o.activationBits = intArg(flag, value()); break;
       case '--range': {
         const r = value();
-        if (!['mse', 'minmax', 'minmax-tensor'].includes(r)) throw new UsageError(`--range must be mse, minmax or minmax-tensor, got '${r}'`);
+        if (!(RANGE_MODES as readonly string[]).includes(r)) throw new UsageError(`--range must be one of ${RANGE_MODES.join(', ')}, got '${r}'`);
         o.range = r as RangeMode;
         break;
       }

@@ -14,7 +14,7 @@ import { ConversionError, oneLine } from './errors';
 import { readModelFiles, WeightEntry } from './model_io';
 import { readCalibration, checkCalibrationShape, gatherStats, CalibrationSet, StatsTarget } from './calibration';
 import {
-  RangeMode, column, maxAbs, chooseRange, channelDelta, quadForm, toDb, InputStats,
+  RangeMode, RANGE_MODES, column, maxAbs, chooseRange, channelDelta, outputError, quadForm, toDb, InputStats,
 } from './quant_math';
 import { encodePbq, PbqWeightInput, PBQ_FILE } from './pbq_format';
 
@@ -30,7 +30,11 @@ export interface ConvertOptions {
   weightBits: number;
   /** Recorded in the output for pbq.configure (1..16, default 8); does not change the weights. */
   activationBits?: number;
-  /** Range per channel: 'mse' (default), 'minmax' (pbq's run-time choice), 'minmax-tensor' (baseline). */
+  /**
+   * Range per channel: 'mse' (default: the output error on the calibration inputs when there are
+   * some, else the weight error), 'weight-mse', 'minmax' (pbq's run-time choice), 'minmax-tensor'
+   * (the baseline).
+   */
   range?: RangeMode;
   /** Calibration JSON; default: calibration.json next to model.json when present. */
   calibration?: string;
@@ -199,12 +203,54 @@ function isNonEmptyDir(p: string): boolean {
   return fs.existsSync(p) && (!fs.statSync(p).isDirectory() || fs.readdirSync(p).length > 0);
 }
 
+/**
+ * Multipoint (greedy, as in the multipoint paper): `extra` planes, one at a time, each to the
+ * channel whose error drops most with one more plane (its range re-chosen for the wider grid).
+ * Updates `bitsOf` and `rangeOf` in place.
+ */
+function allocateExtraPlanes(
+  N: number, extra: number, maxBits: number, bitsOf: Int32Array, rangeOf: Float64Array,
+  rangeFor: (n: number, bits: number) => number, err: (n: number, bits: number, m: number) => number,
+): void {
+  const cur = new Float64Array(N);
+  const nextRange = new Float64Array(N);
+  const next = new Float64Array(N);
+  const prepNext = (n: number) => {
+    if (bitsOf[n] >= maxBits) {
+      next[n] = cur[n];
+      return;
+    }
+    nextRange[n] = rangeFor(n, bitsOf[n] + 1);
+    next[n] = err(n, bitsOf[n] + 1, nextRange[n]);
+  };
+  for (let n = 0; n < N; n++) {
+    cur[n] = err(n, bitsOf[n], rangeOf[n]);
+    prepNext(n);
+  }
+  for (let left = extra; left > 0; left--) {
+    let best = -1;
+    let gain = 0;
+    for (let n = 0; n < N; n++) {
+      const g = cur[n] - next[n];
+      if (bitsOf[n] < maxBits && g > gain) {
+        gain = g;
+        best = n;
+      }
+    }
+    if (best < 0) break;
+    bitsOf[best]++;
+    rangeOf[best] = nextRange[best];
+    cur[best] = next[best];
+    prepNext(best);
+  }
+}
+
 export async function convert(options: ConvertOptions): Promise<ConversionReport> {
   const t0 = Date.now();
   const weightBits = checkBits('--weight-bits', options.weightBits);
   const activationBits = checkBits('--activation-bits', options.activationBits ?? 8);
   const range: RangeMode = options.range ?? 'mse';
-  if (!['mse', 'minmax', 'minmax-tensor'].includes(range)) throw new ConversionError(`--range must be mse, minmax or minmax-tensor, got ${String(range)}`);
+  if (!RANGE_MODES.includes(range)) throw new ConversionError(`--range must be one of ${RANGE_MODES.join(', ')}, got ${String(range)}`);
   const layerBits = options.layerBits ?? {};
   for (const [name, b] of Object.entries(layerBits)) checkBits(`--layer-bits ${name}`, b);
   const multipoint = Boolean(options.multipoint);
@@ -324,49 +370,21 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
       }
       const tensorMax = maxAbs(W);
       const cols = Array.from({ length: N }, (_, n) => column(W, K, N, n));
+      const canCorrect = biasCorrection && st !== undefined && job.biasName !== null && byName.has(job.biasName);
+      // A channel whose bias absorbs the mean shift is judged by the variance of its output error.
+      const centered = (n: number) => canCorrect && n < job.biasColumns;
+      const rangeFor = (n: number, b: number) => chooseRange(cols[n], b, range, tensorMax, st, centered(n));
       const bitsOf = new Int32Array(N).fill(job.bits);
       const rangeOf = new Float64Array(N);
-      for (let n = 0; n < N; n++) rangeOf[n] = chooseRange(cols[n], job.bits, range, tensorMax);
+      for (let n = 0; n < N; n++) rangeOf[n] = rangeFor(n, job.bits);
       if (multipoint && budget !== null) {
         const tensorBudget = job.bits + (budget - weightBits);
-        let extra = Math.floor((tensorBudget - job.bits) * N + 1e-9);
-        const maxBits = Math.min(16, job.bits + 8);
+        const extra = Math.floor((tensorBudget - job.bits) * N + 1e-9);
         const err = (n: number, b: number, m: number) => {
           const d = channelDelta(cols[n], m, b);
-          return st ? quadForm(st, d) : d.reduce((s, v) => s + v * v, 0);
+          return st ? outputError(st, d, centered(n)) : d.reduce((s, v) => s + v * v, 0);
         };
-        const cur = new Float64Array(N);
-        const nextRange = new Float64Array(N);
-        const next = new Float64Array(N);
-        const prepNext = (n: number) => {
-          if (bitsOf[n] >= maxBits) {
-            next[n] = cur[n];
-            return;
-          }
-          nextRange[n] = chooseRange(cols[n], bitsOf[n] + 1, range, tensorMax);
-          next[n] = err(n, bitsOf[n] + 1, nextRange[n]);
-        };
-        for (let n = 0; n < N; n++) {
-          cur[n] = err(n, bitsOf[n], rangeOf[n]);
-          prepNext(n);
-        }
-        while (extra > 0) {
-          let best = -1;
-          let gain = 0;
-          for (let n = 0; n < N; n++) {
-            const g = cur[n] - next[n];
-            if (bitsOf[n] < maxBits && g > gain) {
-              gain = g;
-              best = n;
-            }
-          }
-          if (best < 0) break;
-          bitsOf[best]++;
-          rangeOf[best] = nextRange[best];
-          cur[best] = next[best];
-          prepNext(best);
-          extra--;
-        }
+        allocateExtraPlanes(N, extra, Math.min(16, job.bits + 8), bitsOf, rangeOf, rangeFor, err);
       }
       let planesBits = 0;
       for (let n = 0; n < N; n++) planesBits = Math.max(planesBits, bitsOf[n]);
@@ -382,7 +400,6 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
       let se = 0;
       let outErr = 0;
       let outRef = 0;
-      const canCorrect = biasCorrection && st !== undefined && job.biasName !== null && byName.has(job.biasName);
       let delta: Float64Array | null = null;
       if (canCorrect) {
         delta = biasDelta.get(job.biasName as string) ?? new Float64Array(byName.get(job.biasName as string)!.values.length);
@@ -398,7 +415,7 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
         if (st) {
           let shift = 0;
           for (let k = 0; k < K; k++) shift += st.mean[k] * d[k];
-          const corrected = canCorrect && n < job.biasColumns;
+          const corrected = centered(n);
           outErr += quadForm(st, d) - (corrected ? shift * shift : 0);
           outRef += quadForm(st, cols[n]);
           if (corrected && delta) delta[n] += shift;

@@ -3,7 +3,9 @@
  *   q = clamp(floor(w · 2^(b-1) / m), -2^(b-1), 2^(b-1) - 1),  ŵ = m · (2q + 1) / 2^b.
  * Weights are a row-major [K, N] matrix (tfjs-layers kernel layout); channel n is column n.
  */
-export type RangeMode = 'mse' | 'minmax' | 'minmax-tensor';
+/** 'mse': output error on calibration data when there is some, else weight error; 'weight-mse': always weight error. */
+export type RangeMode = 'mse' | 'weight-mse' | 'minmax' | 'minmax-tensor';
+export const RANGE_MODES: readonly RangeMode[] = ['mse', 'weight-mse', 'minmax', 'minmax-tensor'];
 
 /** The dequantized value of w on the b-bit grid of range m (m is rounded to float32 as pbq stores it). */
 export function quantValue(w: number, m: number, bits: number): number {
@@ -48,20 +50,22 @@ export function channelSquaredError(col: ArrayLike<number>, m: number, bits: num
   return e;
 }
 
+/** The error a channel's range m costs at `bits` (lower is better). */
+export type RangeError = (m: number) => number;
+
 /**
- * The range m (float32) minimizing the channel's quantization MSE at `bits`: a grid search over
- * clipping ratios of max|w| from 1.00 down to 0.20, coarse (step 0.05) then refined (step 0.01)
- * around the best coarse ratio (ties keep the larger range).
+ * The range m (float32) minimizing `error` over clipping ratios r of max|w| = `top`: coarse
+ * (r = 1.00, 0.95, …, 0.20) then refined (step 0.01) around the best coarse ratio (ties keep
+ * the larger range).
  */
-export function mseRange(col: ArrayLike<number>, bits: number): number {
-  const top = maxAbs(col);
+export function searchRange(top: number, error: RangeError): number {
   if (top === 0) return 0;
   let bestRatio = 1;
   let bestErr = Infinity;
   const tryRatio = (r: number) => {
     const m = Math.fround(top * r);
     if (!(m > 0) || r > 1 || r < 0.2 - 1e-9) return;
-    const e = channelSquaredError(col, m, bits);
+    const e = error(m);
     if (e < bestErr) {
       bestErr = e;
       bestRatio = r;
@@ -73,10 +77,42 @@ export function mseRange(col: ArrayLike<number>, bits: number): number {
   return Math.fround(top * bestRatio);
 }
 
-/** Range of one channel under `mode` (tensorMax = max|W| over the whole tensor). */
-export function chooseRange(col: ArrayLike<number>, bits: number, mode: RangeMode, tensorMax: number): number {
+/** The range minimizing the channel's weight quantization error Σ (w - ŵ)². */
+export function mseRange(col: ArrayLike<number>, bits: number): number {
+  return searchRange(maxAbs(col), (m) => channelSquaredError(col, m, bits));
+}
+
+/**
+ * The range minimizing the mean squared error the channel's quantization causes at the layer's
+ * output on the calibration inputs x: E[(x·δ)²] = δᵀ E[x xᵀ] δ, δ = w - ŵ(m). With bias
+ * correction the mean shift E[x]·δ is absorbed by the bias, so the error left is the variance
+ * δᵀ Cov[x] δ = δᵀ E[x xᵀ] δ - (E[x]·δ)². Unlike the weight MSE this ignores weights on inputs
+ * that are always zero (MNIST's border pixels) and weighs each weight by its input's energy.
+ */
+export function outputMseRange(col: ArrayLike<number>, bits: number, stats: InputStats, centered: boolean): number {
+  return searchRange(maxAbs(col), (m) => outputError(stats, channelDelta(col, m, bits), centered));
+}
+
+/** E[(x·δ)²], or its variance part when `centered` (the bias absorbs the mean). */
+export function outputError(stats: InputStats, d: ArrayLike<number>, centered: boolean): number {
+  const total = quadForm(stats, d);
+  if (!centered) return total;
+  let shift = 0;
+  for (let k = 0; k < stats.k; k++) shift += stats.mean[k] * d[k];
+  return total - shift * shift;
+}
+
+/**
+ * Range of one channel under `mode` (tensorMax = max|W| over the whole tensor). 'mse' measures
+ * the error at the layer's output when calibration statistics are given, else on the weights.
+ */
+export function chooseRange(
+  col: ArrayLike<number>, bits: number, mode: RangeMode, tensorMax: number,
+  stats?: InputStats, centered = false,
+): number {
   if (mode === 'minmax') return Math.fround(maxAbs(col));
   if (mode === 'minmax-tensor') return Math.fround(tensorMax);
+  if (mode === 'mse' && stats !== undefined) return outputMseRange(col, bits, stats, centered);
   return mseRange(col, bits);
 }
 
@@ -109,15 +145,16 @@ export function quadForm(stats: InputStats, d: ArrayLike<number>): number {
     for (let k = 0; k < K; k++) s += stats.diag[k] * d[k] * d[k];
     return s;
   }
+  // S is symmetric: δᵀSδ = Σ_i δ_i (S_ii δ_i + 2 Σ_{j>i} S_ij δ_j), half the products.
   const S = stats.second;
   let total = 0;
   for (let i = 0; i < K; i++) {
     const di = d[i];
     if (di === 0) continue;
-    let row = 0;
     const base = i * K;
-    for (let j = 0; j < K; j++) row += S[base + j] * d[j];
-    total += di * row;
+    let row = 0;
+    for (let j = i + 1; j < K; j++) row += S[base + j] * d[j];
+    total += di * (S[base + i] * di + 2 * row);
   }
   return total;
 }

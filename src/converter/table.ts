@@ -17,57 +17,106 @@ import { registerFileRouters } from '../io/file_io';
 import { convert, ConvertOptions, ConversionReport } from './convert';
 import { loadMnistEvalSet, loadLmEvalSet, MODELS_DIR } from '../../models/eval';
 
-export interface Metric { name: string; value: number; nll: number }
+/**
+ * What a converted model is judged by: its task metric, its mean NLL, and its fidelity to the
+ * float model, the mean KL(p_float ‖ p_quantized) of the predicted distributions. Near float
+ * quality (MNIST at W4) accuracy and NLL move by sampling noise of either sign (a quantized
+ * model may even score a lower NLL than the float one), while the KL measures what quantization
+ * changed, per prediction: it is the quantity the converter's methods reduce.
+ */
+export interface Metric { name: 'accuracy' | 'perplexity'; value: number; nll: number; kl: number | null }
 
-/** Top-1 accuracy and mean NLL on the first `n` eval digits. */
-export async function mnistMetric(model: tfl.LayersModel, n: number): Promise<Metric> {
-  const set = loadMnistEvalSet();
-  const count = Math.min(n, set.n);
-  let correct = 0;
-  let nll = 0;
-  for (let s = 0; s < count; s += 250) {
-    const b = Math.min(250, count - s);
-    const [pred, logp] = tf.tidy(() => {
-      const x = tf.div(tf.tensor2d(set.images.subarray(s * 784, (s + b) * 784), [b, 784], 'int32'), 255);
-      const p = model.predict(x) as tf.Tensor2D;
-      const picked = tf.sum(tf.mul(p, tf.oneHot(tf.tensor1d(set.labels.subarray(s, s + b), 'int32'), 10)), 1);
-      return [tf.argMax(p, -1), tf.sum(tf.log(tf.maximum(picked, 1e-30)))];
-    });
-    const pv = await pred.data();
-    for (let i = 0; i < b; i++) if (pv[i] === set.labels[s + i]) correct++;
-    nll -= (await logp.data())[0];
-    tf.dispose([pred, logp]);
-  }
-  return { name: 'accuracy', value: correct / count, nll: nll / count };
+/** Eval inputs in batches, with the target class of every predicted row. */
+export interface EvalData {
+  kind: 'mnist' | 'lm';
+  batches: Array<{ input: () => tf.Tensor; rows: number }>;
+  targets: Int32Array;
 }
 
-/** Perplexity on the first `windows` eval windows. */
-export async function lmMetric(model: tfl.LayersModel, dir: string, windows: number): Promise<Metric> {
+/** The first `n` eval digits. */
+export function mnistData(n: number): EvalData {
+  const set = loadMnistEvalSet();
+  const count = Math.min(n, set.n);
+  const batches: EvalData['batches'] = [];
+  for (let s = 0; s < count; s += 250) {
+    const b = Math.min(250, count - s);
+    batches.push({ rows: b, input: () => tf.div(tf.tensor2d(set.images.subarray(s * 784, (s + b) * 784), [b, 784], 'int32'), 255) });
+  }
+  return { kind: 'mnist', batches, targets: Int32Array.from(set.labels.subarray(0, count)) };
+}
+
+/** The first `windows` eval windows of an LM (every position is a prediction). */
+export function lmData(dir: string, windows: number): EvalData {
   const set = loadLmEvalSet(dir);
   const T = set.seqLen;
   const nWin = Math.min(windows, Math.floor((set.ids.length - 1) / T));
-  let nll = 0;
+  const targets = new Int32Array(nWin * T);
+  for (let w = 0; w < nWin; w++) for (let t = 0; t < T; t++) targets[w * T + t] = set.ids[w * T + t + 1];
+  const batches: EvalData['batches'] = [];
   for (let w0 = 0; w0 < nWin; w0 += 64) {
     const b = Math.min(64, nWin - w0);
-    const x = new Float32Array(b * T);
-    const y = new Int32Array(b * T);
-    for (let k = 0; k < b; k++) {
-      for (let t = 0; t < T; t++) {
-        x[k * T + t] = set.ids[(w0 + k) * T + t];
-        y[k * T + t] = set.ids[(w0 + k) * T + t + 1];
-      }
-    }
-    const lp = tf.tidy(() => {
-      const probs = model.predict(tf.tensor2d(x, [b, T])) as tf.Tensor;
-      const V = probs.shape[probs.shape.length - 1] as number;
-      const picked = tf.sum(tf.mul(tf.reshape(probs, [b * T, V]), tf.oneHot(tf.tensor1d(y, 'int32'), V)), 1);
-      return tf.sum(tf.log(tf.maximum(picked, 1e-30)));
-    });
-    nll -= (await lp.data())[0];
-    lp.dispose();
+    batches.push({ rows: b * T, input: () => tf.tensor2d(set.ids.subarray(w0 * T, (w0 + b) * T), [b, T], 'float32') });
   }
-  const mean = nll / (nWin * T);
-  return { name: 'perplexity', value: Math.exp(mean), nll: mean };
+  return { kind: 'lm', batches, targets };
+}
+
+/** The model's predicted distributions, one row per target ([targets, classes] row-major). */
+export async function predictProbs(model: tfl.LayersModel, data: EvalData): Promise<Float32Array> {
+  const parts: Float32Array[] = [];
+  for (const batch of data.batches) {
+    const p = tf.tidy(() => model.predict(batch.input()) as tf.Tensor);
+    parts.push((await p.data()) as Float32Array);
+    p.dispose();
+  }
+  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** Metric, NLL and (given the float model's distributions) KL of predicted distributions. */
+export function metricOf(data: EvalData, probs: Float32Array, reference: Float32Array | null = null): Metric {
+  const rows = data.targets.length;
+  const V = probs.length / rows;
+  let nll = 0;
+  let kl = 0;
+  let correct = 0;
+  for (let r = 0; r < rows; r++) {
+    const base = r * V;
+    let best = 0;
+    for (let c = 0; c < V; c++) {
+      if (probs[base + c] > probs[base + best]) best = c;
+      const f = reference === null ? 0 : reference[base + c];
+      if (f > 0) kl += f * Math.log(f / Math.max(probs[base + c], 1e-30));
+    }
+    if (best === data.targets[r]) correct++;
+    nll -= Math.log(Math.max(probs[base + data.targets[r]], 1e-30));
+  }
+  nll /= rows;
+  return data.kind === 'mnist'
+    ? { name: 'accuracy', value: correct / rows, nll, kl: reference === null ? null : kl / rows }
+    : { name: 'perplexity', value: Math.exp(nll), nll, kl: reference === null ? null : kl / rows };
+}
+
+/** An evaluate callback for convertAndEvaluate: metric and KL against `reference`. */
+export function evaluator(data: EvalData, reference: Float32Array | null = null): (m: tfl.LayersModel) => Promise<Metric> {
+  return async (m) => metricOf(data, await predictProbs(m, data), reference);
+}
+
+/** The float model's distributions on the stock cpu backend: the reference of the KL. */
+export async function floatReference(modelDir: string, data: EvalData): Promise<Float32Array> {
+  const prev = tf.getBackend();
+  await tf.setBackend('cpu');
+  const model = await tfl.loadLayersModel(`file://${modelDir}/model.json`);
+  try {
+    return await predictProbs(model, data);
+  } finally {
+    model.dispose();
+    if (prev) await tf.setBackend(prev);
+  }
 }
 
 /**
@@ -91,7 +140,8 @@ export function variants(bits: number): Variant[] {
   return [
     { label: `W${bits} min-max per tensor`, options: { weightBits: bits, range: 'minmax-tensor' } },
     { label: `W${bits} min-max per channel (= pbq run time)`, options: { weightBits: bits, range: 'minmax' } },
-    { label: `W${bits} MSE per channel`, options: { weightBits: bits, range: 'mse' } },
+    { label: `W${bits} weight-MSE per channel`, options: { weightBits: bits, range: 'weight-mse' } },
+    { label: `W${bits} output-MSE per channel`, options: { weightBits: bits, range: 'mse' } },
     { label: `W${bits} MSE + bias correction`, options: { weightBits: bits, range: 'mse', biasCorrection: true } },
     { label: `W${bits} MSE + BC + multipoint ${bits + 0.5} bits`, options: { weightBits: bits, range: 'mse', biasCorrection: true, multipoint: true, budget: bits + 0.5 } },
   ];
@@ -120,14 +170,20 @@ async function floatMetric(modelDir: string, evaluate: (m: tfl.LayersModel) => P
   await tf.setBackend(backend);
   if (weightBits) pbq.configure({ weightBits, activationBits: 8 });
   const model = await tfl.loadLayersModel(`file://${modelDir}/model.json`);
-  const m = await evaluate(model);
-  model.dispose();
-  pbq.resetConfig();
-  return m;
+  try {
+    return await evaluate(model);
+  } finally {
+    model.dispose();
+    pbq.resetConfig();
+  }
 }
 
 function fmt(m: Metric): string {
   return m.name === 'accuracy' ? `${(100 * m.value).toFixed(2)} %` : m.value.toFixed(3);
+}
+
+function fmtKl(m: Metric): string {
+  return m.kl === null ? '–' : m.kl.toExponential(2);
 }
 
 async function main(): Promise<void> {
@@ -136,16 +192,16 @@ async function main(): Promise<void> {
   const digits = Number(process.env.EVAL_DIGITS ?? 1996);
   const windows = Number(process.env.EVAL_WINDOWS ?? 128);
   const only = process.env.TABLE_MODELS?.split(',');
-  const models: Array<[string, (m: tfl.LayersModel) => Promise<Metric>, string]> = [
-    ['mnist-mlp', (m) => mnistMetric(m, digits), `top-1 accuracy, ${digits} eval digits`],
-    ['lstm-lm', (m) => lmMetric(m, path.join(MODELS_DIR, 'lstm-lm'), windows), `perplexity, ${windows}×64 eval chars`],
-    ['gru-lm', (m) => lmMetric(m, path.join(MODELS_DIR, 'gru-lm'), windows), `perplexity, ${windows}×64 eval chars`],
+  const models: Array<[string, () => EvalData, string]> = [
+    ['mnist-mlp', () => mnistData(digits), `top-1 accuracy, ${digits} eval digits`],
+    ['lstm-lm', () => lmData(path.join(MODELS_DIR, 'lstm-lm'), windows), `perplexity, ${windows}×64 eval chars`],
+    ['gru-lm', () => lmData(path.join(MODELS_DIR, 'gru-lm'), windows), `perplexity, ${windows}×64 eval chars`],
   ];
   const lines: string[] = [
-    '| model | weights | metric (pbq A8, from model.pbq) | NLL | avg bits | model.pbq / float shards |',
-    '|---|---|---|---|---|---|',
+    '| model | weights | metric (pbq A8, from model.pbq) | NLL | KL to float | avg bits | model.pbq / float shards |',
+    '|---|---|---|---|---|---|---|',
   ];
-  for (const [name, evaluate, what] of models) {
+  for (const [name, makeData, what] of models) {
     const dir = path.join(MODELS_DIR, name);
     if (only && !only.includes(name)) continue;
     if (!isTrainedModel(name)) {
@@ -153,16 +209,19 @@ async function main(): Promise<void> {
       continue;
     }
     const t0 = Date.now();
+    const data = makeData();
+    const reference = await floatReference(dir, data);
+    const evaluate = evaluator(data, reference);
     const f = await floatMetric(dir, evaluate, 'cpu');
-    lines.push(`| ${name} | float32 (cpu backend; ${what}) | ${fmt(f)} | ${f.nll.toFixed(4)} | 32 | 1 |`);
+    lines.push(`| ${name} | float32 (cpu backend; ${what}) | ${fmt(f)} | ${f.nll.toFixed(4)} | 0 | 32 | 1 |`);
     const a8 = await floatMetric(dir, evaluate, 'pbq', 16);
-    lines.push(`| ${name} | W16 A8 (pbq run time) | ${fmt(a8)} | ${a8.nll.toFixed(4)} | 16 | – |`);
+    lines.push(`| ${name} | W16 A8 (pbq run time) | ${fmt(a8)} | ${a8.nll.toFixed(4)} | ${fmtKl(a8)} | 16 | – |`);
     for (const bits of [3, 4]) {
       for (const v of variants(bits)) {
         const { report, metric } = await convertAndEvaluate(dir, v.options, evaluate);
         const ratio = report.totals.pbqFileBytes / report.totals.inputWeightBytes;
-        lines.push(`| ${name} | ${v.label} | ${fmt(metric)} | ${metric.nll.toFixed(4)} | ${report.totals.avgBits.toFixed(2)} | ${ratio.toFixed(3)} |`);
-        process.stderr.write(`${name} ${v.label}: ${fmt(metric)} (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`);
+        lines.push(`| ${name} | ${v.label} | ${fmt(metric)} | ${metric.nll.toFixed(4)} | ${fmtKl(metric)} | ${report.totals.avgBits.toFixed(2)} | ${ratio.toFixed(3)} |`);
+        process.stderr.write(`${name} ${v.label}: ${fmt(metric)} KL ${fmtKl(metric)} (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`);
       }
     }
   }
