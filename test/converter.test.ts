@@ -61,9 +61,12 @@ async function runtimePbq(dir: string, x: tf.Tensor, weightBits: number, activat
 async function compactPbq(dir: string, x: tf.Tensor, weightBits: number, activationBits = 8): Promise<Float32Array> {
   return onBackend('pbq', async () => {
     pbq.configure({ weightBits, activationBits });
+    const before = tf.memory().numTensors;
     const model = await pbq.loadLayersModel(dir);
     const y = await predict(model, x);
     model.dispose();
+    // Everything the loader made (GRU's split recurrent kernels included) goes with the model.
+    expect(tf.memory().numTensors).toBe(before);
     return y;
   });
 }

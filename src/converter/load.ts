@@ -83,7 +83,9 @@ export async function loadPbqModel(source: string | Uint8Array): Promise<LoadedP
   }
   for (const layer of model.layers) routeDenseThroughVariable(layer);
   const attached: string[] = [];
-  for (const layer of model.layers) splitGruRecurrentKernel(layer, planes, attached);
+  const owned: tf.Variable[] = [];
+  for (const layer of model.layers) splitGruRecurrentKernel(layer, planes, attached, owned);
+  if (owned.length > 0) disposeWithModel(model, owned);
   for (const v of model.weights) {
     const p = planes.get(v.originalName);
     if (!p) continue;
@@ -140,10 +142,10 @@ type StoredPlanes = Map<string, { weight: QuantizedWeight; layout: WeightLayout 
  * runs the cell's inference step with them: the same ops in the same order as GRUCell.call.
  * Training calls and cells with dropout keep tfjs-layers' own step.
  */
-function splitGruRecurrentKernel(layer: tfl.layers.Layer, planes: StoredPlanes, attached: string[]): void {
+function splitGruRecurrentKernel(layer: tfl.layers.Layer, planes: StoredPlanes, attached: string[], owned: tf.Variable[]): void {
   const sub = (layer as unknown as { layers?: tfl.layers.Layer[] }).layers;
   if (Array.isArray(sub)) {
-    sub.forEach((l) => splitGruRecurrentKernel(l, planes, attached));
+    sub.forEach((l) => splitGruRecurrentKernel(l, planes, attached, owned));
     return;
   }
   if (layer.getClassName() !== 'GRU') return;
@@ -162,6 +164,7 @@ function splitGruRecurrentKernel(layer: tfl.layers.Layer, planes: StoredPlanes, 
   const rk1 = tf.variable(v1, false);
   const rk2 = tf.variable(v2, false);
   tf.dispose([v1, v2]);
+  owned.push(rk1, rk2);
   attachStoredPlanes(rk1.dataId, { batch: 1, k: stored.weight.k, n: 2 * u, transposed: false }, sliceChannels(stored.weight, 0, 2 * u));
   attachStoredPlanes(rk2.dataId, { batch: 1, k: stored.weight.k, n: u, transposed: false }, sliceChannels(stored.weight, 2 * u, 3 * u));
   attached.push(`${cell.recurrentKernel.originalName} (split [z r] | [h])`);
@@ -187,6 +190,16 @@ function splitGruRecurrentKernel(layer: tfl.layers.Layer, planes: StoredPlanes, 
       const h = tf.add(tf.mul(z, hTMinus1), tf.mul(tf.add(1, tf.neg(z)), hh));
       return [h, h];
     });
+  };
+}
+
+/** Frees `owned` (variables the loader made, not the model's weights) when the model is disposed. */
+function disposeWithModel(model: tfl.LayersModel, owned: tf.Variable[]): void {
+  const dispose = model.dispose.bind(model);
+  model.dispose = () => {
+    const result = dispose();
+    if (result.refCountAfterDispose === 0) tf.dispose(owned);
+    return result;
   };
 }
 
