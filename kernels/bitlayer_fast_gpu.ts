@@ -22,7 +22,7 @@
 import type { GPGPUProgram } from '@tensorflow/tfjs-backend-webgl';
 import { MIN_ROW_EXPONENT } from '../src/quantize';
 import type { FusedActivation } from './fused_epilogue_cpu';
-import { placementGLSL, RAW_HEADER, RowPlacement } from './gl_raw';
+import { FragmentGrid, gridIndexGLSL, placementGLSL, RAW_HEADER, RowPlacement } from './gl_raw';
 import { ACTIVATION_CODE_HELPERS, activationCodeGLSL, activationSnippet, BitlayerMatMulShape } from './bitlayer_matmul_gpu';
 
 /** Words added into the bit-sliced accumulator between popcounts. */
@@ -69,7 +69,31 @@ export interface FastShape extends BitlayerMatMulShape {
   aPlace: RowPlacement;
   wPlace: RowPlacement;
   mPlace: RowPlacement;
+  /** Product fragments: (row, group) at linear index row·groups + group (productGridGLSL). */
+  grid: FragmentGrid;
 }
+
+/**
+ * GLSL `ivec3 productCoords()` of a product pass on its grid: fragment i is channel group
+ * g = i % groups of output row i / groups = ob·M + m; returns (ob, m, g), g = −1 past the end.
+ */
+export function productCoordsGLSL(s: { outBatch: number; m: number; groups: number; grid: FragmentGrid }): string {
+  return `${gridIndexGLSL(s.grid, s.outBatch * s.m * s.groups)}
+    ivec3 productCoords() {
+      int i = gridIndex();
+      if (i < 0) return ivec3(0, 0, -1);
+      int row = i / ${s.groups};
+      int ob = row / ${s.m};
+      return ivec3(ob, row - ob * ${s.m}, i - row * ${s.groups});
+    }`;
+}
+
+/** The start of a product's main(): ob, m, g of the fragment (writes 0 and returns past the end). */
+export const PRODUCT_COORDS = `ivec3 pc = productCoords();
+      if (pc.z < 0) { outColor = vec4(0.0); return; }
+      int ob = pc.x;
+      int m = pc.y;
+      int g = pc.z;`;
 
 export function planeGroups(activationBits: number): number {
   return Math.ceil((activationBits + 1) / 4);
@@ -123,11 +147,20 @@ export function packSource(rows: number, k: number, words: number, bits: number,
  * Tuning knobs of the product (the bench flips them for ablations; results are identical).
  * planesPerPass: weight planes whose accumulators stay live together in one word loop (the
  * activation texels of a word are fetched once for all of them; 1 = one pass per plane).
+ * codes: when the packed-code product (bitlayer_codes_gpu.ts) replaces the plane form:
+ * 'auto' for 4..8 planes (where it measured faster, src/bench/README.md), 'always' for 1..8,
+ * 'never'.
  */
-export interface FastKernelOptions { planesPerPass: number }
+export interface FastKernelOptions { planesPerPass: number; codes: 'auto' | 'always' | 'never' }
 // planesPerPass 0 (default): a dynamic loop over planes, one pass each (the first fast kernel's
 // form; one copy of the core in the shader, so compiles stay short at 16 weight bits).
-const fastOptions: FastKernelOptions = { planesPerPass: 0 };
+const fastOptions: FastKernelOptions = { planesPerPass: 0, codes: 'auto' };
+
+/** Whether the packed-code product serves a run using t planes (its widest channel). */
+export function useCodesKernel(t: number): boolean {
+  if (fastOptions.codes === 'never' || t > 8) return false;
+  return fastOptions.codes === 'always' || t >= 4;
+}
 export function setFastKernelOptions(o: Partial<FastKernelOptions>): FastKernelOptions {
   const old = { ...fastOptions };
   Object.assign(fastOptions, o);
@@ -251,11 +284,9 @@ export function productSource(s: FastShape): string {
     layout(location = 0) out vec4 outColor;
     ${INT_HELPERS}
     ${coreGLSL(s, groups.map(([, n]) => n))}
+    ${productCoordsGLSL(s)}
     void main() {
-      ivec2 px = ivec2(gl_FragCoord.xy);
-      int g = px.x;
-      int ob = px.y / ${s.m};
-      int m = px.y - ob * ${s.m};
+      ${PRODUCT_COORDS}
       int ai = ${s.aIndex};
       int bi = ${s.bIndex};
       int ra = ai * ${s.m} + m;
@@ -316,7 +347,8 @@ export function partialsSource(s: FastShape, texWidth: number): string {
 
 /**
  * y = 2^(E−(A−1)) · (m_n 2^−t_n) · d (+ bias, activation). D is the product's packed tensor of
- * logical shape [2·rows, 2·groups]: channel 4g + 2dr + dc of row `row` is D[2·row + dr, 2g + dc].
+ * logical shape [2·gridHeight, 2·gridWidth]: the 4 channels of group g of row `row` are the
+ * texel (x, y) of fragment row·groups + g, channel 4g + 2dr + dc at D[2y + dr, 2x + dc].
  */
 export class EpilogueProgram implements GPGPUProgram {
   variableNames: string[];
@@ -324,7 +356,7 @@ export class EpilogueProgram implements GPGPUProgram {
   userCode: string;
 
   constructor(
-    s: { outBatch: number; m: number; n: number; activationBits: number; aIndex: string; bIndex: string },
+    s: { outBatch: number; m: number; n: number; activationBits: number; aIndex: string; bIndex: string; gridWidth: number },
     epilogue: { hasBias: boolean; activation: FusedActivation; leakyreluAlpha: number },
   ) {
     this.variableNames = ['D', 'RowExp', 'ChannelScale'];
@@ -352,9 +384,11 @@ export class EpilogueProgram implements GPGPUProgram {
         } else if (rowExp < ${MIN_ROW_EXPONENT}.0) {
           y = 0.0;
         } else {
-          int row = ob * ${s.m} + m;
+          int fragment = (ob * ${s.m} + m) * ${Math.ceil(s.n / 4)} + n / 4;
+          int gy = fragment / ${s.gridWidth};
+          int gx = fragment - gy * ${s.gridWidth};
           int q = n % 4;
-          float d = getD(2 * row + q / 2, 2 * (n / 4) + q % 2);
+          float d = getD(2 * gy + q / 2, 2 * gx + q % 2);
           y = pow2i(int(rowExp) - ${s.activationBits - 1}) * (getChannelScale(bi * ${s.n} + n) * d);
         }
         ${epilogue.hasBias ? 'y += getBiasAtOutCoords();' : ''}

@@ -17,10 +17,15 @@ import {
 import { checkSimulable, recordAccumulatorEvents } from '../src/accumulator';
 import { MatMulPlan, planMatMul, weightLayout } from './matmul_plan';
 import {
-  ActivationCodesProgram, EpilogueProgram, FastShape, packSource, partialsSource, planeGroups, productSource, weightWords,
+  ActivationCodesProgram, EpilogueProgram, FastShape, packSource, partialsSource, planeGroups, productSource, useCodesKernel,
+  weightWords,
 } from './bitlayer_fast_gpu';
 import {
-  allocateTensorTexture, maxTextureSize, placeRows, RawTexture, RowPlacement, runRaw, tensorTexture, uintTexture, Uniform,
+  activationRowTexels, codeFieldBits, codesPackSource, codesProductSource, CodesShape, codeTexels, codeWordCount,
+} from './bitlayer_codes_gpu';
+import {
+  allocateTensorTexture, floatTexture, FragmentGrid, fragmentGrid, maxTextureSize, placeRows, RawTexture, RowPlacement, runRaw, tensorTexture, uintTexture,
+  Uniform,
 } from './gl_raw';
 import { nonFiniteWeights } from './matmul_dispatch';
 
@@ -180,6 +185,12 @@ function recordGpuAccumulatorEvents(backend: BitlayerWebGLBackend, ops: Quantize
  * legacy program also serves narrow accumulators and the shapes the fast one cannot place.
  */
 let exactKernel: 'fast' | 'legacy' = 'fast';
+
+/** Products run per program since load (tests check which program served a case). */
+const productRuns = { codes: 0, planes: 0, legacy: 0, narrow: 0 };
+export function productRunCounts(): Readonly<typeof productRuns> {
+  return { ...productRuns };
+}
 export function setExactKernel(kind: 'fast' | 'legacy'): void {
   exactKernel = kind;
 }
@@ -215,11 +226,34 @@ function fastWeight(backend: BitlayerWebGLBackend, entry: CachedWeight, maxSize:
   return fw;
 }
 
+/** A cached weight's codes at t planes (bitlayer_codes_gpu.ts, codeTexels). */
+interface CodesWeight {
+  w: RawTexture;
+  place: RowPlacement;
+  field: number;
+  bytes: number;
+  dispose(): void;
+}
+
+function codesWeight(backend: BitlayerWebGLBackend, entry: CachedWeight, t: number, maxSize: number): CodesWeight | undefined {
+  const key = `codes:${t}`;
+  const held = entry.derived.get(key) as CodesWeight | undefined;
+  if (held) return held;
+  const w = entry.weight;
+  const field = codeFieldBits(t);
+  const place = field === 0 ? undefined : placeRows(codeWordCount(w.k, field), w.batch * Math.ceil(w.n / 4), maxSize);
+  if (!place) return undefined;
+  const wt = uintTexture(backend.gpgpu, place.width, place.height, codeTexels(w, t, field, place));
+  const cw: CodesWeight = { w: wt, place, field, bytes: wt.bytes, dispose: () => wt.dispose() };
+  entry.derived.set(key, cw);
+  return cw;
+}
+
 /** GPU bytes that pbq holds for a weight's planes (fast layout, legacy layout, scales). */
 export function weightGpuBytes(backend: BitlayerWebGLBackend, entry: CachedWeight): number {
   let bytes = 0;
   for (const [key, d] of entry.derived) {
-    if (key === 'fast') bytes += (d as FastWeight).bytes;
+    if (key === 'fast' || key.startsWith('codes:')) bytes += (d as FastWeight | CodesWeight).bytes;
     else {
       const info = d as unknown as TensorInfo;
       const texShape = backend.texData.get(info.dataId)?.texShape;
@@ -280,7 +314,8 @@ function prepareFast(backend: BitlayerWebGLBackend, args: MatMulArgs, config: Pb
   const groups = Math.ceil(plan.n / 4);
   const aRows = plan.aBatch * plan.m;
   const aPlace = placeRows(w.words + 1, aRows * planeGroups(A), maxSize);
-  if (!aPlace || groups > maxSize || plan.outBatch * plan.m > maxSize) return undefined;
+  const grid = fragmentGrid(plan.outBatch * plan.m * groups, maxSize);
+  if (!aPlace || !grid) return undefined;
   const fw = fastWeight(backend, entry, maxSize);
   if (!fw) return undefined;
   const t = Math.min(w.bits, config.weightBits);
@@ -302,7 +337,7 @@ function prepareFast(backend: BitlayerWebGLBackend, args: MatMulArgs, config: Pb
     storedBits: w.bits, weightBits: t, activationBits: A,
     aIndex: rawIndexExpr(plan.aIndex, plan.aBatch, 'aIdx', uniforms),
     bIndex: rawIndexExpr(plan.bIndex, plan.bBatch, 'bIdx', uniforms),
-    perChannelPlanes: w.channelBits !== undefined, aPlace, wPlace: fw.wPlace, mPlace: fw.mPlace,
+    perChannelPlanes: w.channelBits !== undefined, aPlace, wPlace: fw.wPlace, mPlace: fw.mPlace, grid,
   };
   const textures = [
     { name: 'Wt', texture: fw.w.texture }, { name: 'Wm', texture: fw.meta.texture }, { name: 'At', texture: at.texture },
@@ -310,40 +345,120 @@ function prepareFast(backend: BitlayerWebGLBackend, args: MatMulArgs, config: Pb
   return { plan, shape, rowExp, scales, textures, uniforms, temps };
 }
 
+/** The packed tfjs tensor d [2·height, 2·width] a raw product pass writes on its grid (pushed on temps). */
+function productTarget(backend: BitlayerWebGLBackend, grid: FragmentGrid, temps: TensorInfo[]) {
+  const d = allocateTensorTexture(backend, [2 * grid.height, 2 * grid.width], true);
+  temps.push(d.info);
+  // texShape is the even logical shape; the texture holds 2×2 blocks: grid.height × grid.width texels
+  if (d.texShape[0] !== 2 * grid.height || d.texShape[1] !== 2 * grid.width) {
+    throw new Error(`pbq: unexpected packed texture shape ${d.texShape} for [${2 * grid.height}, ${2 * grid.width}]`);
+  }
+  return { ...d, target: { texture: d.texture, width: grid.width, height: grid.height } };
+}
+
+/** y from the product d: scales, row steps, bias and activation (EpilogueProgram). */
+function runEpilogue(
+  backend: BitlayerWebGLBackend, args: MatMulArgs, plan: MatMulPlan, activationBits: number, grid: FragmentGrid,
+  d: TensorInfo, rowExp: TensorInfo, scales: TensorInfo, temps: TensorInfo[],
+): TensorInfo {
+  const aIdx = batchIndexExpr(plan.aIndex, plan.aBatch, 'AIndex');
+  const bIdx = batchIndexExpr(plan.bIndex, plan.bBatch, 'BIndex');
+  const inputs = [d, rowExp, scales];
+  for (const table of [aIdx.table, bIdx.table]) {
+    if (table) {
+      const info = backend.makeTensorInfo([table.length], 'float32', Float32Array.from(table));
+      temps.push(info);
+      inputs.push(info);
+    }
+  }
+  if (args.bias) inputs.push(args.bias);
+  if (args.activation === 'prelu') {
+    if (!args.preluActivationWeights) throw new Error('pbq: prelu activation needs preluActivationWeights');
+    inputs.push(args.preluActivationWeights);
+  }
+  const program = new EpilogueProgram(
+    { outBatch: plan.outBatch, m: plan.m, n: plan.n, activationBits, aIndex: aIdx.expr, bIndex: bIdx.expr, gridWidth: grid.width },
+    { hasBias: args.bias !== undefined, activation: args.activation ?? 'linear', leakyreluAlpha: args.leakyreluAlpha ?? 0.2 });
+  const out = backend.compileAndRun(program, inputs, 'float32');
+  return { dataId: out.dataId, shape: plan.outShape, dtype: out.dtype };
+}
+
 function fastMatMul(backend: BitlayerWebGLBackend, args: MatMulArgs, config: PbqConfig): TensorInfo | undefined {
   const ops = prepareFast(backend, args, config);
   if (!ops) return undefined;
   const { plan, shape } = ops;
   try {
-    const rows = plan.outBatch * plan.m;
-    const d = allocateTensorTexture(backend, [2 * rows, 2 * shape.groups], true);
-    ops.temps.push(d.info);
-    if (d.texShape[0] !== 2 * rows || d.texShape[1] !== 2 * shape.groups) {
-      throw new Error(`pbq: unexpected packed texture shape ${d.texShape} for [${2 * rows}, ${2 * shape.groups}]`);
-    }
-    runRaw(backend, productSource(shape), ops.textures, { texture: d.texture, width: shape.groups, height: rows }, ops.uniforms);
-    const aIdx = batchIndexExpr(plan.aIndex, plan.aBatch, 'AIndex');
-    const bIdx = batchIndexExpr(plan.bIndex, plan.bBatch, 'BIndex');
-    const inputs = [d.info, ops.rowExp, ops.scales];
-    for (const table of [aIdx.table, bIdx.table]) {
-      if (table) {
-        const info = backend.makeTensorInfo([table.length], 'float32', Float32Array.from(table));
-        ops.temps.push(info);
-        inputs.push(info);
-      }
-    }
-    if (args.bias) inputs.push(args.bias);
-    if (args.activation === 'prelu') {
-      if (!args.preluActivationWeights) throw new Error('pbq: prelu activation needs preluActivationWeights');
-      inputs.push(args.preluActivationWeights);
-    }
-    const program = new EpilogueProgram(
-      { outBatch: plan.outBatch, m: plan.m, n: plan.n, activationBits: shape.activationBits, aIndex: aIdx.expr, bIndex: bIdx.expr },
-      { hasBias: args.bias !== undefined, activation: args.activation ?? 'linear', leakyreluAlpha: args.leakyreluAlpha ?? 0.2 });
-    const out = backend.compileAndRun(program, inputs, 'float32');
-    return { dataId: out.dataId, shape: plan.outShape, dtype: out.dtype };
+    const d = productTarget(backend, shape.grid, ops.temps);
+    runRaw(backend, productSource(shape), ops.textures, d.target, ops.uniforms);
+    productRuns.planes++;
+    return runEpilogue(backend, args, plan, shape.activationBits, shape.grid, d.info, ops.rowExp, ops.scales, ops.temps);
   } finally {
     for (const temp of ops.temps) backend.disposeIntermediateTensorInfo(temp);
+  }
+}
+
+/** Activation code textures of the codes kernel, reused across calls like activationTexture. */
+const activationIntTextures = new WeakMap<object, Map<string, RawTexture>>();
+function activationIntTexture(backend: BitlayerWebGLBackend, width: number, height: number): RawTexture {
+  let bySize = activationIntTextures.get(backend);
+  if (!bySize) {
+    bySize = new Map();
+    activationIntTextures.set(backend, bySize);
+  }
+  const key = `${width}x${height}`;
+  let tex = bySize.get(key);
+  if (!tex) {
+    tex = floatTexture(backend.gpgpu, width, height, null);
+    bySize.set(key, tex);
+  }
+  return tex;
+}
+
+/** The exact product with packed codes (bitlayer_codes_gpu.ts); undefined when it can't serve. */
+function codesMatMul(backend: BitlayerWebGLBackend, args: MatMulArgs, config: PbqConfig): TensorInfo | undefined {
+  const { a, b, transposeA, transposeB } = args;
+  const plan = planMatMul(a.shape, b.shape, transposeA, transposeB);
+  if (Math.ceil(plan.outBatch / 4) > MAX_INDEX_TABLE) return undefined;
+  const maxSize = maxTextureSize(backend.gpgpu);
+  const entry = cachedWeight(backend, b, plan, transposeB, config);
+  const w = entry.weight;
+  const t = Math.min(w.bits, config.weightBits);
+  if (!useCodesKernel(t)) return undefined;
+  const A = config.activationBits;
+  const groups = Math.ceil(plan.n / 4);
+  const rows = plan.outBatch * plan.m;
+  const field = codeFieldBits(t);
+  const aPlace = placeRows(activationRowTexels(plan.k, field), plan.aBatch * plan.m, maxSize);
+  const grid = fragmentGrid(rows * groups, maxSize);
+  if (!aPlace || !grid) return undefined;
+  const cw = codesWeight(backend, entry, t, maxSize);
+  if (!cw) return undefined;
+  const scales = gpuTensor(backend, entry, `scales:${t}`, () =>
+    backend.makeTensorInfo([w.batch * w.n], 'float32', channelScales(w, t)));
+  const temps: TensorInfo[] = [];
+  try {
+    const { a3, rowExp } = rowExponents(backend, a, plan, transposeA, temps);
+    const codes = backend.compileAndRun(new ActivationCodesProgram(plan.aBatch, plan.m, plan.k, transposeA, A), [a3, rowExp]);
+    temps.push(codes);
+    const codesTex = tensorTexture(backend, codes);
+    const at = activationIntTexture(backend, aPlace.width, aPlace.height);
+    runRaw(backend, codesPackSource(plan.aBatch * plan.m, plan.k, codesTex.texShape[1], aPlace),
+      [{ name: 'Codes', texture: codesTex.texture }], at);
+    const uniforms: Uniform[] = [];
+    const shape: CodesShape = {
+      outBatch: plan.outBatch, m: plan.m, k: plan.k, n: plan.n, storedBits: w.bits, weightBits: t, activationBits: A,
+      aIndex: rawIndexExpr(plan.aIndex, plan.aBatch, 'aIdx', uniforms),
+      bIndex: rawIndexExpr(plan.bIndex, plan.bBatch, 'bIdx', uniforms),
+      perChannelPlanes: w.channelBits !== undefined,
+      field, codeWords: codeWordCount(plan.k, field), groups, aPlace, wPlace: cw.place, grid,
+    };
+    const d = productTarget(backend, grid, temps);
+    runRaw(backend, codesProductSource(shape), [{ name: 'Wc', texture: cw.w.texture }, { name: 'Ac', texture: at.texture }],
+      d.target, uniforms);
+    productRuns.codes++;
+    return runEpilogue(backend, args, plan, A, grid, d.info, rowExp, scales, temps);
+  } finally {
+    for (const temp of temps) backend.disposeIntermediateTensorInfo(temp);
   }
 }
 
@@ -364,7 +479,7 @@ function fastPartials(backend: BitlayerWebGLBackend, args: MatMulArgs, config: P
 
 export function bitlayerMatMulWebGL(backend: BitlayerWebGLBackend, args: MatMulArgs, config: PbqConfig): TensorInfo {
   if (config.accumulator.type === 'exact' && exactKernel === 'fast') {
-    const out = fastMatMul(backend, args, config);
+    const out = codesMatMul(backend, args, config) ?? fastMatMul(backend, args, config);
     if (out) return out;
   }
   const ops = prepareOperands(backend, args, config);
@@ -385,6 +500,7 @@ export function bitlayerMatMulWebGL(backend: BitlayerWebGLBackend, args: MatMulA
       ? new BitlayerMatMulProgram(ops.shape, 'output', epilogue)
       : new NarrowAccumulatorMatMulProgram(ops.shape, acc, 'output', epilogue);
     const out = backend.compileAndRun(program, inputs, 'float32');
+    productRuns[acc.type === 'exact' ? 'legacy' : 'narrow']++;
     if (acc.type !== 'exact') recordGpuAccumulatorEvents(backend, ops, acc);
     // The program writes an unpacked [outBatch, M, N] texture: relabelling its shape is free.
     return { dataId: out.dataId, shape: ops.plan.outShape, dtype: out.dtype };

@@ -21,6 +21,7 @@ export const RAW_HEADER = `#version 300 es
 precision highp float;
 precision highp int;
 precision highp usampler2D;
+precision highp isampler2D;
 precision highp sampler2D;
 in vec2 resultUV;
 `;
@@ -71,6 +72,13 @@ function makeTexture(
 export function uintTexture(gpgpu: GPGPUContext, width: number, height: number, data: Uint32Array | null): RawTexture {
   const gl = gpgpu.gl as WebGL2RenderingContext;
   const texture = makeTexture(gl, width, height, gl.RGBA32UI, gl.RGBA_INTEGER, gl.UNSIGNED_INT, data);
+  return { texture, width, height, bytes: width * height * 16, dispose: () => gl.deleteTexture(texture) };
+}
+
+/** An RGBA32I texture of width×height texels (uninitialized: a raw pass renders into it). */
+export function intTexture(gpgpu: GPGPUContext, width: number, height: number): RawTexture {
+  const gl = gpgpu.gl as WebGL2RenderingContext;
+  const texture = makeTexture(gl, width, height, gl.RGBA32I, gl.RGBA_INTEGER, gl.INT, null);
   return { texture, width, height, bytes: width * height * 16, dispose: () => gl.deleteTexture(texture) };
 }
 
@@ -155,4 +163,27 @@ export function placeRows(rowLength: number, rows: number, maxSize: number): Row
 /** GLSL `ivec2 name(int row)`: the texel of column 0 of a row under a placement. */
 export function placementGLSL(name: string, p: RowPlacement): string {
   return `ivec2 ${name}(int row) { return ivec2((row % ${p.perLine}) * ${p.rowLength}, row / ${p.perLine}); }`;
+}
+
+/**
+ * The 2D target of a pass with one fragment per (row, channel group): `count` = rows·groups
+ * fragments laid out row-major, `width` per line. SwiftShader splits a draw across its threads
+ * by screen area, so a 1-pixel-high target (a batch-1 product: one row of groups) runs on one
+ * thread; a square-ish grid uses them all (measured: src/bench/README.md).
+ */
+export interface FragmentGrid { width: number; height: number }
+
+export function fragmentGrid(count: number, maxSize: number): FragmentGrid | undefined {
+  const width = Math.min(maxSize, Math.max(1, Math.ceil(Math.sqrt(count))));
+  const height = Math.ceil(count / width);
+  return height > maxSize ? undefined : { width, height };
+}
+
+/** GLSL: the fragment's linear index in a grid of `width` per line (−1 past `count`). */
+export function gridIndexGLSL(grid: FragmentGrid, count: number): string {
+  return `int gridIndex() {
+      ivec2 px = ivec2(gl_FragCoord.xy);
+      int i = px.y * ${grid.width} + px.x;
+      return i < ${count} ? i : -1;
+    }`;
 }

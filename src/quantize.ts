@@ -255,14 +255,20 @@ export function quantizeActivations(
 
 /** Dequantized weight value (b, k, n) using the first t planes: m · (2 q_t + 1) / 2^t. */
 export function dequantizeWeight(w: QuantizedWeight, b: number, k: number, n: number, weightBits = w.bits): number {
-  const base = (b * w.n + n) * w.bits * w.words;
-  const t = channelPlanes(w, b * w.n + n, weightBits);
+  const c = b * w.n + n;
+  const t = channelPlanes(w, c, weightBits);
+  return (w.ranges[c] * (2 * weightCode(w, c, k, t) + 1)) / 2 ** t;
+}
+
+/** The signed code q of weight (channel c = batch·N + n, k) read from its first t planes. */
+export function weightCode(w: QuantizedWeight, c: number, k: number, t: number): number {
+  const base = c * w.bits * w.words + (k >>> 5);
   let q = 0;
   for (let p = 0; p < t; p++) {
-    const bit = (w.planes[base + p * w.words + (k >>> 5)] >>> (k & 31)) & 1;
+    const bit = (w.planes[base + p * w.words] >>> (k & 31)) & 1;
     q = p === 0 ? -bit : 2 * q + bit;
   }
-  return (w.ranges[b * w.n + n] * (2 * q + 1)) / 2 ** t;
+  return q;
 }
 
 /** Dequantized activation value (r, k): step · a. */

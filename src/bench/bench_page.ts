@@ -48,6 +48,7 @@ async function use(contender: string, s?: Setting): Promise<void> {
   for (const kv of (variant ?? '').split(',').filter(Boolean)) {
     const [k, v] = kv.split('=');
     if (k === 'ppp') o.planesPerPass = Number(v);
+    else if (k === 'codes' && (v === 'auto' || v === 'always' || v === 'never')) o.codes = v;
     else throw new Error(`unknown kernel option ${k}`);
   }
   setFastKernelOptions(o);

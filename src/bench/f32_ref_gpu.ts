@@ -8,15 +8,17 @@
 import type { MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import {
-  allocateTensorTexture, floatTexture, maxTextureSize, placementGLSL, placeRows, RAW_HEADER, RawTexture, runRaw,
+  allocateTensorTexture, floatTexture, FragmentGrid, fragmentGrid, maxTextureSize, placementGLSL, placeRows, RAW_HEADER,
+  RawTexture, runRaw,
 } from '../../kernels/gl_raw';
+import { PRODUCT_COORDS, productCoordsGLSL } from '../../kernels/bitlayer_fast_gpu';
 
 export class F32RefMatMul {
   private w: RawTexture;
   private x: RawTexture;
   private out: { info: TensorInfo; texture: WebGLTexture };
   private source: string;
-  private groups: number;
+  private grid: FragmentGrid;
   readonly weightBytes: number;
 
   constructor(private backend: MathBackendWebGL, xv: Float32Array, wv: Float32Array, private m: number, k: number, n: number) {
@@ -25,7 +27,8 @@ export class F32RefMatMul {
     const kq = Math.ceil(k / 4);
     const wPlace = placeRows(4 * kq, groups, maxSize);
     const xPlace = placeRows(kq, m, maxSize);
-    if (!wPlace || !xPlace) throw new Error('f32 reference: shape does not fit');
+    const grid = fragmentGrid(m * groups, maxSize);
+    if (!wPlace || !xPlace || !grid) throw new Error('f32 reference: shape does not fit');
     const wData = new Float32Array(wPlace.width * wPlace.height * 4);
     for (let g = 0; g < groups; g++) {
       const base = (Math.floor(g / wPlace.perLine) * wPlace.width + (g % wPlace.perLine) * wPlace.rowLength) * 4;
@@ -41,18 +44,19 @@ export class F32RefMatMul {
     this.w = floatTexture(backend.gpgpu, wPlace.width, wPlace.height, wData);
     this.x = floatTexture(backend.gpgpu, xPlace.width, xPlace.height, xData);
     this.weightBytes = this.w.bytes;
-    this.groups = groups;
-    this.out = allocateTensorTexture(backend, [2 * m, 2 * groups], true);
+    this.grid = grid;
+    this.out = allocateTensorTexture(backend, [2 * grid.height, 2 * grid.width], true);
     this.source = `${RAW_HEADER}
       uniform sampler2D Wf;
       uniform sampler2D Xf;
       layout(location = 0) out vec4 outColor;
       ${placementGLSL('placeW', wPlace)}
       ${placementGLSL('placeX', xPlace)}
+      ${productCoordsGLSL({ outBatch: 1, m, groups, grid })}
       void main() {
-        ivec2 px = ivec2(gl_FragCoord.xy);
-        ivec2 pw = placeW(px.x);
-        ivec2 p0 = placeX(px.y);
+        ${PRODUCT_COORDS}
+        ivec2 pw = placeW(g);
+        ivec2 p0 = placeX(m);
         vec4 acc = vec4(0.0);
         for (int q = 0; q < ${kq}; q++) {
           vec4 x = texelFetch(Xf, p0 + ivec2(q, 0), 0);
@@ -67,12 +71,12 @@ export class F32RefMatMul {
   /** One product; `sync` reads the result back (waits for the GPU). */
   run(sync: boolean): void {
     runRaw(this.backend, this.source, [{ name: 'Wf', texture: this.w.texture }, { name: 'Xf', texture: this.x.texture }],
-      { texture: this.out.texture, width: this.groups, height: this.m });
+      { texture: this.out.texture, width: this.grid.width, height: this.grid.height });
     if (sync) {
       // readSync caches the values on the CPU: read a fresh tensor next time.
       this.backend.readSync(this.out.info.dataId);
       this.backend.disposeIntermediateTensorInfo(this.out.info);
-      this.out = allocateTensorTexture(this.backend, [2 * this.m, 2 * this.groups], true);
+      this.out = allocateTensorTexture(this.backend, [2 * this.grid.height, 2 * this.grid.width], true);
     }
   }
 

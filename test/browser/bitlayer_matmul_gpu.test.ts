@@ -135,6 +135,42 @@ describe('GLSL outputs equal the CPU backend to float32 rounding', () => {
   });
 });
 
+describe('packed-code product (bitlayer_codes_gpu.ts) equals the plane form', () => {
+  it('on random shapes at weight widths 1..8 and activation widths 4, 8, 16', async () => {
+    let seed = 3000;
+    for (const [aShape, bShape, tA, tB] of SHAPES) {
+      for (let w = 1; w <= 8; w++) {
+        const a = [4, 8, 16][w % 3];
+        const c = randomCase(seed++, aShape, bShape, w, a, { transposeA: tA, transposeB: tB });
+        const both = await page.call('matmulBothKernels', c);
+        expect([both.codes.codesRuns, both.codes.planeRuns, both.planes.codesRuns, both.planes.planeRuns]).toEqual([1, 0, 0, 1]);
+        const k = tA ? aShape[aShape.length - 2] : aShape[aShape.length - 1];
+        const codes = decodeFloats(both.codes.values);
+        // Both sum the same integers d; exactly, while |d| ≤ K(2^A−1)(2^t−1) stays below 2^24.
+        if (k * (2 ** a - 1) * (2 ** w - 1) < 2 ** 24) expect(codes).toEqual(decodeFloats(both.planes.values));
+        expectCloseToFloat32Rounding(codes, (await cpuOutput(c)).values);
+      }
+    }
+  });
+
+  it('sums in exact float chunks where one sum could pass 2^24 (W8A16, K = 300), and on all-ones codes', async () => {
+    const big = randomCase(3100, [3, 300], [300, 9], 8, 16);
+    const both = await page.call('matmulBothKernels', big);
+    expect(both.codes.codesRuns).toBe(1);
+    expectCloseToFloat32Rounding(decodeFloats(both.codes.values), (await cpuOutput(big)).values);
+    for (const bits of [2, 4, 8]) {
+      const K = 70;
+      const step = 2 ** -(bits - 1);
+      const a = Array.from({ length: 2 * K }, (_, i) => (i % K === 0 ? 1 : -step));
+      const b = Array.from({ length: K * 5 }, (_, i) => (i % 5 === 0 ? -1 : (i < 10 ? 1 : -1e-3)));
+      const c: MatMulCase = { a: { values: a, shape: [2, K] }, b: { values: b, shape: [K, 5] }, weightBits: bits, activationBits: bits };
+      const r = await page.call('matmulBothKernels', c);
+      expect(r.codes.codesRuns).toBe(1);
+      expect(decodeFloats(r.codes.values)).toEqual(decodeFloats(r.planes.values));
+    }
+  });
+});
+
 describe('stored planes (converter output) with per-channel bit widths', () => {
   it('equal the CPU engine on the same seeded planes, at full and truncated weight bits', async () => {
     const c = randomCase(4000, [3, 45], [45, 6], 6, 8);

@@ -6,7 +6,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as pbq from '../../../src/index';
 import type { PbqBackendWebGL } from '../../../src/backend_webgl';
 import type { FusedActivation } from '../../../kernels/fused_epilogue_cpu';
-import { rowExponentsWebGL } from '../../../kernels/bitlayer_matmul_webgl';
+import { productRunCounts, rowExponentsWebGL } from '../../../kernels/bitlayer_matmul_webgl';
+import { setFastKernelOptions } from '../../../kernels/bitlayer_fast_gpu';
 import { planMatMul } from '../../../kernels/matmul_plan';
 import { quantizeWeights } from '../../../src/quantize';
 import { decodeFloats, encodeFloats, EncodedFloats } from './float_codec';
@@ -79,6 +80,25 @@ const api = {
     const out = { values: encodeFloats(await y.data()), shape: y.shape };
     tf.dispose([t.a, t.b, t.bias, t.prelu, y].filter((x): x is tf.Tensor => x !== undefined));
     return out;
+  },
+
+  /**
+   * One case through the packed-code product and through the plane form (fast kernel), with
+   * the number of products each program ran.
+   */
+  async matmulBothKernels(c: MatMulCase) {
+    const run = async (codes: 'always' | 'never') => {
+      const old = setFastKernelOptions({ codes });
+      try {
+        const before = productRunCounts();
+        const out = await api.matmul(c);
+        const after = productRunCounts();
+        return { ...out, codesRuns: after.codes - before.codes, planeRuns: after.planes - before.planes };
+      } finally {
+        setFastKernelOptions(old);
+      }
+    };
+    return { codes: await run('always'), planes: await run('never') };
   },
 
   /** accumulatorStats() after running a case (reset first). */
