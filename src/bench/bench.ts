@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --json <file>] [-- --out <dir>] [-- --no-browser|--no-node]`
+ * `npm run bench [-- --quick] [-- --json <file>] [-- --out <dir>] [-- --no-browser|--no-node] [-- --only lstm,mlp]`
  *
  * Every contender side by side in one run (timings on shared VMs drift between runs: compare
  * only figures of the same run). Browser: headless Chromium (WebGL 2; SwiftShader here) with
@@ -10,12 +10,14 @@
  * contender's median (webgl-f32 in the browser, cpu in Node) by the figure's median.
  *
  * Writes <out>/latest.json, <out>/results.md and <out>/speedup.svg (default src/bench/results).
- * Hook: EXTRA_FIGURES below takes more end-to-end figures (e.g. the bundled LSTM LM per token).
+ * End to end: the MLP 784-4096-4096-10 (batch 1 and 64) and the bundled LSTM LM (models/lstm-lm),
+ * time per token of a 64-character window at batch 1 (full run only).
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import { closeBrowser, openPage, PageHandle } from '../../test/browser/harness';
 import { runNode } from './node_bench';
+import { LM_FIGURE, LM_TOKENS } from './bench_data';
 import { writeReports } from './report';
 
 export interface Setting { weightBits: number; activationBits: number; accumulator?: { type: 'int'; bits: number; overflow: 'wrap' | 'saturate' } }
@@ -42,7 +44,16 @@ export interface Item {
   weightBytes(): Promise<number>;
 }
 
-export interface Options { quick: boolean; samples: number; targetMs: number }
+export interface Options {
+  quick: boolean; samples: number; targetMs: number;
+  /** `--only a,b`: only the figures whose name contains one of these (e.g. `lstm`, `mlp`, `1x1024`). */
+  only?: string[];
+}
+
+/** Whether a figure is wanted (`--only`). */
+export function wanted(opt: Options, figure: string): boolean {
+  return !opt.only || opt.only.some((part) => figure.includes(part));
+}
 
 const ALL_SETTINGS: Setting[] = [];
 for (const activationBits of [8, 16]) for (const weightBits of [1, 2, 4, 8]) ALL_SETTINGS.push({ weightBits, activationBits });
@@ -100,8 +111,6 @@ export function shapesFor(quick: boolean): MatMulShape[] {
   return quick ? list.filter((s) => s.name === '1x4096x4096') : list;
 }
 
-/** More end-to-end figures (run after the MLP). The lead adds e.g. the bundled LSTM LM here. */
-export const EXTRA_FIGURES: Array<(page: PageHandle | null, opt: Options) => Promise<FigureRecord[]>> = [];
 
 async function runBrowser(opt: Options): Promise<{ records: FigureRecord[]; info: unknown }> {
   const page = await openPage(path.join(__dirname, 'bench_page.ts'), { callTimeoutMs: 30 * 60 * 1000, label: 'bench' });
@@ -109,14 +118,14 @@ async function runBrowser(opt: Options): Promise<{ records: FigureRecord[]; info
   const info = await call('info');
   const records: FigureRecord[] = [];
   try {
-    for (const sh of shapesFor(opt.quick)) {
+    for (const sh of shapesFor(opt.quick).filter((x) => wanted(opt, x.name))) {
       await call('prepareMatMul', sh.name, sh.m, sh.k, sh.n, 7);
       const item = (contender: string, setting: Setting | null): Item => ({
         contender, setting,
         run: (reps) => call<number>('timeMatMul', sh.name, contender, setting, reps),
         weightBytes: () => call<number>('weightBytes', sh.name, contender, setting),
       });
-      const items = [item('webgl-f32', null), item('pbq-f32-ref', null), ...ALL_SETTINGS.map((s) => item('pbq-glsl', s))];
+      const items = [item('webgl-f32', null), item('webgl-f16', null), item('pbq-f32-ref', null), ...ALL_SETTINGS.map((s) => item('pbq-glsl', s))];
       if (sh.name === '1x4096x4096') {
         items.push(item('pbq-glsl-legacy', { weightBits: 1, activationBits: 8 }), item('pbq-glsl-legacy', { weightBits: 4, activationBits: 8 }));
       }
@@ -127,7 +136,7 @@ async function runBrowser(opt: Options): Promise<{ records: FigureRecord[]; info
       await call('disposeMatMul', sh.name);
     }
     // --quick: batch 1 only in the browser (a stock webgl batch-64 forward pass takes seconds here)
-    for (const batch of opt.quick ? [1] : [1, 64]) {
+    for (const batch of (opt.quick ? [1] : [1, 64]).filter((b) => wanted(opt, `mlp-784-4096-4096-10-b${b}`))) {
       await call('prepareMLP', batch);
       const settings = ALL_SETTINGS;
       const item = (contender: string, setting: Setting | null): Item => ({
@@ -137,9 +146,20 @@ async function runBrowser(opt: Options): Promise<{ records: FigureRecord[]; info
       });
       const floatBytes = 4 * (784 * 4096 + 4096 * 4096 + 4096 * 10);
       records.push(...await measure('browser', `mlp-784-4096-4096-10-b${batch}`,
-        [item('webgl-f32', null), ...settings.map((s) => item('pbq-glsl', s))], 'webgl-f32', opt, floatBytes));
+        [item('webgl-f32', null), item('webgl-f16', null), ...settings.map((s) => item('pbq-glsl', s))], 'webgl-f32', opt, floatBytes));
     }
-    for (const extra of EXTRA_FIGURES) records.push(...await extra(page, opt));
+    if (!opt.quick && wanted(opt, LM_FIGURE)) {
+      const vocab = await call<number>('prepareLM');
+      const item = (contender: string, setting: Setting | null): Item => ({
+        contender, setting,
+        run: (reps) => call<number>('timeLM', contender, setting, reps),
+        weightBytes: () => call<number>('lmWeightBytes', contender, setting),
+      });
+      process.stdout.write(`  (LSTM LM: vocabulary ${vocab}, ms per token of a ${LM_TOKENS}-character window)\n`);
+      const floatBytes = await call<number>('lmWeightBytes', 'webgl-f32', null);
+      records.push(...await measure('browser', LM_FIGURE,
+        [item('webgl-f32', null), item('webgl-f16', null), ...ALL_SETTINGS.map((s) => item('pbq-glsl', s))], 'webgl-f32', opt, floatBytes));
+    }
   } finally {
     await page.close();
     await closeBrowser();
@@ -196,7 +216,10 @@ async function main() {
   const flag = (name: string) => args.includes(name);
   const value = (name: string) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined; };
   const quick = flag('--quick');
-  const opt: Options = { quick, samples: Number(value('--samples') ?? (quick ? 3 : 5)), targetMs: Number(value('--target-ms') ?? 60) };
+  const opt: Options = {
+    quick, samples: Number(value('--samples') ?? (quick ? 3 : 5)), targetMs: Number(value('--target-ms') ?? 60),
+    only: value('--only')?.split(','),
+  };
   const outDir = path.resolve(value('--out') ?? path.join(__dirname, 'results'));
   const started = Date.now();
   if (flag('--ablation')) {

@@ -26,3 +26,12 @@ export function mlpWeights(): Array<{ values: Float32Array; shape: number[] }> {
   });
   return out;
 }
+
+/** The bundled LSTM LM's per-token figure: one window of this many characters, batch 1. */
+export const LM_TOKENS = 64;
+export const LM_FIGURE = 'lstm-lm-b1-per-token';
+
+/** Character ids of the LM figure's input window (any ids in the vocabulary will do for speed). */
+export function lmWindow(vocab: number): Float32Array {
+  return Float32Array.from({ length: LM_TOKENS }, (_, t) => (t * 7 + 3) % vocab);
+}

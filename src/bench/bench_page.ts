@@ -13,10 +13,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
 import * as pbq from '../index';
+import '../../models/chained_ops';
 import { setExactKernel } from '../../kernels/bitlayer_matmul_webgl';
 import { FastKernelOptions, setFastKernelOptions } from '../../kernels/bitlayer_fast_gpu';
 import { F32RefMatMul } from './f32_ref_gpu';
-import { mlpWeights, MLP_LAYERS, seededValues } from './bench_data';
+import { lmWindow, LM_TOKENS, mlpWeights, MLP_LAYERS, seededValues } from './bench_data';
 
 export interface Setting { weightBits: number; activationBits: number; accumulator?: pbq.AccumulatorConfig }
 
@@ -32,8 +33,22 @@ const models = new Map<string, Record<string, tfl.LayersModel>>();
 const inputs = new Map<string, Record<string, tf.Tensor2D>>();
 
 const BACKEND_OF: Record<string, string> = {
-  'pbq-glsl': 'pbq', 'pbq-glsl-legacy': 'pbq', 'webgl-f32': 'webgl', 'pbq-f32-ref': 'pbq',
+  'pbq-glsl': 'pbq', 'pbq-glsl-legacy': 'pbq', 'webgl-f32': 'webgl', 'webgl-f16': 'webgl-f16', 'pbq-f32-ref': 'pbq',
 };
+
+/**
+ * `webgl-f16`: stock tfjs webgl with WEBGL_FORCE_F16_TEXTURES, as a second backend instance (its
+ * own texture cache; the kernels of 'webgl'). The flag (and the derived
+ * WEBGL_RENDER_FLOAT32_ENABLED, which tfjs reads when it creates a texture) is on only while this
+ * contender runs, so its tensors live in half-float textures and nobody else's do.
+ */
+tf.registerBackend('webgl-f16', () => new MathBackendWebGL());
+for (const kernel of tf.getKernelsForBackend('webgl')) tf.registerKernel({ ...kernel, backendName: 'webgl-f16' });
+const F32_FLAGS = { force: tf.env().getBool('WEBGL_FORCE_F16_TEXTURES'), render: tf.env().getBool('WEBGL_RENDER_FLOAT32_ENABLED') };
+function halfFloatTextures(on: boolean): void {
+  tf.env().set('WEBGL_FORCE_F16_TEXTURES', on ? true : F32_FLAGS.force);
+  tf.env().set('WEBGL_RENDER_FLOAT32_ENABLED', on ? false : F32_FLAGS.render);
+}
 
 /** Default fast-kernel options; a contender `pbq-glsl:ppp=1,...` overrides them (ablations). */
 const DEFAULT_FAST: FastKernelOptions = setFastKernelOptions({});
@@ -54,6 +69,7 @@ async function use(contender: string, s?: Setting): Promise<void> {
   setFastKernelOptions(o);
   contender = base;
   const name = BACKEND_OF[contender];
+  halfFloatTextures(name === 'webgl-f16');
   if (tf.getBackend() !== name) await tf.setBackend(name);
   setExactKernel(contender === 'pbq-glsl-legacy' ? 'legacy' : 'fast');
   if (s) pbq.configure({ weightBits: s.weightBits, activationBits: s.activationBits, accumulator: s.accumulator ?? { type: 'exact' } });
@@ -89,11 +105,13 @@ const api = {
     const xv = seededValues(m * k, seed, 1);
     const wv = seededValues(k * n, seed + 1, 0.05);
     const c: MatMulCase = { m, k, n, x: {}, w: {} };
-    for (const backend of ['webgl', 'pbq']) {
+    for (const backend of ['webgl', 'webgl-f16', 'pbq']) {
+      halfFloatTextures(backend === 'webgl-f16');
       await tf.setBackend(backend);
       c.x[backend] = tf.tensor2d(xv, [m, k]);
       c.w[backend] = tf.variable(tf.tensor2d(wv, [k, n])) as unknown as tf.Tensor2D;
     }
+    halfFloatTextures(false);
     await tf.setBackend('pbq');
     c.ref = new F32RefMatMul(tf.backend() as MathBackendWebGL, xv, wv, m, k, n);
     cases.set(id, c);
@@ -103,7 +121,12 @@ const api = {
   disposeMatMul(id: string) {
     const c = cases.get(id);
     if (!c) return;
-    tf.dispose([...Object.values(c.x), ...Object.values(c.w)]);
+    // tfjs finds a texture's pool by the current texture flags: free each backend's under its own
+    for (const backend of Object.keys(c.x)) {
+      halfFloatTextures(backend === 'webgl-f16');
+      tf.dispose([c.x[backend], c.w[backend]]);
+    }
+    halfFloatTextures(false);
     c.ref?.dispose();
     cases.delete(id);
   },
@@ -133,6 +156,7 @@ const api = {
     const c = cases.get(id)!;
     contender = baseOf(contender);
     if (contender === 'webgl-f32') return 4 * c.k * c.n;
+    if (contender === 'webgl-f16') return 2 * c.k * c.n;
     if (contender === 'pbq-f32-ref') return c.ref!.weightBytes;
     return pbqGlslBytes(c.k, c.n, s!.weightBits);
   },
@@ -143,7 +167,8 @@ const api = {
     const weights = mlpWeights();
     const byBackend: Record<string, tfl.LayersModel> = {};
     const xs: Record<string, tf.Tensor2D> = {};
-    for (const backend of ['webgl', 'pbq']) {
+    for (const backend of ['webgl', 'webgl-f16', 'pbq']) {
+      halfFloatTextures(backend === 'webgl-f16');
       await tf.setBackend(backend);
       const model = tfl.sequential();
       MLP_LAYERS.forEach((units, i) => model.add(tfl.layers.dense({
@@ -153,6 +178,7 @@ const api = {
       byBackend[backend] = model;
       xs[backend] = tf.tensor2d(seededValues(batch * 784, 99, 1).map(Math.abs), [batch, 784]);
     }
+    halfFloatTextures(false);
     models.set(key, byBackend);
     inputs.set(key, xs);
     return true;
@@ -177,8 +203,52 @@ const api = {
   async mlpWeightBytes(batch: number, contender: string, s: Setting | null) {
     const model = models.get(`mlp-b${batch}`)![BACKEND_OF[baseOf(contender)]];
     const kernels = model.layers.map((l) => (l as unknown as { kernel: { read(): tf.Tensor } }).kernel.read());
+    if (contender === 'webgl-f16') return kernels.reduce((s2, k) => s2 + 2 * k.size, 0);
     if (baseOf(contender) !== 'pbq-glsl' && contender !== 'pbq-glsl-legacy') return kernels.reduce((s2, k) => s2 + 4 * k.size, 0);
     return kernels.reduce((sum, k) => sum + pbqGlslBytes(k.shape[0] as number, k.shape[1] as number, s!.weightBits), 0);
+  },
+
+  /** The bundled LSTM LM (models/lstm-lm) on every backend; returns its vocabulary size. */
+  async prepareLM() {
+    const byBackend: Record<string, tfl.LayersModel> = {};
+    const xs: Record<string, tf.Tensor2D> = {};
+    let vocab = 0;
+    for (const backend of ['webgl', 'webgl-f16', 'pbq']) {
+      halfFloatTextures(backend === 'webgl-f16');
+      await tf.setBackend(backend);
+      byBackend[backend] = await tfl.loadLayersModel('/fs/models/lstm-lm/model.json');
+      vocab = byBackend[backend].outputs[0].shape[2] as number;
+      xs[backend] = tf.tensor2d(lmWindow(vocab), [1, LM_TOKENS]);
+    }
+    halfFloatTextures(false);
+    models.set('lm', byBackend);
+    inputs.set('lm', xs);
+    return vocab;
+  },
+
+  /** Mean ms per token: `reps` predictions of one window, divided by its length. */
+  async timeLM(contender: string, s: Setting | null, reps: number) {
+    const backend = BACKEND_OF[baseOf(contender)];
+    await use(contender, s ?? undefined);
+    const model = models.get('lm')![backend];
+    const x = inputs.get('lm')![backend];
+    const start = performance.now();
+    let y: tf.Tensor | undefined;
+    for (let i = 0; i < reps; i++) {
+      y?.dispose();
+      y = model.predict(x) as tf.Tensor;
+    }
+    syncLast(y!);
+    return (performance.now() - start) / reps / LM_TOKENS;
+  },
+
+  /** Bytes of the LM's matmul weights (Dense and LSTM kernels) as each contender stores them. */
+  async lmWeightBytes(contender: string, s: Setting | null) {
+    const model = models.get('lm')![BACKEND_OF[baseOf(contender)]];
+    const kernels = model.weights.filter((w) => w.shape.length === 2 && /kernel/.test(w.originalName ?? w.name));
+    const size = (w: { shape: number[] }) => (w.shape[0] as number) * (w.shape[1] as number);
+    if (baseOf(contender) === 'pbq-glsl') return kernels.reduce((sum, k) => sum + pbqGlslBytes(k.shape[0] as number, k.shape[1] as number, s!.weightBits), 0);
+    return kernels.reduce((sum, k) => sum + (contender === 'webgl-f16' ? 2 : 4) * size(k as { shape: number[] }), 0);
   },
 
   /** Max |pbq − webgl| / max |webgl| of one matmul (a sanity check printed with the table). */

@@ -5,8 +5,11 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import * as pbq from '../index';
 import type { PbqBackendCPU } from '../backend_cpu';
-import { ALL_SETTINGS, INT16_WRAP, FigureRecord, Item, measure, Options, Setting, shapesFor } from './bench';
-import { mlpWeights, MLP_LAYERS, seededValues } from './bench_data';
+import { ALL_SETTINGS, INT16_WRAP, FigureRecord, Item, measure, Options, Setting, shapesFor, wanted } from './bench';
+import { lmWindow, LM_FIGURE, LM_TOKENS, mlpWeights, MLP_LAYERS, seededValues } from './bench_data';
+import '../../models/chained_ops';
+import { MODELS_DIR } from '../../models/eval';
+import { registerFileRouters } from '../io/file_io';
 
 const BACKENDS = ['cpu', 'wasm', 'pbq'];
 const BACKEND_OF: Record<string, string> = { 'pbq-cpu': 'pbq', cpu: 'cpu', wasm: 'wasm' };
@@ -37,22 +40,24 @@ function pbqBytes(dataId: object, k: number, n: number, bits: number): number {
   return weight.n * weight.words * Math.min(bits, weight.bits) * 4 + weight.ranges.byteLength;
 }
 
+/** Mean ms per call of `reps` calls of f, each result read back. */
+async function timeLoop(contender: string, s: Setting | null, reps: number, f: () => tf.Tensor): Promise<number> {
+  await use(contender, s);
+  const start = performance.now();
+  for (let i = 0; i < reps; i++) {
+    const y = f();
+    y.dataSync();
+    y.dispose();
+  }
+  return (performance.now() - start) / reps;
+}
+
 export async function runNode(opt: Options): Promise<FigureRecord[]> {
   const haveWasm = await initWasm();
   const backends = BACKENDS.filter((b) => b !== 'wasm' || haveWasm);
   const contenders = ['cpu', ...(haveWasm ? ['wasm'] : [])];
   const records: FigureRecord[] = [];
-  const timeLoop = async (contender: string, s: Setting | null, reps: number, f: () => tf.Tensor) => {
-    await use(contender, s);
-    const start = performance.now();
-    for (let i = 0; i < reps; i++) {
-      const y = f();
-      y.dataSync();
-      y.dispose();
-    }
-    return (performance.now() - start) / reps;
-  };
-  for (const sh of shapesFor(opt.quick)) {
+  for (const sh of shapesFor(opt.quick).filter((x) => wanted(opt, x.name))) {
     const xv = seededValues(sh.m * sh.k, 7, 1);
     const wv = seededValues(sh.k * sh.n, 8, 0.05);
     const x: Record<string, tf.Tensor2D> = {};
@@ -72,7 +77,7 @@ export async function runNode(opt: Options): Promise<FigureRecord[]> {
     records.push(...await measure('node', sh.name, items, 'cpu', opt, 4 * sh.k * sh.n));
     tf.dispose([...Object.values(x), ...Object.values(w)]);
   }
-  for (const batch of [1, 64]) {
+  for (const batch of [1, 64].filter((b) => wanted(opt, `mlp-784-4096-4096-10-b${b}`))) {
     const weights = mlpWeights();
     const models: Record<string, tfl.LayersModel> = {};
     const xs: Record<string, tf.Tensor2D> = {};
@@ -104,6 +109,36 @@ export async function runNode(opt: Options): Promise<FigureRecord[]> {
       models[b].dispose();
       xs[b].dispose();
     }
+  }
+  if (!opt.quick && wanted(opt, LM_FIGURE)) records.push(...await lmFigure(backends, contenders, opt));
+  return records;
+}
+
+/** The bundled LSTM LM, ms per token of one 64-character window at batch 1. */
+async function lmFigure(backends: string[], contenders: string[], opt: Options): Promise<FigureRecord[]> {
+  registerFileRouters();
+  const models: Record<string, tfl.LayersModel> = {};
+  const xs: Record<string, tf.Tensor2D> = {};
+  for (const b of backends) {
+    await tf.setBackend(b);
+    models[b] = await tfl.loadLayersModel(`file://${path.join(MODELS_DIR, 'lstm-lm', 'model.json')}`);
+    xs[b] = tf.tensor2d(lmWindow(models[b].outputs[0].shape[2] as number), [1, LM_TOKENS]);
+  }
+  const kernels = models.pbq.weights.filter((w) => w.shape.length === 2 && /kernel/.test(w.originalName)).map((w) => w.read());
+  const floatBytes = kernels.reduce((s, k) => s + 4 * k.size, 0);
+  const item = (contender: string, setting: Setting | null): Item => ({
+    contender, setting,
+    run: async (reps) => (await timeLoop(contender, setting, reps, () => models[BACKEND_OF[contender]].predict(xs[BACKEND_OF[contender]]) as tf.Tensor)) / LM_TOKENS,
+    // planes and ranges by formula: the fused LSTM step caches its own [W; U] weight, not these
+    weightBytes: async () => (contender === 'pbq-cpu'
+      ? kernels.reduce((s, k) => s + (Math.ceil((k.shape[0] as number) / 32) * setting!.weightBits * 4 + 4) * (k.shape[1] as number), 0)
+      : floatBytes),
+  });
+  const records = await measure('node', LM_FIGURE, [...contenders.map((c) => item(c, null)), ...ALL_SETTINGS.map((s) => item('pbq-cpu', s))], 'cpu', opt, floatBytes);
+  for (const b of backends) {
+    await tf.setBackend(b);
+    models[b].dispose();
+    xs[b].dispose();
   }
   return records;
 }
