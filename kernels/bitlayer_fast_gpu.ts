@@ -22,7 +22,8 @@
 import type { GPGPUProgram } from '@tensorflow/tfjs-backend-webgl';
 import { MIN_ROW_EXPONENT } from '../src/quantize';
 import type { FusedActivation } from './fused_epilogue_cpu';
-import { FragmentGrid, gridIndexGLSL, placementGLSL, RAW_HEADER, RowPlacement } from './gl_raw';
+import { FragmentGrid, placementGLSL, PRODUCT_COORDS, productCoordsGLSL, RAW_HEADER, RowPlacement } from './gl_raw';
+import { pairsField } from './bitlayer_codes_gpu';
 import { ACTIVATION_CODE_HELPERS, activationCodeGLSL, activationSnippet, BitlayerMatMulShape } from './bitlayer_matmul_gpu';
 
 /** Words added into the bit-sliced accumulator between popcounts. */
@@ -72,28 +73,6 @@ export interface FastShape extends BitlayerMatMulShape {
   /** Product fragments: (row, group) at linear index row·groups + group (productGridGLSL). */
   grid: FragmentGrid;
 }
-
-/**
- * GLSL `ivec3 productCoords()` of a product pass on its grid: fragment i is channel group
- * g = i % groups of output row i / groups = ob·M + m; returns (ob, m, g), g = −1 past the end.
- */
-export function productCoordsGLSL(s: { outBatch: number; m: number; groups: number; grid: FragmentGrid }): string {
-  return `${gridIndexGLSL(s.grid, s.outBatch * s.m * s.groups)}
-    ivec3 productCoords() {
-      int i = gridIndex();
-      if (i < 0) return ivec3(0, 0, -1);
-      int row = i / ${s.groups};
-      int ob = row / ${s.m};
-      return ivec3(ob, row - ob * ${s.m}, i - row * ${s.groups});
-    }`;
-}
-
-/** The start of a product's main(): ob, m, g of the fragment (writes 0 and returns past the end). */
-export const PRODUCT_COORDS = `ivec3 pc = productCoords();
-      if (pc.z < 0) { outColor = vec4(0.0); return; }
-      int ob = pc.x;
-      int m = pc.y;
-      int g = pc.z;`;
 
 export function planeGroups(activationBits: number): number {
   return Math.ceil((activationBits + 1) / 4);
@@ -148,19 +127,26 @@ export function packSource(rows: number, k: number, words: number, bits: number,
  * planesPerPass: weight planes whose accumulators stay live together in one word loop (the
  * activation texels of a word are fetched once for all of them; 1 = one pass per plane).
  * codes: when the packed-code product (bitlayer_codes_gpu.ts) replaces the plane form:
- * 'auto' for 4..8 planes (where it measured faster, src/bench/README.md), 'always' for 1..8,
- * 'never'.
+ * 'auto' (useCodesKernel), 'always' for 1..8 planes, 'never'. pairs: the codes product
+ * multiplies two 2- or 4-bit codes per 32-bit multiply where
+ * it fits (pairsField: 1–4 planes, A ≤ 8 or 9).
  */
-export interface FastKernelOptions { planesPerPass: number; codes: 'auto' | 'always' | 'never' }
+export interface FastKernelOptions { planesPerPass: number; codes: 'auto' | 'always' | 'never'; pairs: boolean }
 // planesPerPass 0 (default): a dynamic loop over planes, one pass each (the first fast kernel's
 // form; one copy of the core in the shader, so compiles stay short at 16 weight bits).
-const fastOptions: FastKernelOptions = { planesPerPass: 0, codes: 'auto' };
+const fastOptions: FastKernelOptions = { planesPerPass: 0, codes: 'auto', pairs: true };
 
-/** Whether the packed-code product serves a run using t planes (its widest channel). */
-export function useCodesKernel(t: number): boolean {
+/**
+ * Whether the packed-code product serves a run using t planes (its widest channel) at A
+ * activation bits: 'auto' where it measured faster than the plane form (src/bench/README.md):
+ * always with pair products (pairsField), else from 4 planes up.
+ */
+export function useCodesKernel(t: number, activationBits: number, k: number): boolean {
   if (fastOptions.codes === 'never' || t > 8) return false;
-  return fastOptions.codes === 'always' || t >= 4;
+  if (fastOptions.codes === 'always' || t >= 4) return true;
+  return fastOptions.pairs && pairsField(t, activationBits, k) !== 0;
 }
+
 export function setFastKernelOptions(o: Partial<FastKernelOptions>): FastKernelOptions {
   const old = { ...fastOptions };
   Object.assign(fastOptions, o);

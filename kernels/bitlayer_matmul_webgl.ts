@@ -17,11 +17,12 @@ import {
 import { checkSimulable, recordAccumulatorEvents } from '../src/accumulator';
 import { MatMulPlan, planMatMul, weightLayout } from './matmul_plan';
 import {
-  ActivationCodesProgram, EpilogueProgram, FastShape, packSource, partialsSource, planeGroups, productSource, useCodesKernel,
-  weightWords,
+  ActivationCodesProgram, EpilogueProgram, FastShape, getFastKernelOptions, packSource, partialsSource, planeGroups,
+  productSource, useCodesKernel, weightWords,
 } from './bitlayer_fast_gpu';
 import {
   activationRowTexels, codeFieldBits, codesPackSource, codesProductSource, CodesShape, codeTexels, codeWordCount,
+  pairCodeTexels, pairsField, pairsPackSource, pairsProductSource, pairTexelsPerWord,
 } from './bitlayer_codes_gpu';
 import {
   allocateTensorTexture, floatTexture, FragmentGrid, fragmentGrid, maxTextureSize, placeRows, RawTexture, RowPlacement, runRaw, tensorTexture, uintTexture,
@@ -187,7 +188,7 @@ function recordGpuAccumulatorEvents(backend: BitlayerWebGLBackend, ops: Quantize
 let exactKernel: 'fast' | 'legacy' = 'fast';
 
 /** Products run per program since load (tests check which program served a case). */
-const productRuns = { codes: 0, planes: 0, legacy: 0, narrow: 0 };
+const productRuns = { codes: 0, pairs: 0, planes: 0, legacy: 0, narrow: 0 };
 export function productRunCounts(): Readonly<typeof productRuns> {
   return { ...productRuns };
 }
@@ -235,15 +236,19 @@ interface CodesWeight {
   dispose(): void;
 }
 
-function codesWeight(backend: BitlayerWebGLBackend, entry: CachedWeight, t: number, maxSize: number): CodesWeight | undefined {
-  const key = `codes:${t}`;
+function codesWeight(
+  backend: BitlayerWebGLBackend, entry: CachedWeight, t: number, pairs: boolean, field: number, maxSize: number,
+): CodesWeight | undefined {
+  const key = `${pairs ? 'pairs' : 'codes'}:${t}`;
   const held = entry.derived.get(key) as CodesWeight | undefined;
   if (held) return held;
   const w = entry.weight;
-  const field = codeFieldBits(t);
-  const place = field === 0 ? undefined : placeRows(codeWordCount(w.k, field), w.batch * Math.ceil(w.n / 4), maxSize);
+  const words = codeWordCount(w.k, field);
+  // pairs: one more texel per row, Q = Σ_k q_k of the 4 channels
+  const place = field === 0 ? undefined : placeRows(words + (pairs ? 1 : 0), w.batch * Math.ceil(w.n / 4), maxSize);
   if (!place) return undefined;
-  const wt = uintTexture(backend.gpgpu, place.width, place.height, codeTexels(w, t, field, place));
+  const data = pairs ? pairCodeTexels(w, t, field, place) : codeTexels(w, t, field, place);
+  const wt = uintTexture(backend.gpgpu, place.width, place.height, data);
   const cw: CodesWeight = { w: wt, place, field, bytes: wt.bytes, dispose: () => wt.dispose() };
   entry.derived.set(key, cw);
   return cw;
@@ -253,7 +258,7 @@ function codesWeight(backend: BitlayerWebGLBackend, entry: CachedWeight, t: numb
 export function weightGpuBytes(backend: BitlayerWebGLBackend, entry: CachedWeight): number {
   let bytes = 0;
   for (const [key, d] of entry.derived) {
-    if (key === 'fast' || key.startsWith('codes:')) bytes += (d as FastWeight | CodesWeight).bytes;
+    if (key === 'fast' || key.startsWith('codes:') || key.startsWith('pairs:')) bytes += (d as FastWeight | CodesWeight).bytes;
     else {
       const info = d as unknown as TensorInfo;
       const texShape = backend.texData.get(info.dataId)?.texShape;
@@ -423,15 +428,18 @@ function codesMatMul(backend: BitlayerWebGLBackend, args: MatMulArgs, config: Pb
   const entry = cachedWeight(backend, b, plan, transposeB, config);
   const w = entry.weight;
   const t = Math.min(w.bits, config.weightBits);
-  if (!useCodesKernel(t)) return undefined;
   const A = config.activationBits;
+  if (!useCodesKernel(t, A, plan.k)) return undefined;
   const groups = Math.ceil(plan.n / 4);
   const rows = plan.outBatch * plan.m;
-  const field = codeFieldBits(t);
-  const aPlace = placeRows(activationRowTexels(plan.k, field), plan.aBatch * plan.m, maxSize);
+  const pairField = getFastKernelOptions().pairs ? pairsField(t, A, plan.k) : 0;
+  const pairs = pairField !== 0;
+  const field = pairs ? pairField : codeFieldBits(t);
+  const words = codeWordCount(plan.k, field);
+  const aPlace = placeRows(pairs ? words * pairTexelsPerWord(field) + 1 : activationRowTexels(plan.k, field), plan.aBatch * plan.m, maxSize);
   const grid = fragmentGrid(rows * groups, maxSize);
   if (!aPlace || !grid) return undefined;
-  const cw = codesWeight(backend, entry, t, maxSize);
+  const cw = codesWeight(backend, entry, t, pairs, field, maxSize);
   if (!cw) return undefined;
   const scales = gpuTensor(backend, entry, `scales:${t}`, () =>
     backend.makeTensorInfo([w.batch * w.n], 'float32', channelScales(w, t)));
@@ -441,21 +449,22 @@ function codesMatMul(backend: BitlayerWebGLBackend, args: MatMulArgs, config: Pb
     const codes = backend.compileAndRun(new ActivationCodesProgram(plan.aBatch, plan.m, plan.k, transposeA, A), [a3, rowExp]);
     temps.push(codes);
     const codesTex = tensorTexture(backend, codes);
-    const at = activationIntTexture(backend, aPlace.width, aPlace.height);
-    runRaw(backend, codesPackSource(plan.aBatch * plan.m, plan.k, codesTex.texShape[1], aPlace),
-      [{ name: 'Codes', texture: codesTex.texture }], at);
+    const aRows = plan.aBatch * plan.m;
+    const at = pairs ? activationTexture(backend, aPlace.width, aPlace.height) : activationIntTexture(backend, aPlace.width, aPlace.height);
+    runRaw(backend, pairs ? pairsPackSource(aRows, plan.k, field, A, codesTex.texShape[1], aPlace)
+      : codesPackSource(aRows, plan.k, codesTex.texShape[1], aPlace), [{ name: 'Codes', texture: codesTex.texture }], at);
     const uniforms: Uniform[] = [];
     const shape: CodesShape = {
       outBatch: plan.outBatch, m: plan.m, k: plan.k, n: plan.n, storedBits: w.bits, weightBits: t, activationBits: A,
       aIndex: rawIndexExpr(plan.aIndex, plan.aBatch, 'aIdx', uniforms),
       bIndex: rawIndexExpr(plan.bIndex, plan.bBatch, 'bIdx', uniforms),
       perChannelPlanes: w.channelBits !== undefined,
-      field, codeWords: codeWordCount(plan.k, field), groups, aPlace, wPlace: cw.place, grid,
+      field, codeWords: words, groups, aPlace, wPlace: cw.place, grid,
     };
     const d = productTarget(backend, grid, temps);
-    runRaw(backend, codesProductSource(shape), [{ name: 'Wc', texture: cw.w.texture }, { name: 'Ac', texture: at.texture }],
+    runRaw(backend, pairs ? pairsProductSource(shape) : codesProductSource(shape), [{ name: 'Wc', texture: cw.w.texture }, { name: 'Ac', texture: at.texture }],
       d.target, uniforms);
-    productRuns.codes++;
+    productRuns[pairs ? 'pairs' : 'codes']++;
     return runEpilogue(backend, args, plan, A, grid, d.info, rowExp, scales, temps);
   } finally {
     for (const temp of temps) backend.disposeIntermediateTensorInfo(temp);

@@ -187,3 +187,25 @@ export function gridIndexGLSL(grid: FragmentGrid, count: number): string {
       return i < ${count} ? i : -1;
     }`;
 }
+
+/**
+ * GLSL `ivec3 productCoords()` of a product pass on its grid: fragment i is channel group
+ * g = i % groups of output row i / groups = ob·M + m; returns (ob, m, g), g = −1 past the end.
+ */
+export function productCoordsGLSL(s: { outBatch: number; m: number; groups: number; grid: FragmentGrid }): string {
+  return `${gridIndexGLSL(s.grid, s.outBatch * s.m * s.groups)}
+    ivec3 productCoords() {
+      int i = gridIndex();
+      if (i < 0) return ivec3(0, 0, -1);
+      int row = i / ${s.groups};
+      int ob = row / ${s.m};
+      return ivec3(ob, row - ob * ${s.m}, i - row * ${s.groups});
+    }`;
+}
+
+/** The start of a product's main(): ob, m, g of the fragment (writes 0 and returns past the end). */
+export const PRODUCT_COORDS = `ivec3 pc = productCoords();
+      if (pc.z < 0) { outColor = vec4(0.0); return; }
+      int ob = pc.x;
+      int m = pc.y;
+      int g = pc.z;`;

@@ -64,6 +64,7 @@ async function use(contender: string, s?: Setting): Promise<void> {
     const [k, v] = kv.split('=');
     if (k === 'ppp') o.planesPerPass = Number(v);
     else if (k === 'codes' && (v === 'auto' || v === 'always' || v === 'never')) o.codes = v;
+    else if (k === 'pairs') o.pairs = v === '1';
     else throw new Error(`unknown kernel option ${k}`);
   }
   setFastKernelOptions(o);

@@ -8,10 +8,9 @@
 import type { MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import {
-  allocateTensorTexture, floatTexture, FragmentGrid, fragmentGrid, maxTextureSize, placementGLSL, placeRows, RAW_HEADER,
-  RawTexture, runRaw,
+  allocateTensorTexture, floatTexture, FragmentGrid, fragmentGrid, maxTextureSize, placementGLSL, placeRows, PRODUCT_COORDS,
+  productCoordsGLSL, RAW_HEADER, RawTexture, runRaw,
 } from '../../kernels/gl_raw';
-import { PRODUCT_COORDS, productCoordsGLSL } from '../../kernels/bitlayer_fast_gpu';
 
 export class F32RefMatMul {
   private w: RawTexture;

@@ -135,38 +135,48 @@ describe('GLSL outputs equal the CPU backend to float32 rounding', () => {
   });
 });
 
-describe('packed-code product (bitlayer_codes_gpu.ts) equals the plane form', () => {
+describe('packed-code and pair products (bitlayer_codes_gpu.ts) equal the plane form', () => {
+  /** Runs a case through all three programs; checks which ran and that they agree. */
+  async function expectKernelsAgree(c: MatMulCase, k: number) {
+    const r = await page.call('matmulAllKernels', c);
+    // pairsField: 2-bit codes for t ≤ 2 with A ≤ 9, 4-bit codes for t = 3, 4 with A ≤ 8
+    const pairs = c.weightBits <= 2 ? c.activationBits <= 9 : c.weightBits <= 4 && c.activationBits <= 8;
+    expect(r.planes.runs).toEqual({ codes: 0, pairs: 0, planes: 1 });
+    expect(r.codes.runs).toEqual({ codes: 1, pairs: 0, planes: 0 });
+    expect(r.pairs.runs).toEqual({ codes: pairs ? 0 : 1, pairs: pairs ? 1 : 0, planes: 0 });
+    const planes = decodeFloats(r.planes.values);
+    // All sum the same integers d; exactly, while |d| ≤ K(2^A−1)(2^t−1) stays below 2^24.
+    if (k * (2 ** c.activationBits - 1) * (2 ** c.weightBits - 1) < 2 ** 24) {
+      expect(decodeFloats(r.codes.values)).toEqual(planes);
+      expect(decodeFloats(r.pairs.values)).toEqual(planes);
+    }
+    const cpu = (await cpuOutput(c)).values;
+    expectCloseToFloat32Rounding(decodeFloats(r.codes.values), cpu);
+    expectCloseToFloat32Rounding(decodeFloats(r.pairs.values), cpu);
+  }
+
   it('on random shapes at weight widths 1..8 and activation widths 4, 8, 16', async () => {
     let seed = 3000;
     for (const [aShape, bShape, tA, tB] of SHAPES) {
       for (let w = 1; w <= 8; w++) {
         const a = [4, 8, 16][w % 3];
         const c = randomCase(seed++, aShape, bShape, w, a, { transposeA: tA, transposeB: tB });
-        const both = await page.call('matmulBothKernels', c);
-        expect([both.codes.codesRuns, both.codes.planeRuns, both.planes.codesRuns, both.planes.planeRuns]).toEqual([1, 0, 0, 1]);
-        const k = tA ? aShape[aShape.length - 2] : aShape[aShape.length - 1];
-        const codes = decodeFloats(both.codes.values);
-        // Both sum the same integers d; exactly, while |d| ≤ K(2^A−1)(2^t−1) stays below 2^24.
-        if (k * (2 ** a - 1) * (2 ** w - 1) < 2 ** 24) expect(codes).toEqual(decodeFloats(both.planes.values));
-        expectCloseToFloat32Rounding(codes, (await cpuOutput(c)).values);
+        await expectKernelsAgree(c, tA ? aShape[aShape.length - 2] : aShape[aShape.length - 1]);
+        if (w <= 4 && a !== 8) await expectKernelsAgree({ ...c, activationBits: w <= 2 ? 9 : 8 }, tA ? aShape[aShape.length - 2] : aShape[aShape.length - 1]);
       }
     }
   });
 
-  it('sums in exact float chunks where one sum could pass 2^24 (W8A16, K = 300), and on all-ones codes', async () => {
+  it('on extreme codes (all-ones words, −2^(t−1) and 2^(A−1)), and in exact float chunks past 2^24 (W8A16, K = 300)', async () => {
     const big = randomCase(3100, [3, 300], [300, 9], 8, 16);
-    const both = await page.call('matmulBothKernels', big);
-    expect(both.codes.codesRuns).toBe(1);
-    expectCloseToFloat32Rounding(decodeFloats(both.codes.values), (await cpuOutput(big)).values);
-    for (const bits of [2, 4, 8]) {
+    await expectKernelsAgree(big, 300);
+    for (const bits of [1, 2, 3, 4, 8]) {
       const K = 70;
-      const step = 2 ** -(bits - 1);
-      const a = Array.from({ length: 2 * K }, (_, i) => (i % K === 0 ? 1 : -step));
+      const A = bits <= 2 ? 9 : 8;
+      const step = 2 ** -(A - 1);
+      const a = Array.from({ length: 2 * K }, (_, i) => (i % K === 0 ? 1 : (i % 3 === 0 ? -1 : -step)));
       const b = Array.from({ length: K * 5 }, (_, i) => (i % 5 === 0 ? -1 : (i < 10 ? 1 : -1e-3)));
-      const c: MatMulCase = { a: { values: a, shape: [2, K] }, b: { values: b, shape: [K, 5] }, weightBits: bits, activationBits: bits };
-      const r = await page.call('matmulBothKernels', c);
-      expect(r.codes.codesRuns).toBe(1);
-      expect(decodeFloats(r.codes.values)).toEqual(decodeFloats(r.planes.values));
+      await expectKernelsAgree({ a: { values: a, shape: [2, K] }, b: { values: b, shape: [K, 5] }, weightBits: bits, activationBits: A }, K);
     }
   });
 });

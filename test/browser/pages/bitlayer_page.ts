@@ -83,22 +83,26 @@ const api = {
   },
 
   /**
-   * One case through the packed-code product and through the plane form (fast kernel), with
-   * the number of products each program ran.
+   * One case through the plane form, the packed-code product and (where it fits) the pair
+   * product, with the number of products each program ran.
    */
-  async matmulBothKernels(c: MatMulCase) {
-    const run = async (codes: 'always' | 'never') => {
-      const old = setFastKernelOptions({ codes });
+  async matmulAllKernels(c: MatMulCase) {
+    const run = async (o: { codes: 'always' | 'never'; pairs: boolean }) => {
+      const old = setFastKernelOptions(o);
       try {
         const before = productRunCounts();
         const out = await api.matmul(c);
         const after = productRunCounts();
-        return { ...out, codesRuns: after.codes - before.codes, planeRuns: after.planes - before.planes };
+        return { ...out, runs: { codes: after.codes - before.codes, pairs: after.pairs - before.pairs, planes: after.planes - before.planes } };
       } finally {
         setFastKernelOptions(old);
       }
     };
-    return { codes: await run('always'), planes: await run('never') };
+    return {
+      planes: await run({ codes: 'never', pairs: false }),
+      codes: await run({ codes: 'always', pairs: false }),
+      pairs: await run({ codes: 'always', pairs: true }),
+    };
   },
 
   /** accumulatorStats() after running a case (reset first). */
