@@ -1,24 +1,29 @@
 /**
- * The exact product with packed multi-bit integer codes (WebGL 2): the bitlayer planes of a
- * weight re-packed per channel as signed f-bit codes (f = 2, 4 or 8: 32/f codes per 32-bit
- * word, the same n/32 of float32 memory as the planes, rounded up to f), multiplied with the
- * activation codes in 32-bit integer arithmetic:
+ * Exact products with packed multi-bit integer codes (WebGL 2). A weight's bitlayer planes are
+ * re-packed on upload (cached per run width t) as f-bit codes (f = 2, 4 or 8 ≥ t; 32/f per
+ * 32-bit word, 4 channels per RGBA32UI texel) and multiplied with the activation codes:
  *
  *   d = Σ_k a_k (2 q_k + 1) = 2 Σ_k a_k q_k + T,   T = Σ_k a_k      (src/quantize.ts)
  *
- * the same integer d as the plane form d = T + 2 Σ_i σ_i 2^(t-1-i) S_i of
- * bitlayer_fast_gpu.ts, whose pack pass (codes per element, T per row) this kernel shares.
- * Why: on a CPU-emulated GPU (SwiftShader) the plane form costs ≈ 2.3 integer vector ops per
- * MAC and plane (bit-sliced adds, see src/bench/README.md), so its cost grows with the weight
- * bits; a code costs one constant shift pair (sign extension), a conversion and one float
- * multiply-add per MAC whatever its width (products and sums of these integers are exact in
- * float32 below 2^24). Measured faster from 4 planes up; the plane form stays for 1–3 planes,
- * widths above 8, the partial-sum tests and the simulated accumulators.
+ * the same integer d as the plane form d = T + 2 Σ_i σ_i 2^(t-1-i) S_i of bitlayer_fast_gpu.ts.
+ * Why: on a CPU-emulated GPU (SwiftShader) the plane form costs ≈ 1.9 vector ops per MAC and
+ * plane (bit-sliced adds, src/bench/README.md), so its cost grows with the weight bits; a code
+ * costs the same whatever its width. Two programs:
  *
- * Exactness: products are summed in float over chunks of words whose sum stays below 2^24
- * (exactChunkWords; one chunk for most A8 shapes), so each chunk sum is exact; chunk sums are
- * added in float: d is exact whenever K·2^(t−1)·(2^A−1) < 2^24, as in the plane form, and
- * otherwise rounded like it.
+ * - codes (codesProductSource): signed f-bit codes, one sign-extending shift pair, a conversion
+ *   and a float FMA per MAC (products and chunk sums are integers exact in float32 < 2^24).
+ * - pairs (pairsProductSource): two offset-binary codes per 32-bit integer multiply, for f = 2
+ *   or 4 and A ≤ 8 or 9 (pairsField); ≈ 3x faster than codes.
+ *
+ * Which runs (useCodesKernel, 'auto'): pairs wherever they fit (1–4 planes, A8), codes for 5–8
+ * planes and for 4 planes at wider activations, the plane form for 1–3 planes at A > 9, above
+ * 8 planes, for the partial-sum tests and the simulated accumulators. Measured:
+ * src/bench/README.md, round 3.
+ *
+ * Exactness (codes): products are summed in float over chunks of words whose sum stays below
+ * 2^24 (exactChunkWords; one chunk for most A8 shapes), so each chunk sum is exact; chunk sums
+ * are added in float: d is exact whenever K·2^(t−1)·(2^A−1) < 2^24, as in the plane form, and
+ * otherwise rounded like it. Pairs: exact in int32 (see below).
  */
 import { channelPlanes, QuantizedWeight, weightCode } from '../src/quantize';
 import type { BitlayerMatMulShape } from './bitlayer_matmul_gpu';
@@ -68,33 +73,38 @@ export interface CodesShape extends BitlayerMatMulShape {
 }
 
 /**
- * Weight codes as RGBA32UI texels: row (b·groups + g), texel j holds word j of channels
- * 4g..4g+3; field i (bits f·i .. f·i+f-1) of word j is the signed code q of k = j·32/f + i at
- * the channel's t_n = channelPlanes(w, c, t) planes (two's complement in f bits; 0 past K).
+ * An RGBA32UI weight image: row b·groups + ⌊n/4⌋ holds channel (b, n) in lane n % 4, its texel
+ * j = rowWords(c, t_n)[j] (c = b·N + n, t_n = channelPlanes(w, c, t)).
  */
-export function codeTexels(w: QuantizedWeight, t: number, f: number, place: RowPlacement): Uint32Array {
+function channelRows(
+  w: QuantizedWeight, t: number, place: RowPlacement, rowWords: (c: number, tn: number) => ArrayLike<number>,
+): Uint32Array {
   const groups = Math.ceil(w.n / 4);
-  const per = codesPerWord(f);
-  const words = codeWordCount(w.k, f);
-  const mask = (1 << f) - 1;
   const out = new Uint32Array(place.width * place.height * 4);
   for (let b = 0; b < w.batch; b++) {
     for (let n = 0; n < w.n; n++) {
       const c = b * w.n + n;
-      const tn = channelPlanes(w, c, t);
       const row = b * groups + (n >> 2);
       const base = ((Math.floor(row / place.perLine) * place.width) + (row % place.perLine) * place.rowLength) * 4 + (n & 3);
-      for (let j = 0; j < words; j++) {
-        let word = 0;
-        for (let i = 0; i < per; i++) {
-          const k = j * per + i;
-          if (k < w.k) word |= (weightCode(w, c, k, tn) & mask) << (f * i);
-        }
-        out[base + 4 * j] = word >>> 0;
-      }
+      const words = rowWords(c, channelPlanes(w, c, t));
+      for (let j = 0; j < words.length; j++) out[base + 4 * j] = words[j] >>> 0;
     }
   }
   return out;
+}
+
+/**
+ * Weight codes: field i (bits f·i .. f·i+f-1) of word j of a channel row is the signed code q of
+ * k = j·32/f + i at the channel's t_n planes (two's complement in f bits; 0 past K).
+ */
+export function codeTexels(w: QuantizedWeight, t: number, f: number, place: RowPlacement): Uint32Array {
+  const per = codesPerWord(f);
+  const mask = (1 << f) - 1;
+  return channelRows(w, t, place, (c, tn) => {
+    const words = new Uint32Array(codeWordCount(w.k, f));
+    for (let k = 0; k < w.k; k++) words[Math.floor(k / per)] |= (weightCode(w, c, k, tn) & mask) << (f * (k % per));
+    return words;
+  });
 }
 
 /** Activation pass: fragment (row, texel q) → ivec4 of codes 4q..4q+3 (0 past K); the last texel → T. */
@@ -122,6 +132,27 @@ export function codesPackSource(rows: number, k: number, codesTexWidth: number, 
     }`;
 }
 
+/**
+ * The shared start of a codes/pairs product shader, up to the row and weight placements of the
+ * fragment: pa (activation row of (ai, m)) and pw (weight row of channel group (bi, g)).
+ */
+function productPrelude(s: CodesShape, activationSampler: 'sampler2D' | 'usampler2D'): string {
+  return `${RAW_HEADER}
+    ${indexUniforms(s)}
+    uniform usampler2D Wc;
+    uniform ${activationSampler} Ac;
+    layout(location = 0) out vec4 outColor;
+    ${placementGLSL('placeA', s.aPlace)}
+    ${placementGLSL('placeW', s.wPlace)}
+    ${productCoordsGLSL(s)}
+    void main() {
+      ${PRODUCT_COORDS}
+      int ai = ${s.aIndex};
+      int bi = ${s.bIndex};
+      ivec2 pa = placeA(ai * ${s.m} + m);
+      ivec2 pw = placeW(bi * ${s.groups} + g);`;
+}
+
 function indexUniforms(s: CodesShape): string {
   const size = Math.ceil(s.outBatch / 4);
   return [s.aIndex.includes('aIdx') ? `uniform ivec4 aIdx[${size}];` : '', s.bIndex.includes('bIdx') ? `uniform ivec4 bIdx[${size}];` : ''].join('\n');
@@ -147,20 +178,7 @@ export function codesProductSource(s: CodesShape): string {
       terms.push(`acc += vec4(ivec4(${field}) >> ${32 - f}) * a.${'xyzw'[l]};`);
     }
   }
-  return `${RAW_HEADER}
-    ${indexUniforms(s)}
-    uniform usampler2D Wc;
-    uniform sampler2D Ac;
-    layout(location = 0) out vec4 outColor;
-    ${placementGLSL('placeA', s.aPlace)}
-    ${placementGLSL('placeW', s.wPlace)}
-    ${productCoordsGLSL(s)}
-    void main() {
-      ${PRODUCT_COORDS}
-      int ai = ${s.aIndex};
-      int bi = ${s.bIndex};
-      ivec2 pa = placeA(ai * ${s.m} + m);
-      ivec2 pw = placeW(bi * ${s.groups} + g);
+  return `${productPrelude(s, 'sampler2D')}
       vec4 sum = vec4(0.0);
       vec4 a;
       for (int jb = 0; jb < ${s.codeWords}; jb += ${chunk}) {
@@ -208,35 +226,23 @@ export function pairsField(t: number, activationBits: number, k: number): 0 | 2 
   return fits ? f : 0;
 }
 
-/** Weight words of the pair product: row b·groups + g, codeWords texels then one of Q. */
+/** Weight words of the pair product: a channel row holds its codeWords words, then Q = Σ_k q_k. */
 export function pairCodeTexels(w: QuantizedWeight, t: number, f: number, place: RowPlacement): Uint32Array {
-  const groups = Math.ceil(w.n / 4);
   const per = codesPerWord(f);
   const words = codeWordCount(w.k, f);
   const offset = 2 ** (f - 1);
-  const out = new Uint32Array(place.width * place.height * 4);
-  for (let b = 0; b < w.batch; b++) {
-    for (let n = 0; n < w.n; n++) {
-      const c = b * w.n + n;
-      const tn = channelPlanes(w, c, t);
-      const row = b * groups + (n >> 2);
-      const base = ((Math.floor(row / place.perLine) * place.width) + (row % place.perLine) * place.rowLength) * 4 + (n & 3);
-      let Q = 0;
-      for (let j = 0; j < words; j++) {
-        let word = 0;
-        for (let i = 0; i < per; i++) {
-          const k = per * j + i;
-          if (k >= w.k) continue;
-          const q = weightCode(w, c, k, tn);
-          Q += q;
-          word |= (q + offset) << ((i & 1) * 16 + (i >> 1) * f);
-        }
-        out[base + 4 * j] = word >>> 0;
-      }
-      out[base + 4 * words] = Q >>> 0;
+  return channelRows(w, t, place, (c, tn) => {
+    const row = new Uint32Array(words + 1);
+    let Q = 0;
+    for (let k = 0; k < w.k; k++) {
+      const q = weightCode(w, c, k, tn);
+      Q += q;
+      const i = k % per; // pair i >> 1, half i & 1
+      row[Math.floor(k / per)] |= (q + offset) << ((i & 1) * 16 + (i >> 1) * f);
     }
-  }
-  return out;
+    row[words] = Q >>> 0;
+    return row;
+  });
 }
 
 /** Activation texels per word of the pair product (4 pairs per texel). */
@@ -295,20 +301,7 @@ export function pairsProductSource(s: CodesShape): string {
     }
   }
   const offset = 2 ** (f - 1);
-  return `${RAW_HEADER}
-    ${indexUniforms(s)}
-    uniform usampler2D Wc;
-    uniform usampler2D Ac;
-    layout(location = 0) out vec4 outColor;
-    ${placementGLSL('placeA', s.aPlace)}
-    ${placementGLSL('placeW', s.wPlace)}
-    ${productCoordsGLSL(s)}
-    void main() {
-      ${PRODUCT_COORDS}
-      int ai = ${s.aIndex};
-      int bi = ${s.bIndex};
-      ivec2 pa = placeA(ai * ${s.m} + m);
-      ivec2 pw = placeW(bi * ${s.groups} + g);
+  return `${productPrelude(s, 'usampler2D')}
       uvec4 S = uvec4(0u);
       uvec4 a;
       for (int j = 0; j < ${s.codeWords}; j++) {

@@ -25,7 +25,8 @@ import {
   pairCodeTexels, pairsField, pairsPackSource, pairsProductSource, pairTexelsPerWord,
 } from './bitlayer_codes_gpu';
 import {
-  allocateTensorTexture, floatTexture, FragmentGrid, fragmentGrid, maxTextureSize, placeRows, RawTexture, RowPlacement, runRaw, tensorTexture, uintTexture,
+  allocateTensorTexture, floatTexture, FragmentGrid, fragmentGrid, maxTextureSize, placeRows, RawTexture, RowPlacement, runRaw,
+  tensorTexture, uintTexture,
   Uniform,
 } from './gl_raw';
 import { nonFiniteWeights } from './matmul_dispatch';
@@ -254,6 +255,23 @@ function codesWeight(
   return cw;
 }
 
+/**
+ * GPU bytes of a k×n weight (one matrix) for an exact run at t planes and A activation bits, in
+ * the layout of the program that serves it (useCodesKernel): pair codes (+ one Q texel per
+ * 4 channels), codes, or planes (+ one meta texel per 4 channels and plane, +1); plus the
+ * float32 channel scales. Ignores texture-line padding.
+ */
+export function exactWeightBytes(k: number, n: number, t: number, activationBits: number): number {
+  const groups = Math.ceil(n / 4);
+  const scales = 4 * n;
+  if (exactKernel === 'fast' && useCodesKernel(t, activationBits, k)) {
+    const pairField = getFastKernelOptions().pairs ? pairsField(t, activationBits, k) : 0;
+    const field = pairField || codeFieldBits(t);
+    return groups * (codeWordCount(k, field) + (pairField ? 1 : 0)) * 16 + scales;
+  }
+  return groups * Math.ceil(k / 32) * t * 16 + groups * (t + 1) * 16 + scales;
+}
+
 /** GPU bytes that pbq holds for a weight's planes (fast layout, legacy layout, scales). */
 export function weightGpuBytes(backend: BitlayerWebGLBackend, entry: CachedWeight): number {
   let bytes = 0;
@@ -268,19 +286,20 @@ export function weightGpuBytes(backend: BitlayerWebGLBackend, entry: CachedWeigh
   return bytes;
 }
 
-/** Activation plane textures, reused across calls (GL orders the writes after earlier reads). */
-const activationTextures = new WeakMap<object, Map<string, RawTexture>>();
-function activationTexture(backend: BitlayerWebGLBackend, width: number, height: number): RawTexture {
-  let bySize = activationTextures.get(backend);
-  if (!bySize) {
-    bySize = new Map();
-    activationTextures.set(backend, bySize);
+/** Scratch textures for activations, per backend, kind and size, reused across calls (GL orders
+ * the writes after earlier reads). */
+const scratchTextures = new WeakMap<object, Map<string, RawTexture>>();
+function scratchTexture(backend: BitlayerWebGLBackend, kind: 'uint' | 'float', width: number, height: number): RawTexture {
+  let byKey = scratchTextures.get(backend);
+  if (!byKey) {
+    byKey = new Map();
+    scratchTextures.set(backend, byKey);
   }
-  const key = `${width}x${height}`;
-  let tex = bySize.get(key);
+  const key = `${kind}:${width}x${height}`;
+  let tex = byKey.get(key);
   if (!tex) {
-    tex = uintTexture(backend.gpgpu, width, height, null);
-    bySize.set(key, tex);
+    tex = kind === 'uint' ? uintTexture(backend.gpgpu, width, height, null) : floatTexture(backend.gpgpu, width, height, null);
+    byKey.set(key, tex);
   }
   return tex;
 }
@@ -307,14 +326,20 @@ function rawIndexExpr(index: Int32Array, count: number, name: string, uniforms: 
 
 const MAX_INDEX_TABLE = 128; // ivec4 uniforms per table (WebGL 2 guarantees 224 vec4 in total)
 
+/** What every raw-pass product starts from: the plan, the cached weight, the texture limit. */
+function rawSetup(backend: BitlayerWebGLBackend, args: MatMulArgs, config: PbqConfig) {
+  const plan = planMatMul(args.a.shape, args.b.shape, args.transposeA, args.transposeB);
+  if (Math.ceil(plan.outBatch / 4) > MAX_INDEX_TABLE) return undefined;
+  const entry = cachedWeight(backend, args.b, plan, args.transposeB, config);
+  return { plan, maxSize: maxTextureSize(backend.gpgpu), entry, w: entry.weight };
+}
+
 /** Quantizes A on the GPU into the fast plane layout; undefined when the fast kernel can't serve. */
 function prepareFast(backend: BitlayerWebGLBackend, args: MatMulArgs, config: PbqConfig): FastOperands | undefined {
-  const { a, b, transposeA, transposeB } = args;
-  const plan = planMatMul(a.shape, b.shape, transposeA, transposeB);
-  if (Math.ceil(plan.outBatch / 4) > MAX_INDEX_TABLE) return undefined;
-  const maxSize = maxTextureSize(backend.gpgpu);
-  const entry = cachedWeight(backend, b, plan, transposeB, config);
-  const w = entry.weight;
+  const setup = rawSetup(backend, args, config);
+  if (!setup) return undefined;
+  const { plan, maxSize, entry, w } = setup;
+  const { a, transposeA } = args;
   const A = config.activationBits;
   const groups = Math.ceil(plan.n / 4);
   const aRows = plan.aBatch * plan.m;
@@ -332,7 +357,7 @@ function prepareFast(backend: BitlayerWebGLBackend, args: MatMulArgs, config: Pb
   const codes = backend.compileAndRun(new ActivationCodesProgram(plan.aBatch, plan.m, plan.k, transposeA, A), [a3, rowExp]);
   temps.push(codes);
   const codesTex = tensorTexture(backend, codes);
-  const at = activationTexture(backend, aPlace.width, aPlace.height);
+  const at = scratchTexture(backend, 'uint', aPlace.width, aPlace.height);
   runRaw(backend, packSource(aRows, plan.k, w.words, A, codesTex.texShape[1], aPlace),
     [{ name: 'Codes', texture: codesTex.texture }], at);
 
@@ -402,31 +427,12 @@ function fastMatMul(backend: BitlayerWebGLBackend, args: MatMulArgs, config: Pbq
   }
 }
 
-/** Activation code textures of the codes kernel, reused across calls like activationTexture. */
-const activationIntTextures = new WeakMap<object, Map<string, RawTexture>>();
-function activationIntTexture(backend: BitlayerWebGLBackend, width: number, height: number): RawTexture {
-  let bySize = activationIntTextures.get(backend);
-  if (!bySize) {
-    bySize = new Map();
-    activationIntTextures.set(backend, bySize);
-  }
-  const key = `${width}x${height}`;
-  let tex = bySize.get(key);
-  if (!tex) {
-    tex = floatTexture(backend.gpgpu, width, height, null);
-    bySize.set(key, tex);
-  }
-  return tex;
-}
-
 /** The exact product with packed codes (bitlayer_codes_gpu.ts); undefined when it can't serve. */
 function codesMatMul(backend: BitlayerWebGLBackend, args: MatMulArgs, config: PbqConfig): TensorInfo | undefined {
-  const { a, b, transposeA, transposeB } = args;
-  const plan = planMatMul(a.shape, b.shape, transposeA, transposeB);
-  if (Math.ceil(plan.outBatch / 4) > MAX_INDEX_TABLE) return undefined;
-  const maxSize = maxTextureSize(backend.gpgpu);
-  const entry = cachedWeight(backend, b, plan, transposeB, config);
-  const w = entry.weight;
+  const setup = rawSetup(backend, args, config);
+  if (!setup) return undefined;
+  const { plan, maxSize, entry, w } = setup;
+  const { a, transposeA } = args;
   const t = Math.min(w.bits, config.weightBits);
   const A = config.activationBits;
   if (!useCodesKernel(t, A, plan.k)) return undefined;
@@ -450,7 +456,7 @@ function codesMatMul(backend: BitlayerWebGLBackend, args: MatMulArgs, config: Pb
     temps.push(codes);
     const codesTex = tensorTexture(backend, codes);
     const aRows = plan.aBatch * plan.m;
-    const at = pairs ? activationTexture(backend, aPlace.width, aPlace.height) : activationIntTexture(backend, aPlace.width, aPlace.height);
+    const at = scratchTexture(backend, pairs ? 'uint' : 'float', aPlace.width, aPlace.height);
     runRaw(backend, pairs ? pairsPackSource(aRows, plan.k, field, A, codesTex.texShape[1], aPlace)
       : codesPackSource(aRows, plan.k, codesTex.texShape[1], aPlace), [{ name: 'Codes', texture: codesTex.texture }], at);
     const uniforms: Uniform[] = [];

@@ -21,7 +21,6 @@ export const RAW_HEADER = `#version 300 es
 precision highp float;
 precision highp int;
 precision highp usampler2D;
-precision highp isampler2D;
 precision highp sampler2D;
 in vec2 resultUV;
 `;
@@ -72,13 +71,6 @@ function makeTexture(
 export function uintTexture(gpgpu: GPGPUContext, width: number, height: number, data: Uint32Array | null): RawTexture {
   const gl = gpgpu.gl as WebGL2RenderingContext;
   const texture = makeTexture(gl, width, height, gl.RGBA32UI, gl.RGBA_INTEGER, gl.UNSIGNED_INT, data);
-  return { texture, width, height, bytes: width * height * 16, dispose: () => gl.deleteTexture(texture) };
-}
-
-/** An RGBA32I texture of width×height texels (uninitialized: a raw pass renders into it). */
-export function intTexture(gpgpu: GPGPUContext, width: number, height: number): RawTexture {
-  const gl = gpgpu.gl as WebGL2RenderingContext;
-  const texture = makeTexture(gl, width, height, gl.RGBA32I, gl.RGBA_INTEGER, gl.INT, null);
   return { texture, width, height, bytes: width * height * 16, dispose: () => gl.deleteTexture(texture) };
 }
 

@@ -14,7 +14,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
 import * as pbq from '../index';
 import '../../models/chained_ops';
-import { setExactKernel } from '../../kernels/bitlayer_matmul_webgl';
+import { exactWeightBytes, setExactKernel } from '../../kernels/bitlayer_matmul_webgl';
 import { FastKernelOptions, setFastKernelOptions } from '../../kernels/bitlayer_fast_gpu';
 import { F32RefMatMul } from './f32_ref_gpu';
 import { lmWindow, LM_TOKENS, mlpWeights, MLP_LAYERS, seededValues } from './bench_data';
@@ -81,14 +81,24 @@ function syncLast(t: tf.Tensor): void {
   t.dispose();
 }
 
+/** Mean ms per call of `reps` back-to-back predictions (the last one read back). */
+function timePredict(model: tfl.LayersModel, x: tf.Tensor, reps: number): number {
+  const start = performance.now();
+  let y: tf.Tensor | undefined;
+  for (let i = 0; i < reps; i++) {
+    y?.dispose();
+    y = model.predict(x) as tf.Tensor;
+  }
+  syncLast(y!);
+  return (performance.now() - start) / reps;
+}
+
 /**
- * GPU bytes of a k×n weight in pbq's fast layout at t planes: words of 4 channels per RGBA32UI
- * texel, one meta texel per 4 channels and plane (+1), float32 scales. (The weight cache itself
- * keeps the widest width a run asked for, and the legacy kernel's texture when it ran.)
+ * GPU bytes of a k×n weight for a pbq-glsl setting, in the layout of the program that serves it
+ * (exactWeightBytes). The weight cache itself keeps every layout a run asked for.
  */
-function pbqGlslBytes(k: number, n: number, t: number): number {
-  const groups = Math.ceil(n / 4);
-  return groups * Math.ceil(k / 32) * t * 16 + groups * (t + 1) * 16 + 4 * n;
+function pbqGlslBytes(k: number, n: number, s: Setting): number {
+  return exactWeightBytes(k, n, s.weightBits, s.activationBits);
 }
 
 const api = {
@@ -159,7 +169,7 @@ const api = {
     if (contender === 'webgl-f32') return 4 * c.k * c.n;
     if (contender === 'webgl-f16') return 2 * c.k * c.n;
     if (contender === 'pbq-f32-ref') return c.ref!.weightBytes;
-    return pbqGlslBytes(c.k, c.n, s!.weightBits);
+    return pbqGlslBytes(c.k, c.n, s!);
   },
 
   /** The MNIST MLP 784-4096-4096-10 (Dense relu, random weights) on every backend. */
@@ -191,14 +201,7 @@ const api = {
     await use(contender, s ?? undefined);
     const model = models.get(key)![backend];
     const x = inputs.get(key)![backend];
-    const start = performance.now();
-    let y: tf.Tensor | undefined;
-    for (let i = 0; i < reps; i++) {
-      y?.dispose();
-      y = model.predict(x) as tf.Tensor;
-    }
-    syncLast(y!);
-    return (performance.now() - start) / reps;
+    return timePredict(model, x, reps);
   },
 
   async mlpWeightBytes(batch: number, contender: string, s: Setting | null) {
@@ -206,7 +209,7 @@ const api = {
     const kernels = model.layers.map((l) => (l as unknown as { kernel: { read(): tf.Tensor } }).kernel.read());
     if (contender === 'webgl-f16') return kernels.reduce((s2, k) => s2 + 2 * k.size, 0);
     if (baseOf(contender) !== 'pbq-glsl' && contender !== 'pbq-glsl-legacy') return kernels.reduce((s2, k) => s2 + 4 * k.size, 0);
-    return kernels.reduce((sum, k) => sum + pbqGlslBytes(k.shape[0] as number, k.shape[1] as number, s!.weightBits), 0);
+    return kernels.reduce((sum, k) => sum + pbqGlslBytes(k.shape[0] as number, k.shape[1] as number, s!), 0);
   },
 
   /** The bundled LSTM LM (models/lstm-lm) on every backend; returns its vocabulary size. */
@@ -233,14 +236,7 @@ const api = {
     await use(contender, s ?? undefined);
     const model = models.get('lm')![backend];
     const x = inputs.get('lm')![backend];
-    const start = performance.now();
-    let y: tf.Tensor | undefined;
-    for (let i = 0; i < reps; i++) {
-      y?.dispose();
-      y = model.predict(x) as tf.Tensor;
-    }
-    syncLast(y!);
-    return (performance.now() - start) / reps / LM_TOKENS;
+    return timePredict(model, x, reps) / LM_TOKENS;
   },
 
   /** Bytes of the LM's matmul weights (Dense and LSTM kernels) as each contender stores them. */
@@ -248,7 +244,7 @@ const api = {
     const model = models.get('lm')![BACKEND_OF[baseOf(contender)]];
     const kernels = model.weights.filter((w) => w.shape.length === 2 && /kernel/.test(w.originalName ?? w.name));
     const size = (w: { shape: number[] }) => (w.shape[0] as number) * (w.shape[1] as number);
-    if (baseOf(contender) === 'pbq-glsl') return kernels.reduce((sum, k) => sum + pbqGlslBytes(k.shape[0] as number, k.shape[1] as number, s!.weightBits), 0);
+    if (baseOf(contender) === 'pbq-glsl') return kernels.reduce((sum, k) => sum + pbqGlslBytes(k.shape[0] as number, k.shape[1] as number, s!), 0);
     return kernels.reduce((sum, k) => sum + (contender === 'webgl-f16' ? 2 : 4) * size(k as { shape: number[] }), 0);
   },
 
