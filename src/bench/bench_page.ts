@@ -165,6 +165,7 @@ const api = {
   /** GPU bytes of the weight operand as each contender stores it. */
   async weightBytes(id: string, contender: string, s: Setting | null) {
     const c = cases.get(id)!;
+    await use(contender, s ?? undefined); // the kernel options decide the layout
     contender = baseOf(contender);
     if (contender === 'webgl-f32') return 4 * c.k * c.n;
     if (contender === 'webgl-f16') return 2 * c.k * c.n;
@@ -205,6 +206,7 @@ const api = {
   },
 
   async mlpWeightBytes(batch: number, contender: string, s: Setting | null) {
+    await use(contender, s ?? undefined);
     const model = models.get(`mlp-b${batch}`)![BACKEND_OF[baseOf(contender)]];
     const kernels = model.layers.map((l) => (l as unknown as { kernel: { read(): tf.Tensor } }).kernel.read());
     if (contender === 'webgl-f16') return kernels.reduce((s2, k) => s2 + 2 * k.size, 0);
@@ -241,6 +243,7 @@ const api = {
 
   /** Bytes of the LM's matmul weights (Dense and LSTM kernels) as each contender stores them. */
   async lmWeightBytes(contender: string, s: Setting | null) {
+    await use(contender, s ?? undefined);
     const model = models.get('lm')![BACKEND_OF[baseOf(contender)]];
     const kernels = model.weights.filter((w) => w.shape.length === 2 && /kernel/.test(w.originalName ?? w.name));
     const size = (w: { shape: number[] }) => (w.shape[0] as number) * (w.shape[1] as number);
