@@ -232,7 +232,6 @@ function fastWeight(backend: BitlayerWebGLBackend, entry: CachedWeight, maxSize:
 interface CodesWeight {
   w: RawTexture;
   place: RowPlacement;
-  field: number;
   bytes: number;
   dispose(): void;
 }
@@ -250,9 +249,15 @@ function codesWeight(
   if (!place) return undefined;
   const data = pairs ? pairCodeTexels(w, t, field, place) : codeTexels(w, t, field, place);
   const wt = uintTexture(backend.gpgpu, place.width, place.height, data);
-  const cw: CodesWeight = { w: wt, place, field, bytes: wt.bytes, dispose: () => wt.dispose() };
+  const cw: CodesWeight = { w: wt, place, bytes: wt.bytes, dispose: () => wt.dispose() };
   entry.derived.set(key, cw);
   return cw;
+}
+
+/** Which codes program serves t planes at A bits and K (pair products where they fit), and its code field. */
+function codesLayout(t: number, activationBits: number, k: number): { pairs: boolean; field: number } {
+  const pairField = getFastKernelOptions().pairs ? pairsField(t, activationBits, k) : 0;
+  return pairField ? { pairs: true, field: pairField } : { pairs: false, field: codeFieldBits(t) };
 }
 
 /**
@@ -265,9 +270,8 @@ export function exactWeightBytes(k: number, n: number, t: number, activationBits
   const groups = Math.ceil(n / 4);
   const scales = 4 * n;
   if (exactKernel === 'fast' && useCodesKernel(t, activationBits, k)) {
-    const pairField = getFastKernelOptions().pairs ? pairsField(t, activationBits, k) : 0;
-    const field = pairField || codeFieldBits(t);
-    return groups * (codeWordCount(k, field) + (pairField ? 1 : 0)) * 16 + scales;
+    const { pairs, field } = codesLayout(t, activationBits, k);
+    return groups * (codeWordCount(k, field) + (pairs ? 1 : 0)) * 16 + scales;
   }
   return groups * Math.ceil(k / 32) * t * 16 + groups * (t + 1) * 16 + scales;
 }
@@ -438,9 +442,7 @@ function codesMatMul(backend: BitlayerWebGLBackend, args: MatMulArgs, config: Pb
   if (!useCodesKernel(t, A, plan.k)) return undefined;
   const groups = Math.ceil(plan.n / 4);
   const rows = plan.outBatch * plan.m;
-  const pairField = getFastKernelOptions().pairs ? pairsField(t, A, plan.k) : 0;
-  const pairs = pairField !== 0;
-  const field = pairs ? pairField : codeFieldBits(t);
+  const { pairs, field } = codesLayout(t, A, plan.k);
   const words = codeWordCount(plan.k, field);
   const aPlace = placeRows(pairs ? words * pairTexelsPerWord(field) + 1 : activationRowTexels(plan.k, field), plan.aBatch * plan.m, maxSize);
   const grid = fragmentGrid(rows * groups, maxSize);
