@@ -3,7 +3,8 @@
  *
  *   pbq convert <model-dir-or-model.json> <out-dir> --weight-bits 4 [--activation-bits 8]
  *       [--range mse|weight-mse|minmax|minmax-tensor] [--calibration <file>] [--bias-correction]
- *       [--multipoint --budget 4.5] [--layer-bits dense_1=8,lstm=6] [--json] [--force]
+ *       [--multipoint --budget 4.5] [--rounding nearest|gptq [--gptq-dampening auto|0.01] [--gptq-order act|natural]]
+ *       [--layer-bits dense_1=8,lstm=6] [--json] [--force]
  *
  * Exit codes: 0 success, 2 bad usage or bad input (one-line message on stderr), 1 internal error.
  * `main` is callable in-process (tests); src/cli/pbq-bin.js runs it as a program.
@@ -13,6 +14,7 @@ import { convert, ConvertOptions } from '../converter/convert';
 import { ConversionError, oneLine } from '../converter/errors';
 import { formatReport } from '../converter/report';
 import { RANGE_MODES, RangeMode } from '../converter/quant_math';
+import { GPTQ_ORDERS, GptqOrder, ROUNDINGS, Rounding } from '../converter/gptq';
 
 export interface CliIO {
   stdout: (s: string) => void;
@@ -23,13 +25,19 @@ export interface CliIO {
 
 const USAGE = `usage: pbq convert <model-dir-or-model.json> <out-dir> --weight-bits N [--activation-bits 8]
        [--range mse|weight-mse|minmax|minmax-tensor] [--calibration <file>] [--calibration-samples N]
-       [--bias-correction] [--multipoint --budget B] [--layer-bits name=bits,...] [--json] [--force]`;
+       [--bias-correction] [--multipoint --budget B] [--rounding nearest|gptq]
+       [--gptq-dampening auto|L] [--gptq-order act|natural] [--layer-bits name=bits,...] [--json] [--force]`;
 
 class UsageError extends ConversionError {}
 
 function intArg(flag: string, v: string | undefined): number {
   if (v === undefined || !/^-?\d+$/.test(v)) throw new UsageError(`${flag} needs an integer, got ${v === undefined ? 'nothing' : `'${v}'`}`);
   return Number(v);
+}
+
+function oneOf(flag: string, v: string, options: readonly string[]): string {
+  if (!options.includes(v)) throw new UsageError(`${flag} must be one of ${options.join(', ')}, got '${v}'`);
+  return v;
 }
 
 export function parseConvertArgs(args: string[]): ConvertOptions & { json: boolean } {
@@ -53,6 +61,14 @@ export function parseConvertArgs(args: string[]): ConvertOptions & { json: boole
         o.range = r as RangeMode;
         break;
       }
+      case '--rounding': o.rounding = oneOf(flag, value(), ROUNDINGS) as Rounding; break;
+      case '--gptq-dampening': {
+        const v = value();
+        if (v !== 'auto' && !/^\d+(\.\d+)?(e-?\d+)?$/.test(v)) throw new UsageError(`--gptq-dampening needs 'auto' or a number, got '${v}'`);
+        o.gptq = { ...o.gptq, dampening: v === 'auto' ? 'auto' : Number(v) };
+        break;
+      }
+      case '--gptq-order': o.gptq = { ...o.gptq, order: oneOf(flag, value(), GPTQ_ORDERS) as GptqOrder }; break;
       case '--calibration': o.calibration = value(); break;
       case '--calibration-samples': o.calibrationSamples = intArg(flag, value()); break;
       case '--bias-correction': o.biasCorrection = true; break;

@@ -100,17 +100,82 @@ export function checkCalibrationShape(cal: CalibrationSet, model: tfl.LayersMode
   }
 }
 
-/** A matmul operand whose input statistics are gathered: a layer's input, or its previous hidden state. */
+/** A matmul operand whose input statistics are gathered. */
 export interface StatsTarget {
   key: string;
-  /** Symbolic tensor of the rows (last dimension = K). */
-  tensor: tfl.SymbolicTensor;
-  /** Rows are h_{t-1}: the sequence output shifted by one step with a zero initial state. */
-  shift: boolean;
+  /** Symbolic tensors of the float model the rows are computed from. */
+  tensors: tfl.SymbolicTensor[];
+  /** The rows x (last dimension K) from one batch's values of `tensors` (runs inside tf.tidy). */
+  rows: (values: tf.Tensor[]) => tf.Tensor;
   k: number;
 }
 
+/** A layer's input rows: the tensor itself. */
+export function inputRows([x]: tf.Tensor[]): tf.Tensor {
+  return x;
+}
+
+/** h_{t-1} of a [B, T, U] output sequence: zero initial state first, last step dropped. */
+export function previousStates(h: tf.Tensor): tf.Tensor {
+  const [B, T, U] = h.shape;
+  return tf.concat([tf.zeros([B, 1, U]), tf.slice(h, [0, 0, 0], [B, T - 1, U])], 1);
+}
+
+/** What gruResetGatedStates needs of a tfjs-layers GRUCell (reset_after = false). */
+export interface GruCellWeights {
+  units: number;
+  kernel: tf.Tensor;
+  recurrentKernel: tf.Tensor;
+  bias: tf.Tensor | null;
+  recurrentActivation: (t: tf.Tensor) => tf.Tensor;
+}
+
+/**
+ * The rows that a GRU's candidate-gate recurrent kernel U_h multiplies: r_t ⊙ h_{t-1}, with the
+ * reset gate r_t = σ_rec(x_t·W_r + b_r + h_{t-1}·U_r) (tfjs-layers GRUCell, gate order z, r, h).
+ */
+export function gruResetGatedStates(cell: GruCellWeights, x: tf.Tensor, h: tf.Tensor): tf.Tensor {
+  const u = cell.units;
+  const [B, T] = x.shape;
+  const prev = tf.reshape(previousStates(h), [B * T, u]);
+  const x2 = tf.reshape(x, [B * T, x.shape[2] as number]);
+  let pre = tf.add(tf.matMul(x2, tf.slice(cell.kernel, [0, u], [-1, u])), tf.matMul(prev, tf.slice(cell.recurrentKernel, [0, u], [-1, u])));
+  if (cell.bias) pre = tf.add(pre, tf.slice(cell.bias, [u], [u]));
+  return tf.mul(cell.recurrentActivation(pre), prev);
+}
+
 const FULL_SECOND_MOMENT_MAX_K = 2048;
+
+interface Accumulator { sum: Float64Array; second: Float64Array | null; diag: Float64Array; count: number }
+
+function newAccumulator(k: number): Accumulator {
+  return { sum: new Float64Array(k), second: k <= FULL_SECOND_MOMENT_MAX_K ? new Float64Array(k * k) : null, diag: new Float64Array(k), count: 0 };
+}
+
+function sumAccumulators(parts: Accumulator[]): Accumulator {
+  if (parts.length === 1) return parts[0];
+  const add = (x: Float64Array, y: Float64Array) => x.map((v, j) => v + y[j]);
+  const [a, b] = parts;
+  return {
+    sum: add(a.sum, b.sum), second: a.second && b.second ? add(a.second, b.second) : null,
+    diag: add(a.diag, b.diag), count: a.count + b.count,
+  };
+}
+
+/** E[x], E[x xᵀ] (or its diagonal) from running sums. */
+function momentsOf(a: Accumulator, k: number): InputStats {
+  const c = Math.max(a.count, 1);
+  const mean = a.sum.map((v) => v / c);
+  const diag = new Float64Array(k);
+  let second: Float64Array | null = null;
+  if (a.second) {
+    second = a.second.map((v) => v / c);
+    for (let j = 0; j < k; j++) diag[j] = second[j * k + j];
+  } else {
+    for (let j = 0; j < k; j++) diag[j] = a.diag[j] / c;
+  }
+  return { k, count: a.count, mean, second, diag };
+}
 
 /** Runs the float model on the calibration set (current backend) and gathers E[x], E[xxᵀ] per target. */
 export async function gatherStats(
@@ -120,68 +185,56 @@ export async function gatherStats(
   // A symbolic tensor may feed several targets (an RNN's output sequence is the next layer's
   // input and its own h); a model must list each output once.
   const unique: tfl.SymbolicTensor[] = [];
-  const slot = targets.map((t) => {
-    let i = unique.indexOf(t.tensor);
-    if (i < 0) i = unique.push(t.tensor) - 1;
+  const slots = targets.map((t) => t.tensors.map((s) => {
+    let i = unique.indexOf(s);
+    if (i < 0) i = unique.push(s) - 1;
     return i;
-  });
-  const statsModel = tflModule.model({ inputs, outputs: unique });
-  const acc = targets.map((t) => ({
-    sum: new Float64Array(t.k),
-    second: t.k <= FULL_SECOND_MOMENT_MAX_K ? new Float64Array(t.k * t.k) : null,
-    diag: new Float64Array(t.k),
-    count: 0,
   }));
+  const statsModel = tflModule.model({ inputs, outputs: unique });
   const samples = cal.shape[0];
   const dims = cal.shape.slice(1);
   const per = dims.reduce((a, b) => a * b, 1);
-  for (let s = 0; s < samples; s += batchSize) {
-    const b = Math.min(batchSize, samples - s);
-    const results = tf.tidy(() => {
-      const x = tf.tensor(cal.data.subarray(s * per, (s + b) * per), [b, ...dims], 'float32');
-      let outs = statsModel.predict(x) as tf.Tensor | tf.Tensor[];
-      if (!Array.isArray(outs)) outs = [outs];
-      const got = outs;
-      return targets.map((t, i) => {
-        const o = got[slot[i]];
-        let rows = o;
-        if (t.shift) {
-          // [B, T, U] -> h_{t-1}: zero state first, last step dropped.
-          const [B, T, U] = o.shape;
-          rows = tf.concat([tf.zeros([B, 1, U]), tf.slice(o, [0, 0, 0], [B, T - 1, U])], 1);
-        }
-        const x2 = tf.reshape(rows, [-1, t.k]);
-        return [tf.sum(x2, 0), acc[i].second ? tf.matMul(x2, x2, true, false) : tf.sum(tf.square(x2), 0), tf.scalar(x2.shape[0])];
+  // Two folds (first and second half of the samples), summed into the full statistics; GPTQ
+  // cross-validates its dampening on them (gptq.ts).
+  const half = Math.ceil(samples / 2);
+  const folds: Array<[number, number]> = samples >= 2 ? [[0, half], [half, samples]] : [[0, samples]];
+  const acc = folds.map(() => targets.map((t) => newAccumulator(t.k)));
+  for (const [f, [from, to]] of folds.entries()) {
+    for (let s = from; s < to; s += batchSize) {
+      const b = Math.min(batchSize, to - s);
+      const results = tf.tidy(() => {
+        const x = tf.tensor(cal.data.subarray(s * per, (s + b) * per), [b, ...dims], 'float32');
+        let outs = statsModel.predict(x) as tf.Tensor | tf.Tensor[];
+        if (!Array.isArray(outs)) outs = [outs];
+        const got = outs;
+        return targets.map((t, i) => {
+          const x2 = tf.reshape(t.rows(slots[i].map((j) => got[j])), [-1, t.k]);
+          return [tf.sum(x2, 0), acc[f][i].second ? tf.matMul(x2, x2, true, false) : tf.sum(tf.square(x2), 0), tf.scalar(x2.shape[0])];
+        });
       });
-    });
-    for (let i = 0; i < targets.length; i++) {
-      const [sum, second, count] = results[i];
-      const a = acc[i];
-      const sv = sum.dataSync();
-      for (let k = 0; k < a.sum.length; k++) a.sum[k] += sv[k];
-      const qv = second.dataSync();
-      if (a.second) for (let j = 0; j < qv.length; j++) a.second[j] += qv[j];
-      else for (let j = 0; j < qv.length; j++) a.diag[j] += qv[j];
-      a.count += count.dataSync()[0];
-      tf.dispose([sum, second, count]);
+      for (let i = 0; i < targets.length; i++) {
+        const [sum, second, count] = results[i];
+        const a = acc[f][i];
+        const sv = sum.dataSync();
+        for (let k = 0; k < a.sum.length; k++) a.sum[k] += sv[k];
+        const qv = second.dataSync();
+        if (a.second) for (let j = 0; j < qv.length; j++) a.second[j] += qv[j];
+        else for (let j = 0; j < qv.length; j++) a.diag[j] += qv[j];
+        a.count += count.dataSync()[0];
+        tf.dispose([sum, second, count]);
+      }
+      // Let a long calibration run yield to the event loop (progress bar).
+      await new Promise((r) => setImmediate(r));
     }
-    // Let a long calibration run yield to the event loop (progress bar).
-    await new Promise((r) => setImmediate(r));
   }
   const out = new Map<string, InputStats>();
   targets.forEach((t, i) => {
-    const a = acc[i];
-    const c = Math.max(a.count, 1);
-    const mean = a.sum.map((v) => v / c);
-    let second: Float64Array | null = null;
-    const diag = new Float64Array(t.k);
-    if (a.second) {
-      second = a.second.map((v) => v / c);
-      for (let k = 0; k < t.k; k++) diag[k] = second[k * t.k + k];
-    } else {
-      for (let k = 0; k < t.k; k++) diag[k] = a.diag[k] / c;
+    const parts = acc.map((fold) => fold[i]);
+    const full = momentsOf(sumAccumulators(parts), t.k);
+    if (parts.length === 2 && full.second !== null && parts.every((p) => p.count > 0)) {
+      full.folds = [momentsOf(parts[0], t.k), momentsOf(parts[1], t.k)];
     }
-    out.set(t.key, { k: t.k, count: a.count, mean, second, diag });
+    out.set(t.key, full);
   });
   return out;
 }

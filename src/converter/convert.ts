@@ -8,15 +8,17 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers';
 import '../../models/chained_ops';
-import { quantizeWeights, dequantizeWeight, QuantizedWeight } from '../quantize';
+import type { QuantizedWeight } from '../quantize';
 import type { WeightLayout } from '../weight_cache';
 import { ConversionError, oneLine } from './errors';
 import { readModelFiles, WeightEntry } from './model_io';
-import { readCalibration, checkCalibrationShape, gatherStats, CalibrationSet, StatsTarget } from './calibration';
 import {
-  RangeMode, RANGE_MODES, column, maxAbs, chooseRange, channelDelta, outputError, quadForm, toDb, InputStats,
-} from './quant_math';
+  readCalibration, checkCalibrationShape, gatherStats, CalibrationSet, StatsTarget, inputRows, previousStates, gruResetGatedStates,
+} from './calibration';
+import { RangeMode, RANGE_MODES, toDb, InputStats } from './quant_math';
 import { encodePbq, PbqWeightInput, PBQ_FILE } from './pbq_format';
+import { DEFAULT_GPTQ, GptqSettings, GPTQ_ORDERS, Rounding, ROUNDINGS } from './gptq';
+import { quantizeTensor } from './tensor_quant';
 
 export const QUANTIZED_CLASSES = ['Dense', 'LSTM', 'GRU', 'SimpleRNN'] as const;
 export const CONVERTER_VERSION = '0.1.0';
@@ -44,6 +46,9 @@ export interface ConvertOptions {
   /** Extra planes on the channels with the largest output error, up to `budget` average bits. */
   multipoint?: boolean;
   budget?: number;
+  /** How each weight gets its code: 'nearest' level (default) or 'gptq' (error-compensating, gptq.ts). */
+  rounding?: Rounding;
+  gptq?: Partial<GptqSettings>;
   /** Bits per layer name (overrides weightBits for that layer). */
   layerBits?: Record<string, number>;
   force?: boolean;
@@ -68,6 +73,10 @@ export interface TensorReport {
   /** E‖x(W-Ŵ)‖² / E‖xW‖² on the calibration inputs of this matmul (after bias correction), or null. */
   outputRelError: number | null;
   biasCorrected: boolean;
+  /** How the codes were chosen ('nearest' when GPTQ was asked for but had no full E[x xᵀ]). */
+  rounding: Rounding;
+  /** GPTQ's dampening λ per group of channels sharing one H (cross-validated with 'auto'). */
+  gptqDampening?: number[];
   bytesBefore: number;
   bytesAfter: number;
 }
@@ -78,6 +87,7 @@ export interface ConversionReport {
   settings: {
     weightBits: number; activationBits: number; range: RangeMode; biasCorrection: boolean;
     multipoint: boolean; budget: number | null; layerBits: Record<string, number>;
+    rounding: Rounding; gptq: GptqSettings | null;
   };
   calibration: { source: string; samples: number } | null;
   tensors: TensorReport[];
@@ -106,9 +116,12 @@ interface Job {
   entry: WeightEntry;
   biasName: string | null;
   statsKey: string;
+  /**
+   * GRU recurrent kernel: the candidate-gate columns [from, N) multiply r_t ⊙ h_{t-1}, whose
+   * statistics are kept under `key`.
+   */
+  gatedColumns?: { from: number; key: string };
   bits: number;
-  /** Columns whose bias absorbs the correction: [0, biasColumns). */
-  biasColumns: number;
 }
 
 function checkBits(name: string, v: unknown): number {
@@ -131,6 +144,7 @@ function allLayers(model: tfl.LayersModel): tfl.layers.Layer[] {
 }
 
 interface VarLike { originalName: string; shape: number[] }
+interface VarRead { read: () => tf.Tensor }
 
 function varName(v: unknown): string | null {
   return v && typeof (v as VarLike).originalName === 'string' ? (v as VarLike).originalName : null;
@@ -203,46 +217,14 @@ function isNonEmptyDir(p: string): boolean {
   return fs.existsSync(p) && (!fs.statSync(p).isDirectory() || fs.readdirSync(p).length > 0);
 }
 
-/**
- * Multipoint (greedy, as in the multipoint paper): `extra` planes, one at a time, each to the
- * channel whose error drops most with one more plane (its range re-chosen for the wider grid).
- * Updates `bitsOf` and `rangeOf` in place.
- */
-function allocateExtraPlanes(
-  N: number, extra: number, maxBits: number, bitsOf: Int32Array, rangeOf: Float64Array,
-  rangeFor: (n: number, bits: number) => number, err: (n: number, bits: number, m: number) => number,
-): void {
-  const cur = new Float64Array(N);
-  const nextRange = new Float64Array(N);
-  const next = new Float64Array(N);
-  const prepNext = (n: number) => {
-    if (bitsOf[n] >= maxBits) {
-      next[n] = cur[n];
-      return;
-    }
-    nextRange[n] = rangeFor(n, bitsOf[n] + 1);
-    next[n] = err(n, bitsOf[n] + 1, nextRange[n]);
-  };
-  for (let n = 0; n < N; n++) {
-    cur[n] = err(n, bitsOf[n], rangeOf[n]);
-    prepNext(n);
+function checkGptqSettings(given: Partial<GptqSettings> | undefined): GptqSettings {
+  const dampening = given?.dampening ?? DEFAULT_GPTQ.dampening;
+  if (dampening !== 'auto' && (typeof dampening !== 'number' || !Number.isFinite(dampening) || dampening < 0 || dampening > 10)) {
+    throw new ConversionError(`--gptq-dampening must be 'auto' or a number in 0..10, got ${JSON.stringify(given?.dampening)}`);
   }
-  for (let left = extra; left > 0; left--) {
-    let best = -1;
-    let gain = 0;
-    for (let n = 0; n < N; n++) {
-      const g = cur[n] - next[n];
-      if (bitsOf[n] < maxBits && g > gain) {
-        gain = g;
-        best = n;
-      }
-    }
-    if (best < 0) break;
-    bitsOf[best]++;
-    rangeOf[best] = nextRange[best];
-    cur[best] = next[best];
-    prepNext(best);
-  }
+  const order = given?.order ?? DEFAULT_GPTQ.order;
+  if (!GPTQ_ORDERS.includes(order)) throw new ConversionError(`--gptq-order must be one of ${GPTQ_ORDERS.join(', ')}, got ${String(order)}`);
+  return { dampening, order };
 }
 
 export async function convert(options: ConvertOptions): Promise<ConversionReport> {
@@ -264,6 +246,10 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
     throw new ConversionError('--budget needs --multipoint');
   }
   const biasCorrection = Boolean(options.biasCorrection);
+  const rounding: Rounding = options.rounding ?? 'nearest';
+  if (!ROUNDINGS.includes(rounding)) throw new ConversionError(`--rounding must be one of ${ROUNDINGS.join(', ')}, got ${String(rounding)}`);
+  if (options.gptq !== undefined && rounding !== 'gptq') throw new ConversionError('--gptq-dampening and --gptq-order need --rounding gptq');
+  const gptqSettings = checkGptqSettings(options.gptq);
   const progress = options.onProgress ?? (() => undefined);
 
   const files = readModelFiles(options.input);
@@ -305,14 +291,26 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
           throw new ConversionError(`layer '${layer.name}' (${className}): ${role} weight not found in the manifest as a float32 matrix`);
         }
         const statsKey = `${layer.name}/${role}`;
-        let biasColumns = entry.shape[1];
-        if (role === 'recurrent_kernel' && className === 'GRU') biasColumns = 2 * units; // h-gate recurrent term is multiplied by r
-        jobs.push({ layer, className, role, entry, biasName, statsKey, bits, biasColumns });
+        const k = entry.shape[0];
+        const job: Job = { layer, className, role, entry, biasName, statsKey, bits };
+        jobs.push(job);
         if (role === 'kernel') {
-          targets.push({ key: statsKey, tensor: input, shift: false, k: entry.shape[0] });
-        } else {
-          const hidden = hiddenSequence(layer, input);
-          if (hidden !== null) targets.push({ key: statsKey, tensor: hidden, shift: true, k: entry.shape[0] });
+          targets.push({ key: statsKey, tensors: [input], rows: inputRows, k });
+          continue;
+        }
+        const hidden = hiddenSequence(layer, input);
+        if (hidden === null) continue;
+        targets.push({ key: statsKey, tensors: [hidden], rows: ([h]) => previousStates(h), k });
+        if (className === 'GRU') {
+          const cell = owner as unknown as { kernel: VarRead; recurrentKernel: VarRead; bias: VarRead | null; recurrentActivation: { apply: (t: tf.Tensor) => tf.Tensor } };
+          job.gatedColumns = { from: 2 * units, key: `${statsKey}/reset-gated` };
+          targets.push({
+            key: job.gatedColumns.key, tensors: [input, hidden], k,
+            rows: ([x, h]) => gruResetGatedStates({
+              units, kernel: cell.kernel.read(), recurrentKernel: cell.recurrentKernel.read(), bias: owner.useBias === false || !cell.bias ? null : cell.bias.read(),
+              recurrentActivation: (t) => cell.recurrentActivation.apply(t),
+            }, x, h),
+          });
         }
       }
     }
@@ -335,8 +333,9 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
         cal = { ...cal, data: cal.data.subarray(0, n * per), shape: [n, ...cal.shape.slice(1)] };
       }
     }
-    if ((biasCorrection || multipoint) && cal === null) {
-      throw new ConversionError(`${biasCorrection ? '--bias-correction' : '--multipoint'} needs calibration inputs: pass --calibration <file> (no calibration.json next to model.json)`);
+    if ((biasCorrection || multipoint || rounding === 'gptq') && cal === null) {
+      const what = biasCorrection ? '--bias-correction' : multipoint ? '--multipoint' : '--rounding gptq';
+      throw new ConversionError(`${what} needs calibration inputs: pass --calibration <file> (no calibration.json next to model.json)`);
     }
     let stats = new Map<string, InputStats>();
     if (cal !== null && jobs.length > 0) {
@@ -365,61 +364,27 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
         }
       }
       const st = stats.get(job.statsKey);
-      if (st && !(st.mean.every(Number.isFinite) && st.diag.every(Number.isFinite))) {
-        throw new ConversionError(`the calibration inputs give non-finite activations at the input of ${job.statsKey}`);
+      const gated = job.gatedColumns ? stats.get(job.gatedColumns.key) : undefined;
+      for (const [key, s] of [[job.statsKey, st], [job.gatedColumns?.key, gated]] as const) {
+        if (s && !(s.mean.every(Number.isFinite) && s.diag.every(Number.isFinite))) {
+          throw new ConversionError(`the calibration inputs give non-finite activations at the input of ${key}`);
+        }
       }
-      const tensorMax = maxAbs(W);
-      const cols = Array.from({ length: N }, (_, n) => column(W, K, N, n));
+      const statsOf = (n: number) => (job.gatedColumns && n >= job.gatedColumns.from ? gated : st);
       const canCorrect = biasCorrection && st !== undefined && job.biasName !== null && byName.has(job.biasName);
-      // A channel whose bias absorbs the mean shift is judged by the variance of its output error.
-      const centered = (n: number) => canCorrect && n < job.biasColumns;
-      const rangeFor = (n: number, b: number) => chooseRange(cols[n], b, range, tensorMax, st, centered(n));
-      const bitsOf = new Int32Array(N).fill(job.bits);
-      const rangeOf = new Float64Array(N);
-      for (let n = 0; n < N; n++) rangeOf[n] = rangeFor(n, job.bits);
-      if (multipoint && budget !== null) {
-        const tensorBudget = job.bits + (budget - weightBits);
-        const extra = Math.floor((tensorBudget - job.bits) * N + 1e-9);
-        const err = (n: number, b: number, m: number) => {
-          const d = channelDelta(cols[n], m, b);
-          return st ? outputError(st, d, centered(n)) : d.reduce((s, v) => s + v * v, 0);
-        };
-        allocateExtraPlanes(N, extra, Math.min(16, job.bits + 8), bitsOf, rangeOf, rangeFor, err);
-      }
-      let planesBits = 0;
-      for (let n = 0; n < N; n++) planesBits = Math.max(planesBits, bitsOf[n]);
-      const uniform = bitsOf.every((b) => b === planesBits);
-      const layout: WeightLayout = { batch: 1, k: K, n: N, transposed: false };
-      const weight = quantizeWeights(W, layout, planesBits, { ranges: rangeOf, ...(uniform ? {} : { channelBits: bitsOf }) });
-      const deq = new Float32Array(K * N);
-      for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) deq[k * N + n] = dequantizeWeight(weight, 0, k, n);
+      const extraPlanes = multipoint && budget !== null ? Math.floor((budget - weightBits) * N + 1e-9) : 0;
+      const q = quantizeTensor({
+        values: W, k: K, n: N, bits: job.bits, range,
+        // A channel whose bias absorbs the mean shift is judged by the variance of its output error.
+        channel: (n) => ({ stats: statsOf(n), centered: canCorrect && statsOf(n) !== undefined }),
+        extraPlanes, maxBits: Math.min(16, job.bits + 8), rounding, gptq: gptqSettings,
+      });
+      const { weight, layout, deq, bitsOf } = q;
       quantized.set(job.entry.name, { weight, layout, deq });
-
-      // Errors and bias correction.
-      let sw = 0;
-      let se = 0;
-      let outErr = 0;
-      let outRef = 0;
-      let delta: Float64Array | null = null;
       if (canCorrect) {
-        delta = biasDelta.get(job.biasName as string) ?? new Float64Array(byName.get(job.biasName as string)!.values.length);
+        const delta = biasDelta.get(job.biasName as string) ?? new Float64Array(byName.get(job.biasName as string)!.values.length);
         biasDelta.set(job.biasName as string, delta);
-      }
-      const d = new Float64Array(K);
-      for (let n = 0; n < N; n++) {
-        for (let k = 0; k < K; k++) {
-          d[k] = W[k * N + n] - deq[k * N + n];
-          sw += W[k * N + n] * W[k * N + n];
-          se += d[k] * d[k];
-        }
-        if (st) {
-          let shift = 0;
-          for (let k = 0; k < K; k++) shift += st.mean[k] * d[k];
-          const corrected = centered(n);
-          outErr += quadForm(st, d) - (corrected ? shift * shift : 0);
-          outRef += quadForm(st, cols[n]);
-          if (corrected && delta) delta[n] += shift;
-        }
+        for (let n = 0; n < N; n++) if (statsOf(n) !== undefined) delta[n] += q.meanShift[n];
       }
       let rMin = Infinity;
       let rMax = 0;
@@ -428,11 +393,14 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
         rMax = Math.max(rMax, weight.ranges[n]);
       }
       const totalBits = bitsOf.reduce((s, b) => s + b, 0);
+      const outputRelError = q.outputError === null ? null : q.outputEnergy! > 0 ? Math.max(q.outputError, 0) / q.outputEnergy! : 0;
       reports.push({
         layer: job.layer.name, className: job.className, weight: job.entry.name, role: job.role, shape: [K, N],
-        bits: job.bits, avgBits: totalBits / N, maxBits: planesBits, rangeMin: rMin, rangeMax: rMax,
-        sqnrDb: toDb(sw / se), outputRelError: st ? (outRef > 0 ? Math.max(outErr, 0) / outRef : 0) : null,
-        biasCorrected: canCorrect, bytesBefore: K * N * 4, bytesAfter: packedBytes(weight),
+        bits: job.bits, avgBits: totalBits / N, maxBits: weight.bits, rangeMin: rMin, rangeMax: rMax,
+        sqnrDb: toDb(q.weightEnergy / q.weightError), outputRelError,
+        biasCorrected: canCorrect, rounding: q.gptqChannels > 0 ? 'gptq' : 'nearest',
+        ...(q.gptqChannels > 0 ? { gptqDampening: q.gptqDampening } : {}),
+        bytesBefore: K * N * 4, bytesAfter: packedBytes(weight),
       });
     }
 
@@ -452,7 +420,7 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
     const maxPlanes = reports.reduce((m, r) => Math.max(m, r.maxBits), 0);
     const settings = {
       weightBits: maxPlanes || weightBits, requestedWeightBits: weightBits, activationBits, range, biasCorrection,
-      multipoint, budget, layerBits, converter: `pbq convert ${CONVERTER_VERSION}`,
+      multipoint, budget, layerBits, rounding, ...(rounding === 'gptq' ? { gptq: gptqSettings } : {}), converter: `pbq convert ${CONVERTER_VERSION}`,
     };
     const extras: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(files.json)) if (k !== 'modelTopology' && k !== 'weightsManifest') extras[k] = v;
@@ -472,7 +440,10 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
     const quantWeights = reports.reduce((s, r) => s + r.shape[0] * r.shape[1], 0);
     const report: ConversionReport = {
       input: files.jsonPath, output,
-      settings: { weightBits, activationBits, range, biasCorrection, multipoint, budget, layerBits },
+      settings: {
+        weightBits, activationBits, range, biasCorrection, multipoint, budget, layerBits, rounding,
+        gptq: rounding === 'gptq' ? gptqSettings : null,
+      },
       calibration: cal ? { source: cal.source, samples: cal.shape[0] } : null,
       tensors: reports,
       passthrough: files.weights.filter((w) => !quantized.has(w.name) && !biasDelta.has(w.name))

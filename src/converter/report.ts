@@ -16,16 +16,18 @@ export function formatReport(r: ConversionReport): string {
   lines.push(`pbq convert: ${r.input} -> ${r.output}`);
   lines.push(`  W${s.weightBits} A${s.activationBits}, range ${s.range}` +
     `${s.biasCorrection ? ', bias correction' : ''}${s.multipoint ? `, multipoint budget ${s.budget}` : ''}` +
+    `${s.rounding === 'gptq' && s.gptq ? `, GPTQ rounding (dampening ${s.gptq.dampening}, ${s.gptq.order} order)` : ''}` +
     `${Object.keys(s.layerBits).length ? `, layer bits ${Object.entries(s.layerBits).map(([k, v]) => `${k}=${v}`).join(',')}` : ''}` +
     `; calibration: ${r.calibration ? `${r.calibration.samples} samples from ${r.calibration.source}` : 'none'}`);
-  const rows = [['tensor', 'class', 'shape', 'bits', 'range min', 'range max', 'SQNR dB', 'out err', 'bias corr', 'float', 'pbq']];
+  const rows = [['tensor', 'class', 'shape', 'bits', 'range min', 'range max', 'SQNR dB', 'out err', 'bias corr', 'rounding', 'float', 'pbq']];
   for (const t of r.tensors) {
     rows.push([
       `${t.layer}/${t.role}`, t.className, `${t.shape[0]}x${t.shape[1]}`,
       t.avgBits === t.bits && t.maxBits === t.bits ? String(t.bits) : `${t.avgBits.toFixed(2)} (max ${t.maxBits})`,
       t.rangeMin.toPrecision(4), t.rangeMax.toPrecision(4), t.sqnrDb.toFixed(2),
       t.outputRelError === null ? '-' : `${(100 * t.outputRelError).toFixed(3)}%`,
-      t.biasCorrected ? 'yes' : 'no', kb(t.bytesBefore), kb(t.bytesAfter),
+      t.biasCorrected ? 'yes' : 'no', t.gptqDampening ? `gptq λ=${t.gptqDampening.join('/')}` : t.rounding,
+      kb(t.bytesBefore), kb(t.bytesAfter),
     ]);
   }
   lines.push(pad(rows));
