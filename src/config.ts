@@ -162,12 +162,22 @@ export function validateConfig(partial: Partial<PbqConfig>): Partial<PbqConfig> 
 
 let flagsRegistered = false;
 
+/**
+ * Whether weightBits was set by the user (configure, tf.env().set) since the last resetConfig.
+ * A loaded pbq model whose stored planes exceed an unchosen weightBits raises it
+ * (raiseWeightBits); a chosen one is respected (fewer bits truncate the stored planes).
+ */
+let weightBitsChosen = false;
+let raising = false;
+
 /** Registers the PBQ_* flags with their defaults (idempotent). */
 export function registerFlags(): void {
   if (flagsRegistered) return;
   flagsRegistered = true;
   const e = env();
-  e.registerFlag(FLAGS.weightBits, () => DEFAULT_CONFIG.weightBits);
+  e.registerFlag(FLAGS.weightBits, () => DEFAULT_CONFIG.weightBits, () => {
+    if (!raising) weightBitsChosen = true;
+  });
   e.registerFlag(FLAGS.activationBits, () => DEFAULT_CONFIG.activationBits);
   e.registerFlag(FLAGS.activationMatMul, () => DEFAULT_CONFIG.activationMatMul);
   e.registerFlag(FLAGS.accumulator, () => accumulatorToFlag(DEFAULT_CONFIG.accumulator));
@@ -197,7 +207,31 @@ export function getConfig(): PbqConfig {
   };
 }
 
-/** Restores every setting to its default. */
+/** Restores every setting to its default (weightBits counts as not chosen again). */
 export function resetConfig(): PbqConfig {
-  return configure({ ...DEFAULT_CONFIG, accumulator: { ...DEFAULT_CONFIG.accumulator } });
+  const config = configure({ ...DEFAULT_CONFIG, accumulator: { ...DEFAULT_CONFIG.accumulator } });
+  weightBitsChosen = false;
+  return config;
+}
+
+/** True when the user set weightBits (configure or the PBQ_WEIGHT_BITS flag) since the last resetConfig. */
+export function isWeightBitsChosen(): boolean {
+  registerFlags();
+  return weightBitsChosen;
+}
+
+/**
+ * Raises weightBits to `bits` when it is lower and the user has not chosen it (the raise does
+ * not count as a choice). Returns the weightBits in force.
+ */
+export function raiseWeightBits(bits: number): number {
+  const current = getConfig().weightBits;
+  if (weightBitsChosen || bits <= current) return current;
+  raising = true;
+  try {
+    env().set(FLAGS.weightBits, checkInteger('weightBits', bits, 1, MAX_BITS));
+  } finally {
+    raising = false;
+  }
+  return bits;
 }

@@ -238,3 +238,31 @@ export async function gatherStats(
   });
   return out;
 }
+
+/**
+ * Calibration statistics kept across conversions of the same float model with the same
+ * calibration inputs (they do not depend on the quantization settings), e.g. for a sweep over
+ * settings (`npm run convert:table`, the bundled-model tests). Keyed by a hash of the model's
+ * topology and weights, the calibration values and the statistics targets.
+ */
+export class CalibrationCache {
+  private entries = new Map<string, Map<string, InputStats>>();
+
+  static key(modelJson: unknown, weights: ArrayLike<ArrayBufferView>, cal: CalibrationSet, targets: StatsTarget[]): string {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const h = (require('crypto') as typeof import('crypto')).createHash('sha256');
+    h.update(JSON.stringify(modelJson));
+    for (let i = 0; i < weights.length; i++) h.update(new Uint8Array(weights[i].buffer, weights[i].byteOffset, weights[i].byteLength));
+    h.update(JSON.stringify(cal.shape)).update(new Uint8Array(cal.data.buffer, cal.data.byteOffset, cal.data.byteLength));
+    h.update(JSON.stringify(targets.map((t) => [t.key, t.k])));
+    return h.digest('hex');
+  }
+
+  get(key: string): Map<string, InputStats> | undefined {
+    return this.entries.get(key);
+  }
+
+  set(key: string, stats: Map<string, InputStats>): void {
+    this.entries.set(key, stats);
+  }
+}

@@ -13,10 +13,11 @@ import type { WeightLayout } from '../weight_cache';
 import { ConversionError, oneLine } from './errors';
 import { readModelFiles, WeightEntry } from './model_io';
 import {
-  readCalibration, checkCalibrationShape, gatherStats, CalibrationSet, StatsTarget, inputRows, previousStates, gruResetGatedStates,
+  readCalibration, checkCalibrationShape, gatherStats, CalibrationCache, CalibrationSet, StatsTarget, inputRows, previousStates, gruResetGatedStates,
 } from './calibration';
 import { RangeMode, RANGE_MODES, toDb, InputStats } from './quant_math';
 import { encodePbq, PbqWeightInput, PBQ_FILE } from './pbq_format';
+import { packedPlaneWords } from './plane_packing';
 import { DEFAULT_GPTQ, GptqSettings, GPTQ_ORDERS, Rounding, ROUNDINGS } from './gptq';
 import { quantizeTensor } from './tensor_quant';
 
@@ -52,6 +53,8 @@ export interface ConvertOptions {
   /** Bits per layer name (overrides weightBits for that layer). */
   layerBits?: Record<string, number>;
   force?: boolean;
+  /** Reuses the calibration statistics of an earlier conversion of the same model and inputs. */
+  calibrationCache?: CalibrationCache;
   /** Progress in [0, 1] with a label (the CLI draws a bar on a TTY). */
   onProgress?: (fraction: number, label: string) => void;
 }
@@ -101,8 +104,10 @@ export interface ConversionReport {
     quantizedPackedBytes: number;
     outputShardBytes: number;
     pbqFileBytes: number;
-    /** pbq bits per quantized weight, all tensors. */
+    /** pbq bits (planes) per quantized weight, all tensors: the true size of a multipoint model. */
     avgBits: number;
+    /** The widest channel's planes: what a run needs (weightBits) to use every stored plane. */
+    maxBits: number;
   };
   /** Files written to the output folder. */
   files: string[];
@@ -208,9 +213,10 @@ function layerInput(layer: tfl.layers.Layer): tfl.SymbolicTensor {
   }
 }
 
-/** Plane bytes of a quantized weight, with its ranges and channel widths. */
+/** Bytes of a quantized weight in model.pbq: its planes (each channel's own), ranges and channel widths. */
 function packedBytes(q: QuantizedWeight): number {
-  return q.planes.byteLength + q.ranges.byteLength + (q.channelBits ? q.channelBits.byteLength : 0);
+  const planeWords = q.channelBits ? packedPlaneWords(q.channelBits, q.words) : q.planes.length;
+  return planeWords * 4 + q.ranges.byteLength + (q.channelBits ? q.channelBits.byteLength : 0);
 }
 
 function isNonEmptyDir(p: string): boolean {
@@ -342,7 +348,9 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
       checkCalibrationShape(cal, model);
       progress(0.05, 'calibration');
       try {
-        stats = await gatherStats(model.inputs, targets, cal, tfl);
+        const key = options.calibrationCache && CalibrationCache.key(files.json, files.weights.map((w) => w.values), cal, targets);
+        stats = (key && options.calibrationCache?.get(key)) || await gatherStats(model.inputs, targets, cal, tfl);
+        if (key) options.calibrationCache?.set(key, stats);
       } catch (e) {
         if (e instanceof ConversionError) throw e;
         throw new ConversionError(`running the model on the calibration inputs failed: ${oneLine(e)}`);
@@ -418,8 +426,10 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
       return { name: w.name, shape: w.shape, dtype: w.dtype, values: w.values };
     });
     const maxPlanes = reports.reduce((m, r) => Math.max(m, r.maxBits), 0);
+    const quantWeights = reports.reduce((s, r) => s + r.shape[0] * r.shape[1], 0);
+    const avgBits = quantWeights > 0 ? reports.reduce((s, r) => s + r.avgBits * r.shape[0] * r.shape[1], 0) / quantWeights : 0;
     const settings = {
-      weightBits: maxPlanes || weightBits, requestedWeightBits: weightBits, activationBits, range, biasCorrection,
+      weightBits: maxPlanes || weightBits, requestedWeightBits: weightBits, avgBits, activationBits, range, biasCorrection,
       multipoint, budget, layerBits, rounding, ...(rounding === 'gptq' ? { gptq: gptqSettings } : {}), converter: `pbq convert ${CONVERTER_VERSION}`,
     };
     const extras: Record<string, unknown> = {};
@@ -437,7 +447,6 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
     };
     const quantizedFloatBytes = reports.reduce((s, r) => s + r.bytesBefore, 0);
     const quantizedPackedBytes = reports.reduce((s, r) => s + r.bytesAfter, 0);
-    const quantWeights = reports.reduce((s, r) => s + r.shape[0] * r.shape[1], 0);
     const report: ConversionReport = {
       input: files.jsonPath, output,
       settings: {
@@ -452,7 +461,7 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
       totals: {
         inputWeightBytes: files.shardBytes, quantizedFloatBytes, quantizedPackedBytes,
         outputShardBytes: shard.byteLength, pbqFileBytes: pbqBytes.byteLength,
-        avgBits: quantWeights > 0 ? reports.reduce((s, r) => s + r.avgBits * r.shape[0] * r.shape[1], 0) / quantWeights : 0,
+        avgBits, maxBits: maxPlanes,
       },
       files: ['model.json', 'weights.bin', PBQ_FILE, 'pbq-report.json'],
       seconds: (Date.now() - t0) / 1000,

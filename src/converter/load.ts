@@ -5,8 +5,9 @@
  * stored planes are attached to the quantized kernels, so every pbq backend multiplies with
  * them directly instead of quantizing the float values again.
  *
- * Run it with `pbq.configure({weightBits})` at least the model's `settings.weightBits`
- * (the max planes of any channel): fewer bits truncate the stored planes (LSB planes dropped).
+ * The model runs at the planes it was converted for: loading raises pbq's weightBits to the
+ * widest stored channel unless the user chose weightBits (`planes` in the result says what
+ * happened); a chosen weightBits below the stored planes truncates them (LSB planes dropped).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -15,12 +16,15 @@ import { dequantizeWeight, QuantizedWeight } from '../quantize';
 import { attachStoredPlanes, WeightLayout } from '../weight_cache';
 import { ConversionError, oneLine } from './errors';
 import { decodePbq, PbqHeader, PBQ_FILE } from './pbq_format';
+import { planesInForce, PlanesInForce } from './planes_in_force';
 
 export interface LoadedPbqModel {
   model: tfl.LayersModel;
   header: PbqHeader;
   /** Names of the weights whose stored planes are attached. */
   planeWeights: string[];
+  /** Stored planes (average, widest channel) and the weightBits the model runs with. */
+  planes: PlanesInForce;
 }
 
 async function readBytes(source: string): Promise<Uint8Array> {
@@ -93,7 +97,7 @@ export async function loadPbqModel(source: string | Uint8Array): Promise<LoadedP
     attachStoredPlanes(variable.dataId, p.layout, p.weight);
     attached.push(v.originalName);
   }
-  return { model, header, planeWeights: attached };
+  return { model, header, planeWeights: attached, planes: planesInForce([...planes.values()].map((p) => p.weight)) };
 }
 
 /**

@@ -5,7 +5,9 @@
  *   bytes 4..7   uint32 H = byte length of the header
  *   bytes 8..    header: UTF-8 JSON (PbqHeader), zero-padded to a multiple of 4 bytes
  *   then         the data section; every offset in the header is relative to its start:
- *                packed planes (Uint32, [batch][n][bits][words] exactly as QuantizedWeight),
+ *                packed planes (Uint32, [batch][n][bits][words] exactly as QuantizedWeight; with
+ *                `packing: 'channel'` (multipoint tensors) only each channel's own
+ *                channelBits[c] planes, channel after channel: plane_packing.ts),
  *                ranges (Float32, one per channel), channelBits (Uint8, one per channel, only
  *                for multipoint tensors), and the float32/int32 values of every weight that is
  *                not quantized (biases, embeddings, …), each section 4-byte aligned.
@@ -15,6 +17,7 @@
 import type { QuantizedWeight } from '../quantize';
 import type { WeightLayout } from '../weight_cache';
 import { ConversionError } from './errors';
+import { packChannelPlanes, packedPlaneWords, unpackChannelPlanes } from './plane_packing';
 
 export const PBQ_MAGIC = 'PBQ1';
 export const PBQ_FILE = 'model.pbq';
@@ -40,6 +43,8 @@ export interface PbqPlanesWeight {
   planes: Section;
   ranges: Section;
   channelBits?: Section;
+  /** 'channel': the planes section holds each channel's channelBits[c] planes only (absent: all `bits`). */
+  packing?: 'channel';
 }
 
 export type PbqWeightSpec = PbqFloatWeight | PbqPlanesWeight;
@@ -87,9 +92,12 @@ export function encodePbq(
       const q = w.quantized.weight;
       const spec: PbqPlanesWeight = {
         name: w.name, shape: w.shape, dtype: 'float32', kind: 'planes', layout: w.quantized.layout,
-        bits: q.bits, words: q.words, planes: add(asBytes(q.planes)), ranges: add(asBytes(q.ranges)),
+        bits: q.bits, words: q.words, planes: add(asBytes(packChannelPlanes(q))), ranges: add(asBytes(q.ranges)),
       };
-      if (q.channelBits) spec.channelBits = add(asBytes(q.channelBits));
+      if (q.channelBits) {
+        spec.channelBits = add(asBytes(q.channelBits));
+        spec.packing = 'channel';
+      }
       return spec;
     }
     return { name: w.name, shape: w.shape, dtype: w.dtype, kind: 'float', data: add(asBytes(w.values as ArrayBufferView)) };
@@ -159,11 +167,16 @@ export function decodePbq(bytes: Uint8Array): DecodedPbq {
       const { batch, k, n } = w.layout ?? ({} as WeightLayout);
       if (!(batch * k * n === size) || !(w.bits >= 1 && w.bits <= 16) || w.words !== Math.ceil(k / 32)) fail(`${w.name}: bad planes layout`);
       const channels = batch * n;
+      const channelBits = w.channelBits ? new Uint8Array(section(w.channelBits, 1, channels, `${w.name} channelBits`)) : undefined;
+      if (w.packing !== undefined && (w.packing !== 'channel' || !channelBits)) fail(`${w.name}: unknown planes packing ${JSON.stringify(w.packing)}`);
+      if (channelBits?.some((b) => b < 1 || b > w.bits)) fail(`${w.name}: channelBits outside 1..${w.bits}`);
+      const planesData = w.packing === 'channel' && channelBits
+        ? unpackChannelPlanes(new Uint32Array(section(w.planes, 4, packedPlaneWords(channelBits, w.words), `${w.name} planes`)), channelBits, w.bits, w.words)
+        : new Uint32Array(section(w.planes, 4, channels * w.bits * w.words, `${w.name} planes`));
       const weight: QuantizedWeight = {
-        bits: w.bits, batch, k, n, words: w.words,
-        planes: new Uint32Array(section(w.planes, 4, channels * w.bits * w.words, `${w.name} planes`)),
+        bits: w.bits, batch, k, n, words: w.words, planes: planesData,
         ranges: new Float32Array(section(w.ranges, 4, channels, `${w.name} ranges`)),
-        ...(w.channelBits ? { channelBits: new Uint8Array(section(w.channelBits, 1, channels, `${w.name} channelBits`)) } : {}),
+        ...(channelBits ? { channelBits } : {}),
       };
       planes.set(w.name, { weight, layout: w.layout });
     } else {

@@ -14,7 +14,10 @@ export function formatReport(r: ConversionReport): string {
   const s = r.settings;
   const lines: string[] = [];
   lines.push(`pbq convert: ${r.input} -> ${r.output}`);
-  lines.push(`  W${s.weightBits} A${s.activationBits}, range ${s.range}` +
+  const tt0 = r.totals;
+  const planes = tt0.avgBits === s.weightBits && tt0.maxBits === s.weightBits
+    ? `W${s.weightBits}` : `W${s.weightBits} (stored: ${tt0.avgBits.toFixed(2)} bits/weight on average, widest channel ${tt0.maxBits} planes)`;
+  lines.push(`  ${planes} A${s.activationBits}, range ${s.range}` +
     `${s.biasCorrection ? ', bias correction' : ''}${s.multipoint ? `, multipoint budget ${s.budget}` : ''}` +
     `${s.rounding === 'gptq' && s.gptq ? `, GPTQ rounding (dampening ${s.gptq.dampening}, ${s.gptq.order} order)` : ''}` +
     `${Object.keys(s.layerBits).length ? `, layer bits ${Object.entries(s.layerBits).map(([k, v]) => `${k}=${v}`).join(',')}` : ''}` +
@@ -35,7 +38,7 @@ export function formatReport(r: ConversionReport): string {
   if (r.passthrough.length) lines.push(`  float (untouched): ${r.passthrough.map((p) => `${p.name} [${p.shape.join('x')}]`).join(', ')}`);
   const tt = r.totals;
   lines.push(`  quantized weights: ${kb(tt.quantizedFloatBytes)} float32 -> ${kb(tt.quantizedPackedBytes)} planes ` +
-    `(${tt.avgBits.toFixed(2)} bits/weight avg); model.pbq ${kb(tt.pbqFileBytes)} (input shards ${kb(tt.inputWeightBytes)}); ` +
+    `(${tt.avgBits.toFixed(2)} bits/weight avg, max ${tt.maxBits}); model.pbq ${kb(tt.pbqFileBytes)} (input shards ${kb(tt.inputWeightBytes)}); ` +
     `${r.seconds.toFixed(1)} s`);
   return lines.join('\n');
 }
