@@ -32,3 +32,6 @@ export * as engine from './engine';
 export { loadLayersModel, loadPbqModel } from './converter/load';
 export { registerFileRouters, fileHandler } from './io/file_io';
 export type { LoadedPbqModel } from './converter/load';
+export { loadGraphModel, loadPbqGraphModel } from './converter/load_graph';
+export type { LoadedPbqGraphModel } from './converter/load_graph';
+export type { PlanesInForce } from './converter/planes_in_force';

@@ -89,6 +89,32 @@ export function readCalibration(file: string): CalibrationSet {
   return { source: file, data, shape };
 }
 
+/**
+ * The calibration set of a conversion: `options.calibration`, else calibration.json next to
+ * model.json when present; the first `calibrationSamples` samples when given. `neededBy` names
+ * the option that cannot run without one (an error when there is none).
+ */
+export function selectCalibration(
+  options: { calibration?: string; calibrationSamples?: number }, modelDir: string, neededBy: string | null,
+): CalibrationSet | null {
+  const defaultCal = path.join(modelDir, 'calibration.json');
+  let cal: CalibrationSet | null = null;
+  if (options.calibration !== undefined) cal = readCalibration(options.calibration);
+  else if (fs.existsSync(defaultCal)) cal = readCalibration(defaultCal);
+  if (cal !== null && options.calibrationSamples !== undefined) {
+    const n = options.calibrationSamples;
+    if (!Number.isInteger(n) || n < 1) throw new ConversionError(`--calibration-samples must be a positive integer, got ${n}`);
+    if (n < cal.shape[0]) {
+      const per = cal.data.length / cal.shape[0];
+      cal = { ...cal, data: cal.data.subarray(0, n * per), shape: [n, ...cal.shape.slice(1)] };
+    }
+  }
+  if (neededBy !== null && cal === null) {
+    throw new ConversionError(`${neededBy} needs calibration inputs: pass --calibration <file> (no calibration.json next to model.json)`);
+  }
+  return cal;
+}
+
 /** Checks the calibration set against the model's (single) input. */
 export function checkCalibrationShape(cal: CalibrationSet, model: tfl.LayersModel): void {
   if (model.inputs.length !== 1) throw new ConversionError(`calibration supports single-input models only (this model has ${model.inputs.length} inputs)`);
@@ -177,6 +203,68 @@ function momentsOf(a: Accumulator, k: number): InputStats {
   return { k, count: a.count, mean, second, diag };
 }
 
+/**
+ * Rows to gather statistics of, for one batch of calibration inputs: per target, one or more
+ * tensors whose last dimension is the target's K (several when one weight multiplies several
+ * operands, e.g. an unrolled RNN's steps). The caller owns `x`; the returned tensors are disposed.
+ */
+export type BatchRows = (x: tf.Tensor) => Promise<tf.Tensor[][]> | tf.Tensor[][];
+
+/**
+ * E[x] and E[x xᵀ] (the diagonal only for K > 2048) of the rows `rowsOf` gives on the
+ * calibration set, per target (in the order of `ks`), with the same statistics of each half of
+ * the samples (`folds`: GPTQ cross-validates its dampening on them).
+ */
+export async function accumulateStats(cal: CalibrationSet, ks: number[], rowsOf: BatchRows, batchSize = 32): Promise<InputStats[]> {
+  const samples = cal.shape[0];
+  const dims = cal.shape.slice(1);
+  const per = dims.reduce((a, b) => a * b, 1);
+  const half = Math.ceil(samples / 2);
+  const folds: Array<[number, number]> = samples >= 2 ? [[0, half], [half, samples]] : [[0, samples]];
+  const acc = folds.map(() => ks.map((k) => newAccumulator(k)));
+  for (const [f, [from, to]] of folds.entries()) {
+    for (let s = from; s < to; s += batchSize) {
+      const b = Math.min(batchSize, to - s);
+      const x = tf.tensor(cal.data.subarray(s * per, (s + b) * per), [b, ...dims], 'float32');
+      let rows: tf.Tensor[][];
+      try {
+        rows = await rowsOf(x);
+      } finally {
+        x.dispose();
+      }
+      for (const [i, parts] of rows.entries()) {
+        for (const part of parts) addRows(acc[f][i], part, ks[i]);
+        tf.dispose(parts);
+      }
+      // Let a long calibration run yield to the event loop (progress bar).
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+  return ks.map((k, i) => {
+    const parts = acc.map((fold) => fold[i]);
+    const full = momentsOf(sumAccumulators(parts), k);
+    if (parts.length === 2 && full.second !== null && parts.every((p) => p.count > 0)) {
+      full.folds = [momentsOf(parts[0], k), momentsOf(parts[1], k)];
+    }
+    return full;
+  });
+}
+
+/** Adds the rows of `t` (last dimension K) to the running sums. */
+function addRows(a: Accumulator, t: tf.Tensor, k: number): void {
+  const [sum, second, count] = tf.tidy(() => {
+    const x2 = tf.reshape(t, [-1, k]);
+    return [tf.sum(x2, 0), a.second ? tf.matMul(x2, x2, true, false) : tf.sum(tf.square(x2), 0), tf.scalar(x2.shape[0])];
+  });
+  const sv = sum.dataSync();
+  for (let j = 0; j < a.sum.length; j++) a.sum[j] += sv[j];
+  const qv = second.dataSync();
+  if (a.second) for (let j = 0; j < qv.length; j++) a.second[j] += qv[j];
+  else for (let j = 0; j < qv.length; j++) a.diag[j] += qv[j];
+  a.count += count.dataSync()[0];
+  tf.dispose([sum, second, count]);
+}
+
 /** Runs the float model on the calibration set (current backend) and gathers E[x], E[xxᵀ] per target. */
 export async function gatherStats(
   inputs: tfl.SymbolicTensor[], targets: StatsTarget[], cal: CalibrationSet, tflModule: typeof tfl,
@@ -191,52 +279,13 @@ export async function gatherStats(
     return i;
   }));
   const statsModel = tflModule.model({ inputs, outputs: unique });
-  const samples = cal.shape[0];
-  const dims = cal.shape.slice(1);
-  const per = dims.reduce((a, b) => a * b, 1);
-  // Two folds (first and second half of the samples), summed into the full statistics; GPTQ
-  // cross-validates its dampening on them (gptq.ts).
-  const half = Math.ceil(samples / 2);
-  const folds: Array<[number, number]> = samples >= 2 ? [[0, half], [half, samples]] : [[0, samples]];
-  const acc = folds.map(() => targets.map((t) => newAccumulator(t.k)));
-  for (const [f, [from, to]] of folds.entries()) {
-    for (let s = from; s < to; s += batchSize) {
-      const b = Math.min(batchSize, to - s);
-      const results = tf.tidy(() => {
-        const x = tf.tensor(cal.data.subarray(s * per, (s + b) * per), [b, ...dims], 'float32');
-        let outs = statsModel.predict(x) as tf.Tensor | tf.Tensor[];
-        if (!Array.isArray(outs)) outs = [outs];
-        const got = outs;
-        return targets.map((t, i) => {
-          const x2 = tf.reshape(t.rows(slots[i].map((j) => got[j])), [-1, t.k]);
-          return [tf.sum(x2, 0), acc[f][i].second ? tf.matMul(x2, x2, true, false) : tf.sum(tf.square(x2), 0), tf.scalar(x2.shape[0])];
-        });
-      });
-      for (let i = 0; i < targets.length; i++) {
-        const [sum, second, count] = results[i];
-        const a = acc[f][i];
-        const sv = sum.dataSync();
-        for (let k = 0; k < a.sum.length; k++) a.sum[k] += sv[k];
-        const qv = second.dataSync();
-        if (a.second) for (let j = 0; j < qv.length; j++) a.second[j] += qv[j];
-        else for (let j = 0; j < qv.length; j++) a.diag[j] += qv[j];
-        a.count += count.dataSync()[0];
-        tf.dispose([sum, second, count]);
-      }
-      // Let a long calibration run yield to the event loop (progress bar).
-      await new Promise((r) => setImmediate(r));
-    }
-  }
-  const out = new Map<string, InputStats>();
-  targets.forEach((t, i) => {
-    const parts = acc.map((fold) => fold[i]);
-    const full = momentsOf(sumAccumulators(parts), t.k);
-    if (parts.length === 2 && full.second !== null && parts.every((p) => p.count > 0)) {
-      full.folds = [momentsOf(parts[0], t.k), momentsOf(parts[1], t.k)];
-    }
-    out.set(t.key, full);
-  });
-  return out;
+  const stats = await accumulateStats(cal, targets.map((t) => t.k), (x) => tf.tidy(() => {
+    let outs = statsModel.predict(x) as tf.Tensor | tf.Tensor[];
+    if (!Array.isArray(outs)) outs = [outs];
+    const got = outs;
+    return targets.map((t, i) => [t.rows(slots[i].map((j) => got[j]))]);
+  }), batchSize);
+  return new Map(targets.map((t, i) => [t.key, stats[i]]));
 }
 
 /**
@@ -248,7 +297,7 @@ export async function gatherStats(
 export class CalibrationCache {
   private entries = new Map<string, Map<string, InputStats>>();
 
-  static key(modelJson: unknown, weights: ArrayLike<ArrayBufferView>, cal: CalibrationSet, targets: StatsTarget[]): string {
+  static key(modelJson: unknown, weights: ArrayLike<ArrayBufferView>, cal: CalibrationSet, targets: Array<{ key: string; k: number }>): string {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const h = (require('crypto') as typeof import('crypto')).createHash('sha256');
     h.update(JSON.stringify(modelJson));

@@ -8,16 +8,15 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers';
 import '../chained_ops';
-import type { QuantizedWeight } from '../quantize';
-import type { WeightLayout } from '../weight_cache';
 import { ConversionError, oneLine } from './errors';
-import { readModelFiles, WeightEntry } from './model_io';
+import { isGraphModelJson, readModelFiles, WeightEntry } from './model_io';
 import {
-  readCalibration, checkCalibrationShape, gatherStats, CalibrationCache, CalibrationSet, StatsTarget, inputRows, previousStates, gruResetGatedStates,
+  selectCalibration, checkCalibrationShape, gatherStats, CalibrationCache, CalibrationSet, StatsTarget, inputRows, previousStates, gruResetGatedStates,
 } from './calibration';
-import { RangeMode, RANGE_MODES, toDb, InputStats } from './quant_math';
-import { encodePbq, PbqWeightInput, PBQ_FILE } from './pbq_format';
-import { packedPlaneWords } from './plane_packing';
+import { RangeMode, RANGE_MODES, InputStats } from './quant_math';
+import { PbqModelFormat, PBQ_FILE } from './pbq_format';
+import { buildOutputs, QuantizedEntry, tensorSummary } from './outputs';
+import { quantizeGraphModel } from './graph_model';
 import { DEFAULT_GPTQ, GptqSettings, GPTQ_ORDERS, Rounding, ROUNDINGS } from './gptq';
 import { quantizeTensor } from './tensor_quant';
 
@@ -213,12 +212,6 @@ function layerInput(layer: tfl.layers.Layer): tfl.SymbolicTensor {
   }
 }
 
-/** Bytes of a quantized weight in model.pbq: its planes (each channel's own), ranges and channel widths. */
-function packedBytes(q: QuantizedWeight): number {
-  const planeWords = q.channelBits ? packedPlaneWords(q.channelBits, q.words) : q.planes.length;
-  return planeWords * 4 + q.ranges.byteLength + (q.channelBits ? q.channelBits.byteLength : 0);
-}
-
 function isNonEmptyDir(p: string): boolean {
   return fs.existsSync(p) && (!fs.statSync(p).isDirectory() || fs.readdirSync(p).length > 0);
 }
@@ -258,7 +251,7 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
   const gptqSettings = checkGptqSettings(options.gptq);
   const progress = options.onProgress ?? (() => undefined);
 
-  const files = readModelFiles(options.input);
+  const files = readModelFiles(options.input, { graphModels: true });
   const inputDir = path.dirname(path.resolve(files.jsonPath));
   const output = path.resolve(options.output);
   if (output === inputDir || inputDir.startsWith(output + path.sep)) {
@@ -266,6 +259,52 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
   }
   if (fs.existsSync(output) && !fs.statSync(output).isDirectory()) throw new ConversionError(`output ${output} exists and is not a folder`);
   if (isNonEmptyDir(output) && !options.force) throw new ConversionError(`output folder ${output} is not empty (use --force to replace it)`);
+  const calibrationNeededBy = biasCorrection ? '--bias-correction' : multipoint ? '--multipoint' : rounding === 'gptq' ? '--rounding gptq' : null;
+
+  /** Writes the outputs and returns the report. */
+  const finish = (
+    quantized: Map<string, QuantizedEntry>, biasDelta: Map<string, Float64Array>, reports: TensorReport[],
+    cal: CalibrationSet | null, format: PbqModelFormat,
+  ): ConversionReport => {
+    progress(0.95, 'writing');
+    const maxPlanes = reports.reduce((m, r) => Math.max(m, r.maxBits), 0);
+    const quantWeights = reports.reduce((s, r) => s + r.shape[0] * r.shape[1], 0);
+    const avgBits = quantWeights > 0 ? reports.reduce((s, r) => s + r.avgBits * r.shape[0] * r.shape[1], 0) / quantWeights : 0;
+    const settings = {
+      weightBits: maxPlanes || weightBits, requestedWeightBits: weightBits, avgBits, activationBits, range, biasCorrection,
+      multipoint, budget, layerBits, rounding, ...(rounding === 'gptq' ? { gptq: gptqSettings } : {}), converter: `pbq convert ${CONVERTER_VERSION}`,
+    };
+    const built = buildOutputs(files, quantized, biasDelta, settings, format, `pbq convert ${CONVERTER_VERSION}`);
+    const report: ConversionReport = {
+      input: files.jsonPath, output,
+      settings: {
+        weightBits, activationBits, range, biasCorrection, multipoint, budget, layerBits, rounding,
+        gptq: rounding === 'gptq' ? gptqSettings : null,
+      },
+      calibration: cal ? { source: cal.source, samples: cal.shape[0] } : null,
+      tensors: reports,
+      passthrough: built.passthrough,
+      correctedBiases: [...biasDelta.keys()],
+      totals: {
+        inputWeightBytes: files.shardBytes,
+        quantizedFloatBytes: reports.reduce((s, r) => s + r.bytesBefore, 0),
+        quantizedPackedBytes: reports.reduce((s, r) => s + r.bytesAfter, 0),
+        outputShardBytes: built.shardBytes, pbqFileBytes: built.pbqFileBytes, avgBits, maxBits: maxPlanes,
+      },
+      files: ['model.json', 'weights.bin', PBQ_FILE, 'pbq-report.json'],
+      seconds: (Date.now() - t0) / 1000,
+    };
+    writeAtomically(output, { ...built.contents, 'pbq-report.json': Buffer.from(JSON.stringify(report, null, 1)) });
+    progress(1, 'done');
+    return report;
+  };
+
+  if (isGraphModelJson(files.json)) {
+    const cal = selectCalibration(options, inputDir, calibrationNeededBy);
+    const settings = { weightBits, range, layerBits, multipoint, budget, biasCorrection, rounding, gptq: gptqSettings };
+    const q = await quantizeGraphModel(files, settings, cal, { progress, calibrationCache: options.calibrationCache });
+    return finish(q.quantized, q.biasDelta, q.reports, cal, 'pbq-graph-model');
+  }
 
   const prevBackend = tf.getBackend();
   if (prevBackend !== 'cpu') await tf.setBackend('cpu');
@@ -327,22 +366,7 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
     }
 
     // Calibration.
-    let cal: CalibrationSet | null = null;
-    const defaultCal = path.join(inputDir, 'calibration.json');
-    if (options.calibration !== undefined) cal = readCalibration(options.calibration);
-    else if ((biasCorrection || multipoint || fs.existsSync(defaultCal)) && fs.existsSync(defaultCal)) cal = readCalibration(defaultCal);
-    if (cal !== null && options.calibrationSamples !== undefined) {
-      const n = options.calibrationSamples;
-      if (!Number.isInteger(n) || n < 1) throw new ConversionError(`--calibration-samples must be a positive integer, got ${n}`);
-      if (n < cal.shape[0]) {
-        const per = cal.data.length / cal.shape[0];
-        cal = { ...cal, data: cal.data.subarray(0, n * per), shape: [n, ...cal.shape.slice(1)] };
-      }
-    }
-    if ((biasCorrection || multipoint || rounding === 'gptq') && cal === null) {
-      const what = biasCorrection ? '--bias-correction' : multipoint ? '--multipoint' : '--rounding gptq';
-      throw new ConversionError(`${what} needs calibration inputs: pass --calibration <file> (no calibration.json next to model.json)`);
-    }
+    const cal = selectCalibration(options, inputDir, calibrationNeededBy);
     let stats = new Map<string, InputStats>();
     if (cal !== null && jobs.length > 0) {
       checkCalibrationShape(cal, model);
@@ -358,7 +382,7 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
     }
 
     // Quantize.
-    const quantized = new Map<string, { weight: QuantizedWeight; layout: WeightLayout; deq: Float32Array }>();
+    const quantized = new Map<string, QuantizedEntry>();
     const biasDelta = new Map<string, Float64Array>();
     const reports: TensorReport[] = [];
     for (const [ji, job] of jobs.entries()) {
@@ -387,93 +411,20 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
         channel: (n) => ({ stats: statsOf(n), centered: canCorrect && statsOf(n) !== undefined }),
         extraPlanes, maxBits: Math.min(16, job.bits + 8), rounding, gptq: gptqSettings,
       });
-      const { weight, layout, deq, bitsOf } = q;
+      const { weight, layout, deq } = q;
       quantized.set(job.entry.name, { weight, layout, deq });
       if (canCorrect) {
         const delta = biasDelta.get(job.biasName as string) ?? new Float64Array(byName.get(job.biasName as string)!.values.length);
         biasDelta.set(job.biasName as string, delta);
         for (let n = 0; n < N; n++) if (statsOf(n) !== undefined) delta[n] += q.meanShift[n];
       }
-      let rMin = Infinity;
-      let rMax = 0;
-      for (let n = 0; n < N; n++) {
-        rMin = Math.min(rMin, weight.ranges[n]);
-        rMax = Math.max(rMax, weight.ranges[n]);
-      }
-      const totalBits = bitsOf.reduce((s, b) => s + b, 0);
-      const outputRelError = q.outputError === null ? null : q.outputEnergy! > 0 ? Math.max(q.outputError, 0) / q.outputEnergy! : 0;
       reports.push({
         layer: job.layer.name, className: job.className, weight: job.entry.name, role: job.role, shape: [K, N],
-        bits: job.bits, avgBits: totalBits / N, maxBits: weight.bits, rangeMin: rMin, rangeMax: rMax,
-        sqnrDb: toDb(q.weightEnergy / q.weightError), outputRelError,
-        biasCorrected: canCorrect, rounding: q.gptqChannels > 0 ? 'gptq' : 'nearest',
-        ...(q.gptqChannels > 0 ? { gptqDampening: q.gptqDampening } : {}),
-        bytesBefore: K * N * 4, bytesAfter: packedBytes(weight),
+        ...tensorSummary(q, job.bits), biasCorrected: canCorrect,
       });
     }
 
-    // Output weights: dequantized matmul weights, corrected biases, everything else as it was.
-    progress(0.95, 'writing');
-    const outWeights: PbqWeightInput[] = files.weights.map((w) => {
-      const q = quantized.get(w.name);
-      if (q) return { name: w.name, shape: w.shape, dtype: 'float32', values: q.deq, quantized: { weight: q.weight, layout: q.layout } };
-      const bd = biasDelta.get(w.name);
-      if (bd) {
-        const v = Float32Array.from(w.values as Float32Array);
-        for (let i = 0; i < v.length; i++) v[i] = v[i] + bd[i];
-        return { name: w.name, shape: w.shape, dtype: w.dtype, values: v };
-      }
-      return { name: w.name, shape: w.shape, dtype: w.dtype, values: w.values };
-    });
-    const maxPlanes = reports.reduce((m, r) => Math.max(m, r.maxBits), 0);
-    const quantWeights = reports.reduce((s, r) => s + r.shape[0] * r.shape[1], 0);
-    const avgBits = quantWeights > 0 ? reports.reduce((s, r) => s + r.avgBits * r.shape[0] * r.shape[1], 0) / quantWeights : 0;
-    const settings = {
-      weightBits: maxPlanes || weightBits, requestedWeightBits: weightBits, avgBits, activationBits, range, biasCorrection,
-      multipoint, budget, layerBits, rounding, ...(rounding === 'gptq' ? { gptq: gptqSettings } : {}), converter: `pbq convert ${CONVERTER_VERSION}`,
-    };
-    const extras: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(files.json)) if (k !== 'modelTopology' && k !== 'weightsManifest') extras[k] = v;
-    const pbqBytes = encodePbq(files.modelTopology, extras, settings, outWeights);
-    const shard = tf.io.concatenateArrayBuffers(outWeights.map((w) => {
-      const v = w.values as Float32Array | Int32Array;
-      return v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength) as ArrayBuffer;
-    }));
-    const modelJson = {
-      ...extras, modelTopology: files.modelTopology,
-      convertedBy: `pbq convert ${CONVERTER_VERSION}`,
-      weightsManifest: [{ paths: ['./weights.bin'], weights: outWeights.map((w) => ({ name: w.name, shape: w.shape, dtype: w.dtype })) }],
-      pbq: { file: PBQ_FILE, ...settings },
-    };
-    const quantizedFloatBytes = reports.reduce((s, r) => s + r.bytesBefore, 0);
-    const quantizedPackedBytes = reports.reduce((s, r) => s + r.bytesAfter, 0);
-    const report: ConversionReport = {
-      input: files.jsonPath, output,
-      settings: {
-        weightBits, activationBits, range, biasCorrection, multipoint, budget, layerBits, rounding,
-        gptq: rounding === 'gptq' ? gptqSettings : null,
-      },
-      calibration: cal ? { source: cal.source, samples: cal.shape[0] } : null,
-      tensors: reports,
-      passthrough: files.weights.filter((w) => !quantized.has(w.name) && !biasDelta.has(w.name))
-        .map((w) => ({ name: w.name, shape: w.shape, bytes: w.values.byteLength })),
-      correctedBiases: [...biasDelta.keys()],
-      totals: {
-        inputWeightBytes: files.shardBytes, quantizedFloatBytes, quantizedPackedBytes,
-        outputShardBytes: shard.byteLength, pbqFileBytes: pbqBytes.byteLength,
-        avgBits, maxBits: maxPlanes,
-      },
-      files: ['model.json', 'weights.bin', PBQ_FILE, 'pbq-report.json'],
-      seconds: (Date.now() - t0) / 1000,
-    };
-    writeAtomically(output, {
-      'model.json': Buffer.from(JSON.stringify(modelJson)),
-      'weights.bin': Buffer.from(shard),
-      [PBQ_FILE]: Buffer.from(pbqBytes.buffer, pbqBytes.byteOffset, pbqBytes.byteLength),
-      'pbq-report.json': Buffer.from(JSON.stringify(report, null, 1)),
-    });
-    progress(1, 'done');
-    return report;
+    return finish(quantized, biasDelta, reports, cal, 'pbq-layers-model');
   } finally {
     model?.dispose();
     if (tf.getBackend() !== prevBackend && prevBackend) await tf.setBackend(prevBackend);

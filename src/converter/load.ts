@@ -16,7 +16,7 @@ import { dequantizeWeight } from '../quantize';
 import { attachStoredPlanes } from '../weight_cache';
 import { routeDenseThroughVariable, splitGruRecurrentKernel } from '../layers/load_patches';
 import { ConversionError, oneLine } from './errors';
-import { decodePbq, PbqHeader, PBQ_FILE } from './pbq_format';
+import { decodePbq, DecodedPbq, PbqHeader, PBQ_FILE } from './pbq_format';
 import { planesInForce, PlanesInForce } from './planes_in_force';
 
 export interface LoadedPbqModel {
@@ -28,7 +28,8 @@ export interface LoadedPbqModel {
   planes: PlanesInForce;
 }
 
-async function readBytes(source: string): Promise<Uint8Array> {
+/** The bytes of model.pbq from a folder, its model.json/model.pbq path, or a URL. */
+export async function readPbqBytes(source: string): Promise<Uint8Array> {
   if (/^https?:\/\//.test(source)) {
     const url = source.endsWith('.pbq') ? source : `${source.replace(/\/model\.json$/, '').replace(/\/$/, '')}/${PBQ_FILE}`;
     const res = await fetch(url);
@@ -47,10 +48,9 @@ async function readBytes(source: string): Promise<Uint8Array> {
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
-/** Loads a converted model from a folder, its model.json/model.pbq path, a URL, or the file's bytes. */
-export async function loadPbqModel(source: string | Uint8Array): Promise<LoadedPbqModel> {
-  const bytes = typeof source === 'string' ? await readBytes(source) : source;
-  const { header, floats, planes } = decodePbq(bytes);
+/** The weight specs and data of a decoded model.pbq: stored planes dequantized, other weights as stored. */
+export function pbqWeightArtifacts(decoded: DecodedPbq): { weightSpecs: tf.io.WeightsManifestEntry[]; weightData: ArrayBuffer } {
+  const { header, floats, planes } = decoded;
   const weightSpecs: tf.io.WeightsManifestEntry[] = [];
   const buffers: ArrayBuffer[] = [];
   for (const spec of header.weights) {
@@ -73,6 +73,16 @@ export async function loadPbqModel(source: string | Uint8Array): Promise<LoadedP
       buffers.push(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength) as ArrayBuffer);
     }
   }
+  return { weightSpecs, weightData: tf.io.concatenateArrayBuffers(buffers) };
+}
+
+/** Loads a converted model from a folder, its model.json/model.pbq path, a URL, or the file's bytes. */
+export async function loadPbqModel(source: string | Uint8Array): Promise<LoadedPbqModel> {
+  const bytes = typeof source === 'string' ? await readPbqBytes(source) : source;
+  const decoded = decodePbq(bytes);
+  const { header, planes } = decoded;
+  if (header.format === 'pbq-graph-model') throw new ConversionError('model.pbq holds a GraphModel: load it with pbq.loadGraphModel');
+  const { weightSpecs, weightData } = pbqWeightArtifacts(decoded);
   let model: tfl.LayersModel;
   try {
     model = await tfl.loadLayersModel({
@@ -80,7 +90,7 @@ export async function loadPbqModel(source: string | Uint8Array): Promise<LoadedP
         ...header.modelJsonExtras,
         modelTopology: header.modelTopology as tf.io.ModelArtifacts['modelTopology'],
         weightSpecs,
-        weightData: tf.io.concatenateArrayBuffers(buffers),
+        weightData,
       }),
     });
   } catch (e) {

@@ -50,7 +50,8 @@ export interface PbqPlanesWeight {
 export type PbqWeightSpec = PbqFloatWeight | PbqPlanesWeight;
 
 export interface PbqHeader {
-  format: 'pbq-layers-model';
+  /** A LayersModel (topology: Keras JSON) or a GraphModel (topology: GraphDef JSON, graph_model.ts). */
+  format: PbqModelFormat;
   version: 1;
   modelTopology: unknown;
   /** Other model.json keys kept as they were (format, generatedBy, …). */
@@ -59,6 +60,9 @@ export interface PbqHeader {
   settings: Record<string, unknown>;
   weights: PbqWeightSpec[];
 }
+
+export type PbqModelFormat = 'pbq-layers-model' | 'pbq-graph-model';
+export const PBQ_FORMATS: readonly PbqModelFormat[] = ['pbq-layers-model', 'pbq-graph-model'];
 
 export interface PbqWeightInput {
   name: string;
@@ -74,7 +78,7 @@ function pad4(n: number): number {
 
 export function encodePbq(
   modelTopology: unknown, modelJsonExtras: Record<string, unknown>, settings: Record<string, unknown>,
-  weights: PbqWeightInput[],
+  weights: PbqWeightInput[], format: PbqModelFormat = 'pbq-layers-model',
 ): Uint8Array {
   const chunks: Uint8Array[] = [];
   let at = 0;
@@ -102,7 +106,7 @@ export function encodePbq(
     }
     return { name: w.name, shape: w.shape, dtype: w.dtype, kind: 'float', data: add(asBytes(w.values as ArrayBufferView)) };
   });
-  const header: PbqHeader = { format: 'pbq-layers-model', version: 1, modelTopology, modelJsonExtras, settings, weights: specs };
+  const header: PbqHeader = { format, version: 1, modelTopology, modelJsonExtras, settings, weights: specs };
   const headerBytes = new TextEncoder().encode(JSON.stringify(header));
   const headerLen = pad4(headerBytes.byteLength);
   const out = new Uint8Array(8 + headerLen + at);
@@ -140,9 +144,9 @@ export function decodePbq(bytes: Uint8Array): DecodedPbq {
   } catch (e) {
     fail(`corrupt header JSON: ${(e as Error).message}`);
   }
-  if (header === null || typeof header !== 'object' || header.format !== 'pbq-layers-model' || header.version !== 1 ||
+  if (header === null || typeof header !== 'object' || !PBQ_FORMATS.includes(header.format) || header.version !== 1 ||
     !Array.isArray(header.weights)) {
-    fail('unsupported header (format pbq-layers-model, version 1 expected)');
+    fail(`unsupported header (format ${PBQ_FORMATS.join(' or ')}, version 1 expected)`);
   }
   const dataStart = 8 + headerLen;
   const dataLen = bytes.byteLength - dataStart;
