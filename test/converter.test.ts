@@ -282,7 +282,7 @@ describe('CLI', () => {
     ['bits zero', () => undefined, ['--weight-bits', '0'], /--weight-bits must be an integer in 1\.\.16/],
     ['calibration shape', (d) => writeCalibration(d, randomRows(4, 47, 1)), ['--bias-correction'], /calibration shape \[4, 47\] does not match the model input \[null, 48\]/],
     ['unknown layer in --layer-bits', () => undefined, ['--layer-bits', 'nope=8'], /no quantized layer named 'nope'/],
-    ['graph model', (d) => fs.writeFileSync(path.join(d, 'model.json'), JSON.stringify({ format: 'graph-model', modelTopology: { node: [] } })), [], /GraphModel/],
+    ['graph model without a GraphDef', (d) => fs.writeFileSync(path.join(d, 'model.json'), JSON.stringify({ format: 'graph-model', modelTopology: { node: {} } })), [], /modelTopology\.node is not an array/],
     ['budget below bits', () => undefined, ['--multipoint', '--budget', '3.5'], /--budget must be a number in 4\.\.16/],
     ['gptq without calibration', (d) => fs.rmSync(path.join(d, 'calibration.json')), ['--rounding', 'gptq'], /--rounding gptq needs calibration inputs/],
     ['gptq options without gptq', () => undefined, ['--gptq-order', 'natural'], /--gptq-dampening and --gptq-order need --rounding gptq/],
