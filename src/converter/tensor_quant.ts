@@ -103,33 +103,9 @@ export function quantizeTensor(spec: TensorQuantSpec): TensorQuantResult {
   const cols = Array.from({ length: N }, (_, n) => column(W, K, N, n));
   const ctx = Array.from({ length: N }, (_, n) => spec.channel(n));
   const nearestRange = (n: number, b: number) => chooseRange(cols[n], b, range, tensorMax, ctx[n].stats, ctx[n].centered);
-  // GPTQ: one factorization per (statistics, centered) group of channels.
-  const groupOf: Array<GptqGroup | null> = new Array(N).fill(null);
-  const dampenings: number[] = [];
-  if (spec.rounding === 'gptq') {
-    const members = new Map<InputStats, Map<boolean, number[]>>();
-    for (let n = 0; n < N; n++) {
-      const st = ctx[n].stats;
-      if (st === undefined || st.second === null) continue; // diagonal H: GPTQ is nearest rounding
-      if (!members.has(st)) members.set(st, new Map());
-      const byCentered = members.get(st) as Map<boolean, number[]>;
-      if (!byCentered.has(ctx[n].centered)) byCentered.set(ctx[n].centered, []);
-      (byCentered.get(ctx[n].centered) as number[]).push(n);
-    }
-    for (const [st, byCentered] of members) {
-      for (const [centered, channels] of byCentered) {
-        let lambda = spec.gptq.dampening === 'auto' ? FALLBACK_DAMPENING : spec.gptq.dampening;
-        if (spec.gptq.dampening === 'auto' && st.folds) {
-          lambda = crossValidatedDampening(st.folds, centered, validationChannels(channels, (n) => ({
-            col: cols[n], m: nearestRange(n, bits), bits,
-          })), spec.gptq.order).dampening;
-        }
-        const group = new GptqGroup(st, centered, lambda, spec.gptq.order);
-        dampenings.push(group.factor.dampening);
-        for (const n of channels) groupOf[n] = group;
-      }
-    }
-  }
+  const { groupOf, dampenings } = spec.rounding === 'gptq'
+    ? gptqGroups(ctx, spec.gptq, (channels) => validationChannels(channels, (n) => ({ col: cols[n], m: nearestRange(n, bits), bits })))
+    : { groupOf: new Array<GptqGroup | null>(N).fill(null), dampenings: [] };
   // 'mse' with GPTQ: the range is searched with GPTQ in the loop, by the output error it leaves
   // (GPTQ compensates part of the clipping error, so its best grid is often narrower).
   const rangeFor = (n: number, b: number) => {
@@ -193,6 +169,38 @@ export function quantizeTensor(spec: TensorQuantSpec): TensorQuantResult {
     weight, layout, deq, bitsOf, meanShift, weightEnergy, weightError,
     outputError: outErr, outputEnergy: outRef, gptqChannels, gptqDampening: dampenings,
   };
+}
+
+/**
+ * GPTQ for the channels of a tensor: one factorization per (statistics, centered) pair shared by
+ * its channels, λ cross-validated on `validation(channels)` when the dampening is 'auto'
+ * (0.01 without folds). Channels without a full second moment get none (nearest rounding).
+ */
+export function gptqGroups(
+  ctx: ChannelContext[], settings: GptqSettings, validation: (channels: number[]) => ValidationChannel[],
+): { groupOf: Array<GptqGroup | null>; dampenings: number[] } {
+  const members = new Map<InputStats, Map<boolean, number[]>>();
+  ctx.forEach(({ stats, centered }, n) => {
+    if (stats === undefined || stats.second === null) return; // diagonal H: GPTQ is nearest rounding
+    if (!members.has(stats)) members.set(stats, new Map());
+    const byCentered = members.get(stats) as Map<boolean, number[]>;
+    if (!byCentered.has(centered)) byCentered.set(centered, []);
+    (byCentered.get(centered) as number[]).push(n);
+  });
+  const groupOf: Array<GptqGroup | null> = new Array(ctx.length).fill(null);
+  const dampenings: number[] = [];
+  for (const [stats, byCentered] of members) {
+    for (const [centered, channels] of byCentered) {
+      let lambda = settings.dampening === 'auto' ? FALLBACK_DAMPENING : settings.dampening;
+      if (settings.dampening === 'auto' && stats.folds) {
+        lambda = crossValidatedDampening(stats.folds, centered, validation(channels), settings.order).dampening;
+      }
+      const group = new GptqGroup(stats, centered, lambda, settings.order);
+      dampenings.push(group.factor.dampening);
+      for (const n of channels) groupOf[n] = group;
+    }
+  }
+  return { groupOf, dampenings };
 }
 
 /** At most `limit` channels, evenly spread, for the dampening's cross-validation. */
