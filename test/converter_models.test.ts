@@ -50,7 +50,7 @@ const models: Array<{ name: string; data: (dir: string) => EvalData; gptq: Targe
   },
   {
     name: 'gru-lm', data: (dir) => lmData(dir, 32),
-    gptq: [{ bits: 3, limit: 0.03, measured: 'MEASURE' }, { bits: 4, limit: 0.008, measured: 'MEASURE' }],
+    gptq: [{ bits: 3, limit: 0.03, measured: '+2.32 %' }, { bits: 4, limit: 0.008, measured: '+0.23 %' }],
   },
 ];
 
