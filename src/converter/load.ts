@@ -14,6 +14,7 @@ import '../chained_ops';
 import { dequantizeWeight } from '../quantize';
 import { attachStoredPlanes } from '../weight_cache';
 import { routeDenseThroughVariable, splitGruRecurrentKernel } from '../layers/load_patches';
+import { isNode } from '../io/file_io';
 import { ConversionError, oneLine } from './errors';
 import { decodePbq, PbqHeader, PBQ_FILE } from './pbq_format';
 
@@ -24,13 +25,27 @@ export interface LoadedPbqModel {
   planeWeights: string[];
 }
 
-async function readBytes(source: string): Promise<Uint8Array> {
-  if (/^https?:\/\//.test(source)) {
-    const url = source.endsWith('.pbq') ? source : `${source.replace(/\/model\.json$/, '').replace(/\/$/, '')}/${PBQ_FILE}`;
-    const res = await fetch(url);
-    if (!res.ok) throw new ConversionError(`cannot fetch ${url}: HTTP ${res.status}`);
-    return new Uint8Array(await res.arrayBuffer());
+/** The model.pbq URL of a folder URL (`out/`, `/models/m`), a model.json URL or a .pbq URL. */
+export function pbqUrl(source: string): string {
+  return source.endsWith('.pbq') ? source : `${source.replace(/\/model\.json$/, '').replace(/\/$/, '')}/${PBQ_FILE}`;
+}
+
+/** fetch()es the bytes; in a browser a relative URL is relative to the page, as for tf.loadLayersModel. */
+async function fetchBytes(url: string): Promise<Uint8Array> {
+  if (url.startsWith('file://')) throw new ConversionError(`cannot load ${url}: file:// paths load in Node only (serve the folder and pass its URL)`);
+  let res: Response;
+  try {
+    res = await fetch(url);
+  } catch (e) {
+    throw new ConversionError(`cannot fetch ${url}: ${oneLine(e)}`);
   }
+  if (!res.ok) throw new ConversionError(`cannot fetch ${url}: HTTP ${res.status}`);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+async function readBytes(source: string): Promise<Uint8Array> {
+  // Outside Node every string is a URL (absolute or relative to the page); in Node, http(s) URLs.
+  if (/^https?:\/\//.test(source) || !isNode()) return fetchBytes(pbqUrl(source));
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const req = eval('require') as (m: string) => any;
   const fs = req('fs');
