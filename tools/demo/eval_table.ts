@@ -79,15 +79,15 @@ export function metricSvg(results: Result[], title: string, note: string): strin
       name: `pbq A${a}`,
       points: rs.filter((r) => r.activationBits === a).map((r) => [r.weightBits as number, y(r)] as [number, number]),
     }));
-    const ref = float ? y(float) : undefined;
-    const yRange: [number, number] | undefined = ref === undefined ? undefined
-      : isAcc ? [Math.max(0, Math.min(...series.flatMap((s) => s.points.map((p) => p[1])), ref) - 2), 100]
-      : [ref * 0.97, Math.min(ref * 3, Math.max(...series.flatMap((s) => s.points.map((p) => p[1])), ref) * 1.03)];
+    // Accuracy: a linear axis from just below the lowest point to 100 %. Perplexity: a log axis
+    // over every point (the 1-bit LMs are 4-10x the float perplexity; a linear axis clipped them).
+    const all = [...series.flatMap((s) => s.points.map((p) => p[1])), ...(float ? [y(float)] : [])];
+    const yRange: [number, number] | undefined = isAcc ? [Math.max(0, Math.min(...all) - 2), 100] : undefined;
     panels.push({
       title: `${model} (${rs[0].examples})`,
       xLabel: 'weight bits',
-      yLabel: isAcc ? 'top-1 accuracy, % (higher is better)' : 'perplexity (lower is better)',
-      series, yRange, legend: isAcc ? 'br' : 'tr',
+      yLabel: isAcc ? 'top-1 accuracy, % (higher is better)' : 'perplexity, log scale (lower is better)',
+      series, yRange, logY: !isAcc, legend: isAcc ? 'br' : 'tr',
       hlines: float ? [{ y: y(float), label: `float32 ${formatMetric(float)}` }] : [],
       xTicks: [...new Set(series.flatMap((s) => s.points.map((p) => p[0])))],
     });
