@@ -72,7 +72,7 @@ function subsetNote(): string {
   const parts = MODEL_NAMES.map((m) => {
     const limit = LIMITS[m];
     if (m === 'mnist-mlp') return limit ? `${m}: ${limit} evenly spaced of the 1,996 held-back digits` : `${m}: all 1,996 held-back digits`;
-    return limit ? `${m}: the first ${limit} of 64 windows (${limit * 64} of 4,096 held-back chars)` : `${m}: all 64 windows (4,096 held-back chars)`;
+    return limit ? `${m}: the first ${limit} of 64 windows (${(limit * 64).toLocaleString('en-US')} of 4,096 held-back chars)` : `${m}: all 64 windows (4,096 held-back chars)`;
   });
   const more = BROWSER ? '' : FULL ? '' : ' `npm start -- --full` evaluates the LMs on all 64 windows (the README\'s accuracy table).';
   return `Eval sets of this run: ${parts.join('; ')}.${more}`;
