@@ -106,13 +106,21 @@ function heldBack(i: number): Float32Array {
   return Float32Array.from(digits.images.subarray(i * 784, (i + 1) * 784), (v) => v / 255);
 }
 
+/**
+ * The MLP's numbers must match exactly (as shown): the GLSL products give the CPU engine's
+ * integers and one feed-forward pass only rounds differently in float32's last bit. The LSTM's
+ * state is float32 computed by GLSL on pbq-webgl (tanh, the cell update) and by JavaScript in
+ * Node; a state that lands on the other side of an activation code's rounding boundary changes
+ * that code, and the recurrence carries the difference on: on pbq-webgl the perplexity is
+ * compared within 0.5 % (0.04 % measured); on pbq-cpu, the same JavaScript, to the digits shown.
+ */
 function expectShownEqualsNode(s: Shown, node: { correct: number; probs: Float32Array; perplexity: number }): void {
   expect(s.count).toBe(`${node.correct} / ${digits.n}`);
   expect(s.accuracy).toBe(`${(100 * node.correct / digits.n).toFixed(2)} %`);
   expect(s.prediction).toBe(String(node.probs.indexOf(Math.max(...node.probs))));
-  // Shown to 3 decimals; the GLSL products give the CPU engine's integers, so only the last float32 rounding differs.
-  s.probs.forEach((p, d) => expect(Math.abs(p - node.probs[d])).toBeLessThanOrEqual(0.0005 + 1e-6));
-  expect(Math.abs(Number(s.perplexity) - node.perplexity)).toBeLessThanOrEqual(0.0005 + 1e-4 * node.perplexity);
+  s.probs.forEach((p, d) => expect(Math.abs(p - node.probs[d])).toBeLessThanOrEqual(0.0005 + 1e-6)); // shown to 3 decimals
+  const lmTolerance = s.backend === 'pbq-cpu' ? 0.0005 + 1e-6 : 0.005 * node.perplexity;
+  expect(Math.abs(Number(s.perplexity) - node.perplexity)).toBeLessThanOrEqual(lmTolerance);
 }
 
 describe('the demo page', () => {
@@ -156,25 +164,24 @@ describe('the demo page', () => {
   });
 
   it('switches the base and the accumulator, and the numbers follow', async () => {
-    await page.select('#accumulator', 'int:21:wrap');
-    await idle();
-    let s = await shownNow();
     const input = Float32Array.from(await page.evaluate(() => (window as unknown as { pbqDemo: { shown(): { input: number[] } } }).pbqDemo.shown().input));
-    const narrow = await computeInNode(s, input);
-    expectShownEqualsNode(s, narrow);
     await page.select('#base', 'pbq-cpu');
     await idle();
+    let s = await shownNow();
+    expect([s.backend, await textOf('#float-backend')]).toEqual(['pbq-cpu', 'cpu']);
+    expectShownEqualsNode(s, await computeInNode(s, input));
+    await page.select('#accumulator', 'int:21:wrap');
+    await idle();
     s = await shownNow();
-    expect(s.backend).toBe('pbq-cpu');
-    expect(await textOf('#float-backend')).toBe('cpu');
-    expectShownEqualsNode(s, narrow);
-    await page.select('#base', 'pbq-webgl');
+    expect(s.accumulator).toBe('int:21:wrap');
+    expectShownEqualsNode(s, await computeInNode(s, input));
     await page.select('#accumulator', 'exact');
+    await page.select('#base', 'pbq-webgl');
     await idle();
   });
 
   it('plots every setting seen and reads at phone width; screenshots in .cache/artifacts/', async () => {
-    // A4/W4 (start), A6/W3 (sliders), A6/W3 int 21: three series, four points (the exact A6/W3 point twice: same key).
+    // A8 (W4 at the start), A6 (W3 after the sliders), A6 int 21 (W3): a series each.
     const points = await page.$$eval('#plot-accuracy svg circle, #plot-accuracy svg path.clipped', (els) => els.length);
     expect(points).toBeGreaterThanOrEqual(3);
     fs.mkdirSync(ARTIFACTS, { recursive: true });

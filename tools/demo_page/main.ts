@@ -182,6 +182,7 @@ function setupPad(): void {
     input = padInput();
     inputSource = 'drawn';
     $('digit-source').textContent = 'Your drawing (scaled to 20×20 and centred by mass, as MNIST).';
+    delete $('digit-source').dataset.index;
     schedule(['digit', 'time']);
   };
   pad.addEventListener('pointerup', end);
@@ -371,6 +372,8 @@ async function refreshLm(s: DemoSetting): Promise<void> {
   await runGeneration(s);
 }
 
+const GENERATED_CHARS = 100;
+
 /** Generates text from the prompt at the current setting (the same text for the same setting). */
 async function runGeneration(s: DemoSetting): Promise<void> {
   const started = performance.now();
@@ -380,7 +383,7 @@ async function runGeneration(s: DemoSetting): Promise<void> {
     generators.set(s.backend, gen);
   }
   const prompt = $<HTMLInputElement>('prompt').value;
-  const ids = generate(gen, encode(prompt, vocab), 160, 0.6, 7);
+  const ids = generate(gen, encode(prompt, vocab), GENERATED_CHARS, 0.6, 7);
   const out = $('generated');
   out.innerHTML = '';
   const b = document.createElement('b');
@@ -411,6 +414,7 @@ function bindControls(): void {
     input = null;
     inputSource = '';
     $('digit-source').textContent = 'Draw a digit, or pick a held-back one.';
+    delete $('digit-source').dataset.index;
     schedule(['digit']);
   });
   $('generate').addEventListener('click', () => {
@@ -431,9 +435,12 @@ async function start(): Promise<void> {
   schedule();
 }
 
-/** For tests: wait until every scheduled update has run; read what was shown and computed from. */
+const started = start().catch((e) => status(`could not start: ${e instanceof Error ? e.message : e}`, true));
+
+/** For tests: wait until the page has started and every scheduled update has run; read what was shown and computed from. */
 (window as unknown as { pbqDemo: object }).pbqDemo = {
   async idle(): Promise<void> {
+    await started;
     for (;;) {
       const v = version;
       await running;
@@ -444,4 +451,3 @@ async function start(): Promise<void> {
   backends: pbqBackends,
 };
 
-start().catch((e) => status(`could not start: ${e instanceof Error ? e.message : e}`, true));
