@@ -119,6 +119,29 @@ describe.each<ModuleKind>(['cjs', 'esm'])('an app using the installed package (%
   });
 });
 
+describe("the package's types", () => {
+  const tsc = (file: string, text: string) => {
+    fs.writeFileSync(path.join(app.dir, file), text);
+    return run('node', [path.join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '--strict', '--skipLibCheck',
+      '--module', 'node16', '--moduleResolution', 'node16', '--target', 'es2020', file], app.dir);
+  };
+
+  it('resolve through exports for the entry and ./convert, and catch a misuse', () => {
+    const good = tsc('types_ok.ts', `import * as pbq from 'tfjs-backend-pbq';
+import { convert, ConvertOptions, ConversionReport } from 'tfjs-backend-pbq/convert';
+const options: ConvertOptions = { input: 'model', output: 'out', weightBits: 4, range: 'mse' };
+const report: Promise<ConversionReport> = pbq.convert(options);
+const config: pbq.PbqConfig = pbq.configure({ weightBits: 4, accumulator: { type: 'int', bits: 16, overflow: 'wrap' } });
+export const used = [report, config, convert === pbq.convert, pbq.loadLayersModel];
+`);
+    expect(good.stdout + good.stderr).toBe('');
+    expect(good.code).toBe(0);
+    const bad = tsc('types_bad.ts', `import * as pbq from 'tfjs-backend-pbq';\nexport const c = pbq.configure({ weightBits: 'four' });\n`);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stdout).toMatch(/types_bad\.ts.*error TS2322: Type 'string' is not assignable to type 'number'/);
+  });
+});
+
 describe('the installed pbq command', () => {
   it('prints its usage with --help and bad input as one line with exit code 2', () => {
     const help = run('npx', ['pbq', 'convert', '--help'], app.dir);

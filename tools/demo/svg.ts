@@ -15,6 +15,8 @@ export interface Panel {
   /** horizontal reference lines, e.g. float32 */
   hlines?: Array<{ y: number; label: string }>;
   xTicks?: number[];
+  /** a fixed x axis (default: the points' extent) */
+  xRange?: [number, number];
   /** clamp the y axis to this range (a value outside is drawn at the edge as an open triangle with its value) */
   yRange?: [number, number];
   logY?: boolean;
@@ -65,7 +67,7 @@ function panelSvg(p: Panel, ox: number, oy: number): string {
   const xs = p.series.flatMap((s) => s.points.map((q) => q[0]));
   const ysAll = [...p.series.flatMap((s) => s.points.map((q) => q[1])), ...(p.hlines ?? []).map((h) => h.y)]
       .filter((v) => Number.isFinite(v));
-  const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
+  const [x0, x1] = p.xRange ?? [Math.min(...xs), Math.max(...xs)];
   let [y0, y1] = p.yRange ?? [Math.min(...ysAll), Math.max(...ysAll)];
   if (y0 === y1) { y0 -= 1; y1 += 1; }
   if (!p.yRange && p.logY) { y0 /= 1.08; y1 *= 1.08; } // a margin of the same height at both ends

@@ -10,7 +10,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgl';
 import * as tfl from '@tensorflow/tfjs-layers';
 import * as pbq from '../../src/browser';
-import { evaluateLm, evaluateMnist, LmEvalSet, MnistEvalSet } from '../../models/eval';
+import { evaluateLm, evaluateMnist, LmEvalSet, MnistEvalSet, useFastCpuSliceKernels } from '../../models/eval';
 import { Panel, svgChart } from '../demo/svg';
 import { boundingBox, centerByMass, fitBox, SIDE } from './digits';
 import { decode, encode, generate, statefulCopy } from './lm';
@@ -265,6 +265,7 @@ function drawPlot(id: string, points: Map<string, Map<number, number>>, isAccura
     yLabel: isAccuracy ? 'top-1 accuracy, %' : 'perplexity (lower is better)',
     series,
     xTicks: [1, 2, 3, 4, 5, 6, 7, 8],
+    xRange: [1, 8],
     yRange: isAccuracy ? [Math.max(0, Math.min(...all) - 2), 100] : undefined,
     logY: !isAccuracy,
     legend: isAccuracy ? 'br' : 'tr',
@@ -283,7 +284,11 @@ let queued = new Set<Part>();
 let version = 0;
 let running: Promise<void> = Promise.resolve();
 /** What the page last showed, and for which setting (for tests). */
-const shown: { setting?: DemoSetting; accuracy?: number; correct?: number; perplexity?: number; probs?: number[]; input?: number[] } = {};
+const shown: {
+  setting?: DemoSetting; accuracy?: number; correct?: number; perplexity?: number; probs?: number[]; input?: number[];
+  /** ms each part of the last update took */
+  partMs?: Record<string, number>;
+} = {};
 
 function status(text: string, error = false): void {
   const el = $('status');
@@ -311,6 +316,9 @@ function schedule(parts: Part[] = ALL): void {
 }
 
 async function refresh(parts: Set<Part>, stale: () => boolean): Promise<void> {
+  shown.partMs = {};
+  let t = performance.now();
+  const lap = (name: string) => { const now = performance.now(); (shown.partMs as Record<string, number>)[name] = Math.round(now - t); t = now; };
   const s = readSetting();
   status('computing…');
   $('float-backend').textContent = floatBackendOf(s.backend);
@@ -323,6 +331,7 @@ async function refresh(parts: Set<Part>, stale: () => boolean): Promise<void> {
     shown.probs = probs ? Array.from(probs) : undefined;
     shown.input = input ? Array.from(input) : undefined;
   }
+  lap('digit');
   if (stale()) return;
   if (parts.has('accuracy')) {
     const float = floatMetrics.get(floatBackendOf(s.backend)) ?? {};
@@ -341,6 +350,7 @@ async function refresh(parts: Set<Part>, stale: () => boolean): Promise<void> {
     addPoint(accuracyPoints, s, 100 * accuracy);
     drawPlot('plot-accuracy', accuracyPoints, true, 100 * float.accuracy);
   }
+  lap('accuracy');
   if (stale()) return;
   if (parts.has('time')) {
     const x = input ?? digitInput(0);
@@ -350,11 +360,13 @@ async function refresh(parts: Set<Part>, stale: () => boolean): Promise<void> {
     $('ms-pbq').textContent = msPbq.toFixed(2);
     $('ms-float').textContent = msFloat.toFixed(2);
   }
+  lap('time');
   if (stale()) return;
-  if (parts.has('lm')) await refreshLm(s);
+  if (parts.has('lm')) await refreshLm(s, stale);
+  lap('lm');
 }
 
-async function refreshLm(s: DemoSetting): Promise<void> {
+async function refreshLm(s: DemoSetting, stale: () => boolean): Promise<void> {
   const m = await models(lm, 'models/lstm-lm/model.json', s);
   const float = floatMetrics.get(floatBackendOf(s.backend)) ?? {};
   if (float.perplexity === undefined) {
@@ -369,7 +381,7 @@ async function refreshLm(s: DemoSetting): Promise<void> {
   $('perplexity').textContent = perplexity.toFixed(3);
   addPoint(perplexityPoints, s, perplexity);
   drawPlot('plot-perplexity', perplexityPoints, false, float.perplexity);
-  await runGeneration(s);
+  if (!stale()) await runGeneration(s);
 }
 
 const GENERATED_CHARS = 100;
@@ -423,6 +435,9 @@ function bindControls(): void {
 }
 
 async function start(): Promise<void> {
+  // Bit-identical Slice/SplitV for the stock cpu backend (models/eval.ts): its own copy element by
+  // element makes a float32 LSTM on 'cpu' take minutes. Before pbq-cpu is created, so it copies them.
+  useFastCpuSliceKernels();
   const base = $<HTMLSelectElement>('base');
   base.innerHTML = pbqBackends().map((b) => `<option value="${b}">${b}</option>`).join('');
   status('loading models…');
