@@ -30,7 +30,8 @@ describe('svg charts', () => {
     // Higher perplexity is drawn higher up, in order.
     expect(dots.map((d) => d[1])).toEqual([...dots.map((d) => d[1])].sort((a, b) => a - b));
     expect(logTicks(5.3, 59.2)).toEqual([10, 20, 50]);
-    expect(logTicks(5.3, 9.5)).toEqual([7]);
+    expect(logTicks(3.1, 16)).toEqual([5, 7, 10, 15]);
+    expect(logTicks(5.3, 9.5)).toEqual([6, 7, 8, 9]);
     expect(logTicks(0.8, 120)).toEqual([1, 2, 5, 10, 20, 50, 100]);
   });
 

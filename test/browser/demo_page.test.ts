@@ -93,13 +93,19 @@ async function shownNow(): Promise<Shown> {
   };
 }
 
+/** Node's held-back accuracy and perplexity per setting (a setting seen twice is computed once). */
+const nodeMetrics = new Map<string, { correct: number; perplexity: number }>();
+
 /** pbq in Node at the setting the page shows: accuracy on its digits, the digit's probabilities, the LM perplexity. */
 async function computeInNode(s: Shown, input: Float32Array): Promise<{ correct: number; probs: Float32Array; perplexity: number }> {
   pbq.configure({ weightBits: s.weightBits, activationBits: s.activationBits, accumulator: parseAccumulator(s.accumulator) });
-  const accuracy = await evaluateMnist(mlp, digits, digits.n);
+  const key = `W${s.weightBits}A${s.activationBits} ${s.accumulator}`;
+  if (!nodeMetrics.has(key)) {
+    const accuracy = await evaluateMnist(mlp, digits, digits.n);
+    nodeMetrics.set(key, { correct: Math.round(accuracy * digits.n), perplexity: await evaluateLm(lm, text, LM_WINDOWS) });
+  }
   const probs = tf.tidy(() => (mlp.predict(tf.tensor2d(input, [1, 784])) as tf.Tensor).dataSync() as Float32Array);
-  const perplexity = await evaluateLm(lm, text, LM_WINDOWS);
-  return { correct: Math.round(accuracy * digits.n), probs, perplexity };
+  return { ...(nodeMetrics.get(key) as { correct: number; perplexity: number }), probs };
 }
 
 function heldBack(i: number): Float32Array {

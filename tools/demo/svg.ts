@@ -42,7 +42,10 @@ function niceTicks(lo: number, hi: number, n = 5): number[] {
   return out;
 }
 
-/** Log-axis ticks: 1, 2, 5 × 10^k inside [lo, hi] (also 1.5, 3, 7 × 10^k when that gives fewer than 3). */
+/**
+ * Log-axis ticks: 1, 2, 5 × 10^k inside [lo, hi]; also 1.5, 3, 7 × 10^k when that gives fewer than
+ * 3; a linear step when even those are fewer than 3 (a range narrower than about a factor 2).
+ */
 export function logTicks(lo: number, hi: number): number[] {
   const pick = (mantissas: number[]) => {
     const out: number[] = [];
@@ -55,7 +58,9 @@ export function logTicks(lo: number, hi: number): number[] {
     return out;
   };
   const coarse = pick([1, 2, 5]);
-  return coarse.length >= 3 ? coarse : pick([1, 1.5, 2, 3, 5, 7]);
+  if (coarse.length >= 3) return coarse;
+  const fine = pick([1, 1.5, 2, 3, 5, 7]);
+  return fine.length >= 3 ? fine : niceTicks(lo, hi);
 }
 
 /** Whether a value lies outside the panel's y range (drawn at the edge, marked). */
