@@ -43,11 +43,14 @@ export function serveStatic(dir: string, port = 8080): Promise<StaticServer> {
   });
 }
 
+/** Bad arguments (exit code 2). */
+class UsageError extends Error {}
+
 function flag(argv: string[], name: string): string | undefined {
   const i = argv.indexOf(name);
   if (i < 0) return undefined;
   const v = argv[i + 1];
-  if (v === undefined || v.startsWith('--')) throw new Error(`${name} needs a value`);
+  if (v === undefined || v.startsWith('--')) throw new UsageError(`${name} needs a value`);
   return v;
 }
 
@@ -58,7 +61,7 @@ async function main(argv: string[]): Promise<void> {
   }
   const out = path.resolve(flag(argv, '--out') ?? DEFAULT_OUT);
   const portText = flag(argv, '--port') ?? '8080';
-  if (!/^\d+$/.test(portText) || Number(portText) > 65535) throw new Error(`--port needs a port number 0..65535, got '${portText}'`);
+  if (!/^\d+$/.test(portText) || Number(portText) > 65535) throw new UsageError(`--port needs a port number 0..65535, got '${portText}'`);
   const files = await buildDemo(out);
   process.stderr.write(`demo page built: ${path.relative(process.cwd(), out) || '.'}/ (${files.length} files)\n`);
   if (argv.includes('--build-only')) return;
@@ -69,6 +72,6 @@ async function main(argv: string[]): Promise<void> {
 if (require.main === module) {
   main(process.argv.slice(2)).catch((e) => {
     process.stderr.write(`npm run demo: ${e instanceof Error ? e.message : e}\n`);
-    process.exit(e && (e as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 2 : 1);
+    process.exit(e instanceof UsageError || (e as NodeJS.ErrnoException)?.code === 'EADDRINUSE' ? 2 : 1);
   });
 }
