@@ -135,7 +135,7 @@ export function describeTask(task: Task): { batches: number; batchDesc: string; 
   const subset = task.fullSize !== undefined && task.fullSize > (task.kind === 'mnist' ? task.set.n : lmWindows(task.set));
   if (task.kind === 'mnist') {
     const b = Math.min(task.batchSize, task.set.n);
-    const examples = subset ? `${task.set.n} of ${task.fullSize} digits (evenly spaced)` : `${task.set.n} digits`;
+    const examples = subset ? `${task.set.n} of ${task.fullSize} digits, evenly spaced` : `${task.set.n} digits`;
     return { batches: Math.ceil(task.set.n / b), batchDesc: `${b} digits`, examples };
   }
   const w = lmWindows(task.set);
