@@ -1,8 +1,9 @@
 /**
- * The script-tag build in headless Chromium: the README's html block as the page, loading
+ * The browser builds in headless Chromium. The script-tag build: the README's html block as the page, loading
  * tf.min.js (@tensorflow/tfjs) and dist/tfjs-backend-pbq.min.js by relative URLs. Checks that pbq
  * registered into the global `tf` (the LSTM route included: stock LSTMs run PbqLSTMStep) and
  * that pbq.loadLayersModel loads a converted model from a URL relative to the page.
+ * The ES module for bundlers: an app bundled with @tensorflow/tfjs (pages/esm_bundle_page.js).
  * Needs the built package (`npm run build`, run by `npm install`).
  */
 import * as fs from 'fs';
@@ -122,5 +123,19 @@ describe('dist/tfjs-backend-pbq.min.js after tf.min.js (the README page)', () =>
     // --range minmax stores exactly pbq's run-time quantization: the same outputs, bit for bit.
     expect(r.converted.values).toEqual(r.runtime.values);
     expect(r.missing).toBe('cannot fetch tiny/nothing/model.pbq: HTTP 404');
+  });
+});
+
+describe('dist/tfjs-backend-pbq.esm.js bundled into an app with @tensorflow/tfjs', () => {
+  it("registers into the app's tfjs: pbq on WebGL, its LSTMs through PbqLSTMStep; convert says it is Node only", async () => {
+    const app = await openPage(path.join(__dirname, 'pages', 'esm_bundle_page.js'), { label: 'esm bundle' });
+    try {
+      const r = await app.call('esmBundle');
+      expect([r.backend, r.base]).toEqual(['pbq', 'webgl']);
+      expect(r.kernels).toContain('PbqLSTMStep');
+      expect(r.convertError).toMatch(/^pbq: convert\(\) runs in Node only/);
+    } finally {
+      await app.close();
+    }
   });
 });
