@@ -51,6 +51,11 @@ export function attachStoredPlanes(dataId: DataId, layout: WeightLayout, weight:
   byLayout.set(layoutKey(layout), weight);
 }
 
+/** Forgets the stored planes of `dataId` (the loader calls it when the model is disposed). */
+export function detachStoredPlanes(dataId: DataId): void {
+  storedPlanes.delete(dataId);
+}
+
 export function storedPlanesOf(dataId: DataId, layout: WeightLayout): QuantizedWeight | undefined {
   return storedPlanes.get(dataId)?.get(layoutKey(layout));
 }

@@ -17,6 +17,8 @@ import {
   RangeMode, RANGE_MODES, column, maxAbs, chooseRange, channelDelta, outputError, quadForm, toDb, InputStats,
 } from './quant_math';
 import { encodePbq, PbqWeightInput, PBQ_FILE } from './pbq_format';
+import { checkOutputFolder, cleanLeftovers, OUTPUT_FILES, realPathAllowingMissing, writeAtomically } from './output_dir';
+import { onCpuBackend } from './float_backend';
 
 export const QUANTIZED_CLASSES = ['Dense', 'LSTM', 'GRU', 'SimpleRNN'] as const;
 export const CONVERTER_VERSION = '0.1.0';
@@ -46,7 +48,10 @@ export interface ConvertOptions {
   budget?: number;
   /** Bits per layer name (overrides weightBits for that layer). */
   layerBits?: Record<string, number>;
+  /** Replace a non-empty output folder, if pbq wrote it (only pbq's files in it). */
   force?: boolean;
+  /** Messages about the run that are not errors (e.g. leftovers of an interrupted run cleaned up). */
+  onNote?: (message: string) => void;
   /** Progress in [0, 1] with a label (the CLI draws a bar on a TTY). */
   onProgress?: (fraction: number, label: string) => void;
 }
@@ -96,6 +101,8 @@ export interface ConversionReport {
   };
   /** Files written to the output folder. */
   files: string[];
+  /** What was cleaned up from an earlier interrupted run to the same output (see output_dir.ts). */
+  leftovers: string[];
   seconds: number;
 }
 
@@ -199,10 +206,6 @@ function packedBytes(q: QuantizedWeight): number {
   return q.planes.byteLength + q.ranges.byteLength + (q.channelBits ? q.channelBits.byteLength : 0);
 }
 
-function isNonEmptyDir(p: string): boolean {
-  return fs.existsSync(p) && (!fs.statSync(p).isDirectory() || fs.readdirSync(p).length > 0);
-}
-
 /**
  * Multipoint (greedy, as in the multipoint paper): `extra` planes, one at a time, each to the
  * channel whose error drops most with one more plane (its range re-chosen for the wider grid).
@@ -268,15 +271,12 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
 
   const files = readModelFiles(options.input);
   const inputDir = path.dirname(path.resolve(files.jsonPath));
-  const output = path.resolve(options.output);
-  if (output === inputDir || inputDir.startsWith(output + path.sep)) {
-    throw new ConversionError(`the output folder ${output} would replace the input model`);
-  }
-  if (fs.existsSync(output) && !fs.statSync(output).isDirectory()) throw new ConversionError(`output ${output} exists and is not a folder`);
-  if (isNonEmptyDir(output) && !options.force) throw new ConversionError(`output folder ${output} is not empty (use --force to replace it)`);
+  // The input's folder as named and, when model.json is a link, the folder it links into.
+  const inputFolders = [inputDir, path.dirname(fs.realpathSync(files.jsonPath))];
+  const notes = cleanLeftovers(realPathAllowingMissing(options.output));
+  for (const note of notes) options.onNote?.(note);
+  const output = checkOutputFolder(inputFolders, options.output, Boolean(options.force));
 
-  const prevBackend = tf.getBackend();
-  if (prevBackend !== 'cpu') await tf.setBackend('cpu');
   let model: tfl.LayersModel | null = null;
   try {
     progress(0, 'building model');
@@ -343,7 +343,8 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
       checkCalibrationShape(cal, model);
       progress(0.05, 'calibration');
       try {
-        stats = await gatherStats(model.inputs, targets, cal, tfl);
+        // The float model runs on 'cpu', switched to and back around each synchronous batch.
+        stats = await gatherStats(model.inputs, targets, cal, tfl, 32, (batch) => onCpuBackend(batch));
       } catch (e) {
         if (e instanceof ConversionError) throw e;
         throw new ConversionError(`running the model on the calibration inputs failed: ${oneLine(e)}`);
@@ -483,7 +484,8 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
         outputShardBytes: shard.byteLength, pbqFileBytes: pbqBytes.byteLength,
         avgBits: quantWeights > 0 ? reports.reduce((s, r) => s + r.avgBits * r.shape[0] * r.shape[1], 0) / quantWeights : 0,
       },
-      files: ['model.json', 'weights.bin', PBQ_FILE, 'pbq-report.json'],
+      files: [...OUTPUT_FILES],
+      leftovers: notes,
       seconds: (Date.now() - t0) / 1000,
     };
     writeAtomically(output, {
@@ -496,28 +498,5 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
     return report;
   } finally {
     model?.dispose();
-    if (tf.getBackend() !== prevBackend && prevBackend) await tf.setBackend(prevBackend);
   }
-}
-
-/** Writes all files to a temporary sibling folder, then renames it into place (replacing `dir`). */
-function writeAtomically(dir: string, contents: Record<string, Buffer>): void {
-  const parent = path.dirname(dir);
-  fs.mkdirSync(parent, { recursive: true });
-  const tmp = fs.mkdtempSync(path.join(parent, `.${path.basename(dir)}.pbq-tmp-`));
-  fs.chmodSync(tmp, 0o755);
-  let old: string | null = null;
-  try {
-    for (const [name, buf] of Object.entries(contents)) fs.writeFileSync(path.join(tmp, name), buf);
-    if (fs.existsSync(dir)) {
-      old = `${tmp}-old`;
-      fs.renameSync(dir, old);
-    }
-    fs.renameSync(tmp, dir);
-  } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    if (old !== null && !fs.existsSync(dir)) fs.renameSync(old, dir);
-    throw new ConversionError(`cannot write ${dir}: ${oneLine(e)}`);
-  }
-  if (old !== null) fs.rmSync(old, { recursive: true, force: true });
 }

@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import '../../models/chained_ops';
 import { dequantizeWeight, QuantizedWeight } from '../quantize';
-import { attachStoredPlanes, WeightLayout } from '../weight_cache';
+import { attachStoredPlanes, detachStoredPlanes, WeightLayout } from '../weight_cache';
 import { ConversionError, oneLine } from './errors';
 import { decodePbq, PbqHeader, PBQ_FILE } from './pbq_format';
 
@@ -23,12 +23,13 @@ export interface LoadedPbqModel {
   planeWeights: string[];
 }
 
-async function readBytes(source: string): Promise<Uint8Array> {
+/** The bytes of model.pbq and the file name for messages. */
+async function readBytes(source: string): Promise<{ bytes: Uint8Array; file: string }> {
   if (/^https?:\/\//.test(source)) {
     const url = source.endsWith('.pbq') ? source : `${source.replace(/\/model\.json$/, '').replace(/\/$/, '')}/${PBQ_FILE}`;
     const res = await fetch(url);
     if (!res.ok) throw new ConversionError(`cannot fetch ${url}: HTTP ${res.status}`);
-    return new Uint8Array(await res.arrayBuffer());
+    return { bytes: new Uint8Array(await res.arrayBuffer()), file: url };
   }
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const req = eval('require') as (m: string) => any;
@@ -38,14 +39,15 @@ async function readBytes(source: string): Promise<Uint8Array> {
   if (fs.existsSync(p) && fs.statSync(p).isDirectory()) p = path.join(p, PBQ_FILE);
   else if (p.endsWith('.json')) p = path.join(path.dirname(p), PBQ_FILE);
   if (!fs.existsSync(p)) throw new ConversionError(`pbq model file not found: ${p}`);
+  if (!fs.statSync(p).isFile()) throw new ConversionError(`pbq model file ${p} is not a regular file`);
   const buf: Buffer = fs.readFileSync(p);
-  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  return { bytes: new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), file: p };
 }
 
 /** Loads a converted model from a folder, its model.json/model.pbq path, a URL, or the file's bytes. */
 export async function loadPbqModel(source: string | Uint8Array): Promise<LoadedPbqModel> {
-  const bytes = typeof source === 'string' ? await readBytes(source) : source;
-  const { header, floats, planes } = decodePbq(bytes);
+  const { bytes, file } = typeof source === 'string' ? await readBytes(source) : { bytes: source, file: PBQ_FILE };
+  const { header, floats, planes } = decodePbq(bytes, file);
   const weightSpecs: tf.io.WeightsManifestEntry[] = [];
   const buffers: ArrayBuffer[] = [];
   for (const spec of header.weights) {
@@ -68,9 +70,36 @@ export async function loadPbqModel(source: string | Uint8Array): Promise<LoadedP
       buffers.push(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength) as ArrayBuffer);
     }
   }
-  let model: tfl.LayersModel;
+  const model = await buildModel(header, weightSpecs, buffers, file);
   try {
-    model = await tfl.loadLayersModel({
+    for (const layer of model.layers) routeDenseThroughVariable(layer);
+    const attached: string[] = [];
+    const owned: tf.Variable[] = [];
+    for (const layer of model.layers) splitGruRecurrentKernel(layer, planes, attached, owned);
+    for (const v of model.weights) {
+      const p = planes.get(v.originalName);
+      if (!p) continue;
+      attachStoredPlanes(v.read().dataId, p.layout, p.weight);
+      attached.push(v.originalName);
+    }
+    releaseWithModel(model, owned);
+    // The layers' call wrappers may keep this function's scope alive: drop the decoded planes.
+    planes.clear();
+    return { model, header, planeWeights: attached };
+  } catch (e) {
+    model.dispose();
+    throw new ConversionError(`${file}: cannot attach the stored planes: ${oneLine(e)}`);
+  }
+}
+
+/**
+ * Builds the LayersModel from the header and the weight values. A failed build leaves nothing
+ * behind: variables that tfjs-layers created before it failed are disposed.
+ */
+async function buildModel(header: PbqHeader, weightSpecs: tf.io.WeightsManifestEntry[], buffers: ArrayBuffer[], file: string): Promise<tfl.LayersModel> {
+  const variablesBefore = new Set(Object.keys(tf.engine().state.registeredVariables));
+  try {
+    return await tfl.loadLayersModel({
       load: async () => ({
         ...header.modelJsonExtras,
         modelTopology: header.modelTopology as tf.io.ModelArtifacts['modelTopology'],
@@ -79,21 +108,10 @@ export async function loadPbqModel(source: string | Uint8Array): Promise<LoadedP
       }),
     });
   } catch (e) {
-    throw new ConversionError(`model.pbq: cannot build the model: ${oneLine(e)}`);
+    const variables = tf.engine().state.registeredVariables;
+    for (const name of Object.keys(variables)) if (!variablesBefore.has(name)) variables[name].dispose();
+    throw new ConversionError(`${file}: cannot build the model: ${oneLine(e)}`);
   }
-  for (const layer of model.layers) routeDenseThroughVariable(layer);
-  const attached: string[] = [];
-  const owned: tf.Variable[] = [];
-  for (const layer of model.layers) splitGruRecurrentKernel(layer, planes, attached, owned);
-  if (owned.length > 0) disposeWithModel(model, owned);
-  for (const v of model.weights) {
-    const p = planes.get(v.originalName);
-    if (!p) continue;
-    const variable = v.read();
-    attachStoredPlanes(variable.dataId, p.layout, p.weight);
-    attached.push(v.originalName);
-  }
-  return { model, header, planeWeights: attached };
 }
 
 /**
@@ -193,12 +211,26 @@ function splitGruRecurrentKernel(layer: tfl.layers.Layer, planes: StoredPlanes, 
   };
 }
 
-/** Frees `owned` (variables the loader made, not the model's weights) when the model is disposed. */
-function disposeWithModel(model: tfl.LayersModel, owned: tf.Variable[]): void {
+/**
+ * When the model is disposed (its last reference), frees what the loader made for it: the
+ * variables it owns (GRU's split recurrent kernels) and the stored planes attached to every
+ * weight. The plane registry is keyed by dataId; tfjs-layers' caches keep a disposed model's
+ * dataIds reachable, so the planes must be detached explicitly, not left to the WeakMap.
+ */
+function releaseWithModel(model: tfl.LayersModel, owned: tf.Variable[]): void {
   const dispose = model.dispose.bind(model);
   model.dispose = () => {
+    let dataIds: tf.DataId[] = [];
+    try {
+      dataIds = [...model.weights.map((v) => v.read().dataId), ...owned.map((v) => v.dataId)];
+    } catch {
+      // already disposed: tfjs-layers' dispose below reports it
+    }
     const result = dispose();
-    if (result.refCountAfterDispose === 0) tf.dispose(owned);
+    if (result.refCountAfterDispose === 0) {
+      for (const id of dataIds) detachStoredPlanes(id);
+      tf.dispose(owned);
+    }
     return result;
   };
 }
