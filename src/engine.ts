@@ -111,6 +111,12 @@ export function decodeCodes(a: QuantizedActivations): Int32Array {
  */
 export const TABLE_BLOCK_WORDS = 64;
 
+/** LOWEST_BIT[b] = index of the lowest set bit of the byte b (b > 0). */
+const LOWEST_BIT = Uint8Array.from({ length: 256 }, (_, b) => (b === 0 ? 0 : 31 - Math.clz32(b & -b)));
+// Module bindings, not global lookups: in a vm context (jest) every global access in a hot loop is slow.
+const clz32 = Math.clz32;
+const minInt = Math.min;
+
 const blockScratch = {
   lut: new Float64Array(TABLE_BLOCK_WORDS * 1024),
   codes: new Int32Array(TABLE_BLOCK_WORDS * 32),
@@ -136,7 +142,7 @@ function buildBlockTables(a: QuantizedActivations, row: number, w0: number, w1: 
       let bits = a.planes[base + i];
       while (bits !== 0) {
         const low = bits & -bits;
-        codes[i * 32 + 31 - Math.clz32(low)] += weight;
+        codes[i * 32 + 31 - clz32(low)] += weight;
         bits ^= low;
       }
     }
@@ -144,10 +150,8 @@ function buildBlockTables(a: QuantizedActivations, row: number, w0: number, w1: 
   for (let g = 0; g < span * 4; g++) {
     const base = g << 8;
     lut[base] = 0;
-    for (let b = 1; b < 256; b++) {
-      const low = b & -b;
-      lut[base + b] = lut[base + (b ^ low)] + codes[(g << 3) + 31 - Math.clz32(low)];
-    }
+    const codeBase = g << 3;
+    for (let b = 1; b < 256; b++) lut[base + b] = lut[base + (b & (b - 1))] + codes[codeBase + LOWEST_BIT[b]];
   }
 }
 
@@ -217,7 +221,7 @@ export function bitlayerMatMul(
     }
     d.fill(a.codeSums[r]);
     for (let w0 = 0; w0 < words; w0 += TABLE_BLOCK_WORDS) {
-      const w1 = Math.min(words, w0 + TABLE_BLOCK_WORDS);
+      const w1 = minInt(words, w0 + TABLE_BLOCK_WORDS);
       buildBlockTables(a, r, w0, w1, codes, lut);
       for (let n = 0; n < N; n++) {
         const wBase = (channel0 + n) * w.bits * words;
@@ -292,7 +296,7 @@ function narrowAccumulatorMatMul(
     total.fill(0);
     open.fill(0);
     for (let w0 = 0; w0 < words; w0 += TABLE_BLOCK_WORDS) {
-      const w1 = Math.min(words, w0 + TABLE_BLOCK_WORDS);
+      const w1 = minInt(words, w0 + TABLE_BLOCK_WORDS);
       buildBlockTables(a, r, w0, w1, codes, lut);
       for (let i = 0; i < w1 - w0; i++) {
         let sum = 0;

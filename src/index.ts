@@ -28,7 +28,7 @@ installFusedLstm();
 if (isNode()) registerFileRouters();
 
 export {
-  configure, getConfig, resetConfig, DEFAULT_CONFIG, FLAGS, PbqConfigError,
+  configure, getConfig, resetConfig, withConfig, DEFAULT_CONFIG, FLAGS, PbqConfigError,
 } from './config';
 export type { PbqConfig, AccumulatorConfig } from './config';
 export { BACKEND_NAME, detectBaseKind } from './register';

@@ -28,6 +28,8 @@ export interface CachedWeight {
   derived: Map<string, Disposable>;
   /** Installed by `seed` (stored planes): never re-quantized from the float values. */
   seeded?: boolean;
+  /** Quantized under the 'nan' policy from values holding NaN/Inf (some ranges are NaN). */
+  nonFinite?: boolean;
 }
 
 function layoutKey(l: WeightLayout): string {
@@ -87,6 +89,9 @@ export class WeightCache {
     }
     const key = layoutKey(layout);
     const cached = byLayout.get(key);
+    // The NaN policy is the caller's, not the entry's: data quantized with NaN ranges as a plain
+    // operand, now used as a weight (a Variable sharing the dataId), is the weight error.
+    if (cached?.nonFinite && nonFinite === 'throw') quantizeWeights(read(), layout, bits, { nonFinite: 'throw' });
     // Stored planes are served as they are: a run asking for more bits uses all of them.
     if (cached !== undefined && (cached.weight.bits >= bits || cached.seeded)) return cached;
     const stored = storedPlanesOf(dataId, layout);
@@ -97,7 +102,7 @@ export class WeightCache {
     const weight = quantizeWeights(read(), layout, bits, { nonFinite });
     if (cached !== undefined) disposeDerived(cached);
     else this.live++;
-    const entry: CachedWeight = { weight, derived: new Map() };
+    const entry: CachedWeight = { weight, derived: new Map(), ...(weight.ranges.some(Number.isNaN) ? { nonFinite: true } : {}) };
     byLayout.set(key, entry);
     return entry;
   }
