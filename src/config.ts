@@ -21,6 +21,10 @@ export type AccumulatorConfig =
       rounding: 'floor' | 'nearest';
     };
 
+/** The WebGL product (kernels/webgl/select_product.ts): 'auto' asks the device profile. */
+export const WEBGL_PRODUCTS = ['auto', 'planes', 'codes', 'pairs', 'sampler'] as const;
+export type WebGLProductFlag = typeof WEBGL_PRODUCTS[number];
+
 export interface PbqConfig {
   /** Weight bit planes used at run time, 1..16 (MSB first: fewer bits drop LSB planes). */
   weightBits: number;
@@ -34,6 +38,8 @@ export interface PbqConfig {
   activationMatMul: 'quantize' | 'float';
   /** How the integer dot products are accumulated; 'exact' unless simulating narrow hardware. */
   accumulator: AccumulatorConfig;
+  /** Which WebGL program computes the exact products ('auto': the device profile's choice). */
+  webglProduct: WebGLProductFlag;
 }
 
 export const MAX_BITS = 16;
@@ -43,6 +49,7 @@ export const DEFAULT_CONFIG: Readonly<PbqConfig> = Object.freeze<PbqConfig>({
   activationBits: 8,
   activationMatMul: 'quantize',
   accumulator: { type: 'exact' },
+  webglProduct: 'auto',
 });
 
 /** tf.env() flag of each config key. */
@@ -51,6 +58,7 @@ export const FLAGS = {
   activationBits: 'PBQ_ACTIVATION_BITS',
   activationMatMul: 'PBQ_ACTIVATION_MATMUL',
   accumulator: 'PBQ_ACCUMULATOR',
+  webglProduct: 'PBQ_WEBGL_PRODUCT',
 } as const;
 
 const KNOWN_KEYS = Object.keys(FLAGS) as Array<keyof PbqConfig>;
@@ -168,6 +176,7 @@ export function validateConfig(partial: Partial<PbqConfig>): Partial<PbqConfig> 
     out.activationMatMul = checkOneOf('activationMatMul', partial.activationMatMul, ['quantize', 'float'] as const);
   }
   if ('accumulator' in partial) out.accumulator = validateAccumulator(partial.accumulator);
+  if ('webglProduct' in partial) out.webglProduct = checkOneOf('webglProduct', partial.webglProduct, WEBGL_PRODUCTS);
   return out;
 }
 
@@ -182,6 +191,7 @@ export function registerFlags(): void {
   e.registerFlag(FLAGS.activationBits, () => DEFAULT_CONFIG.activationBits);
   e.registerFlag(FLAGS.activationMatMul, () => DEFAULT_CONFIG.activationMatMul);
   e.registerFlag(FLAGS.accumulator, () => accumulatorToFlag(DEFAULT_CONFIG.accumulator));
+  e.registerFlag(FLAGS.webglProduct, () => DEFAULT_CONFIG.webglProduct);
 }
 
 /** The setting of `key` in force, read from its flag and validated (the error names the flag). */
@@ -194,6 +204,8 @@ function readSetting<K extends keyof PbqConfig>(key: K): PbqConfig[K] {
       return checkInteger(FLAGS[key], value, 1, MAX_BITS) as PbqConfig[K];
     case 'activationMatMul':
       return checkOneOf(FLAGS[key], value, ['quantize', 'float'] as const) as PbqConfig[K];
+    case 'webglProduct':
+      return checkOneOf(FLAGS[key], value, WEBGL_PRODUCTS) as PbqConfig[K];
     default:
       return accumulatorFromFlag(value) as PbqConfig[K];
   }
@@ -205,6 +217,7 @@ function writeSettings(config: Partial<PbqConfig>): void {
   if (config.activationBits !== undefined) e.set(FLAGS.activationBits, config.activationBits);
   if (config.activationMatMul !== undefined) e.set(FLAGS.activationMatMul, config.activationMatMul);
   if (config.accumulator !== undefined) e.set(FLAGS.accumulator, accumulatorToFlag(config.accumulator));
+  if (config.webglProduct !== undefined) e.set(FLAGS.webglProduct, config.webglProduct);
 }
 
 /**
@@ -231,6 +244,7 @@ export function getConfig(): PbqConfig {
     activationBits: readSetting('activationBits'),
     activationMatMul: readSetting('activationMatMul'),
     accumulator: readSetting('accumulator'),
+    webglProduct: readSetting('webglProduct'),
   };
 }
 
