@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import '../chained_ops';
-import { dequantizeWeight } from '../quantize';
+import { dequantizeWeight, QuantizedWeight } from '../quantize';
 import { attachStoredPlanes, detachStoredPlanes } from '../weight_cache';
 import { routeDenseThroughVariable, splitGruRecurrentKernel } from '../layers/load_patches';
 import { ConversionError, oneLine } from './errors';
@@ -49,29 +49,12 @@ async function readBytes(source: string): Promise<{ bytes: Uint8Array; file: str
 export async function loadPbqModel(source: string | Uint8Array): Promise<LoadedPbqModel> {
   const { bytes, file } = typeof source === 'string' ? await readBytes(source) : { bytes: source, file: PBQ_FILE };
   const { header, floats, planes } = decodePbq(bytes, file);
-  const weightSpecs: tf.io.WeightsManifestEntry[] = [];
-  const buffers: ArrayBuffer[] = [];
+  const values = new Map<string, Float32Array | Int32Array>();
   for (const spec of header.weights) {
-    weightSpecs.push({ name: spec.name, shape: spec.shape, dtype: spec.dtype });
     const p = planes.get(spec.name);
-    if (p) {
-      const { weight } = p;
-      const values = new Float32Array(weight.batch * weight.k * weight.n);
-      for (let b = 0; b < weight.batch; b++) {
-        for (let k = 0; k < weight.k; k++) {
-          for (let n = 0; n < weight.n; n++) {
-            const at = p.layout.transposed ? (b * weight.n + n) * weight.k + k : (b * weight.k + k) * weight.n + n;
-            values[at] = dequantizeWeight(weight, b, k, n);
-          }
-        }
-      }
-      buffers.push(values.buffer);
-    } else {
-      const v = floats.get(spec.name) as Float32Array | Int32Array;
-      buffers.push(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength) as ArrayBuffer);
-    }
+    values.set(spec.name, p ? dequantizedValues(p.weight, p.layout.transposed) : floats.get(spec.name) as Float32Array | Int32Array);
   }
-  const model = await buildModel(header, weightSpecs, buffers, file);
+  const model = await buildModel(header, values, file);
   try {
     for (const layer of model.layers) routeDenseThroughVariable(layer);
     const attached: string[] = [];
@@ -93,25 +76,46 @@ export async function loadPbqModel(source: string | Uint8Array): Promise<LoadedP
   }
 }
 
+/** The values the stored planes stand for, in the weight's own layout. */
+function dequantizedValues(weight: QuantizedWeight, transposed: boolean): Float32Array {
+  const values = new Float32Array(weight.batch * weight.k * weight.n);
+  for (let b = 0; b < weight.batch; b++) {
+    for (let k = 0; k < weight.k; k++) {
+      for (let n = 0; n < weight.n; n++) {
+        values[transposed ? (b * weight.n + n) * weight.k + k : (b * weight.k + k) * weight.n + n] = dequantizeWeight(weight, b, k, n);
+      }
+    }
+  }
+  return values;
+}
+
 /**
- * Builds the LayersModel from the header and the weight values. A failed build leaves nothing
- * behind: variables that tfjs-layers created before it failed are disposed.
+ * Builds the LayersModel from the header, then sets its weights. A failed build leaves nothing
+ * behind: the variables tfjs-layers created are disposed, the model too when its weights do not
+ * fit it (tfjs-layers' own loader would keep the weight tensors it had decoded).
  */
-async function buildModel(header: PbqHeader, weightSpecs: tf.io.WeightsManifestEntry[], buffers: ArrayBuffer[], file: string): Promise<tfl.LayersModel> {
+async function buildModel(header: PbqHeader, values: Map<string, Float32Array | Int32Array>, file: string): Promise<tfl.LayersModel> {
   const variablesBefore = new Set(Object.keys(tf.engine().state.registeredVariables));
+  let model: tfl.LayersModel;
   try {
-    return await tfl.loadLayersModel({
-      load: async () => ({
-        ...header.modelJsonExtras,
-        modelTopology: header.modelTopology as tf.io.ModelArtifacts['modelTopology'],
-        weightSpecs,
-        weightData: tf.io.concatenateArrayBuffers(buffers),
-      }),
+    model = await tfl.loadLayersModel({
+      load: async () => ({ ...header.modelJsonExtras, modelTopology: header.modelTopology as tf.io.ModelArtifacts['modelTopology'] }),
     });
   } catch (e) {
     const variables = tf.engine().state.registeredVariables;
     for (const name of Object.keys(variables)) if (!variablesBefore.has(name)) variables[name].dispose();
     throw new ConversionError(`${file}: cannot build the model: ${oneLine(e)}`);
+  }
+  const tensors: tf.NamedTensorMap = {};
+  try {
+    for (const spec of header.weights) tensors[spec.name] = tf.tensor(values.get(spec.name) as Float32Array | Int32Array, spec.shape, spec.dtype);
+    model.loadWeights(tensors); // strict: every weight of the model, each of its shape, nothing else
+    return model;
+  } catch (e) {
+    model.dispose();
+    throw new ConversionError(`${file}: the weights do not fit the model: ${oneLine(e)}`);
+  } finally {
+    tf.dispose(Object.values(tensors));
   }
 }
 

@@ -68,7 +68,8 @@ export function checkOutputFolder(inputFolders: string[], output: string, force:
   for (const folder of inputFolders) {
     const input = realPathAllowingMissing(folder);
     if (isInside(out, input)) {
-      throw new ConversionError(`the output folder ${abs} is ${out === input ? '' : 'inside '}the input model's folder ${input}: choose a folder outside it`);
+      const where = out === input ? 'is' : 'is inside';
+      throw new ConversionError(`the output folder ${abs} ${where} the input model's folder ${input}: it would replace the input (choose a folder outside it)`);
     }
     if (isInside(input, out)) {
       throw new ConversionError(`the output folder ${abs} contains the input model's folder ${input}: replacing it would delete the input`);
