@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import '../chained_ops';
-import { dequantizeWeight, QuantizedWeight } from '../quantize';
+import { channelPlanes, QuantizedWeight } from '../quantize';
 import { attachStoredPlanes, detachStoredPlanes } from '../weight_cache';
 import { routeDenseThroughVariable, splitGruRecurrentKernel } from '../layers/load_patches';
 import { ConversionError, oneLine } from './errors';
@@ -76,14 +76,27 @@ export async function loadPbqModel(source: string | Uint8Array): Promise<LoadedP
   }
 }
 
-/** The values the stored planes stand for, in the weight's own layout. */
+/**
+ * The values the stored planes stand for, in the weight's own layout: dequantizeWeight of every
+ * element (m_n·(2q + 1) / 2^t, the same float operations), channel by channel.
+ */
 function dequantizedValues(weight: QuantizedWeight, transposed: boolean): Float32Array {
-  const values = new Float32Array(weight.batch * weight.k * weight.n);
-  for (let b = 0; b < weight.batch; b++) {
-    for (let k = 0; k < weight.k; k++) {
-      for (let n = 0; n < weight.n; n++) {
-        values[transposed ? (b * weight.n + n) * weight.k + k : (b * weight.k + k) * weight.n + n] = dequantizeWeight(weight, b, k, n);
+  const { batch, k: K, n: N, words } = weight;
+  const values = new Float32Array(batch * K * N);
+  for (let c = 0; c < batch * N; c++) {
+    const b = Math.floor(c / N);
+    const n = c % N;
+    const t = channelPlanes(weight, c, weight.bits);
+    const range = weight.ranges[c];
+    const denominator = 2 ** t;
+    const base = c * weight.bits * words;
+    for (let k = 0; k < K; k++) {
+      let q = 0;
+      for (let p = 0; p < t; p++) {
+        const bit = (weight.planes[base + p * words + (k >>> 5)] >>> (k & 31)) & 1;
+        q = p === 0 ? -bit : 2 * q + bit;
       }
+      values[transposed ? (b * N + n) * K + k : (b * K + k) * N + n] = (range * (2 * q + 1)) / denominator;
     }
   }
   return values;
