@@ -8,7 +8,7 @@
  *   npm run soak -- --quick       a tenth of each
  *   npm run soak -- --json        the results as JSON
  *
- * "Flat": after warm-up (the first 5% of the calls, at least 20) and a full GC, the run ends
+ * "Flat": after warm-up (the first 5% of the calls, at least 20; LSTM: 8 windows) and a full GC, the run ends
  * with the same number of tensors, at most 1 MB more ArrayBuffer memory and at most 5 MB more
  * JS heap (1 MB over 10,000 calls is 100 bytes a call). test/soak.test.ts runs a short version
  * inside `npm test`. Exit code 1 when any run is not flat or the fuzz finds a problem.
@@ -60,8 +60,9 @@ export function isFlat(before: MemorySample, after: MemorySample): boolean {
  * Runs `call(i)` for warm-up + `calls` iterations, sampling memory after warm-up and at the end.
  * Call i uses input i mod 8: the outputs of the last 8 calls must equal those of the first 8.
  */
-async function soak(name: string, calls: number, call: (i: number) => Promise<Float32Array>): Promise<SoakResult> {
-  const warmup = Math.max(20, Math.floor(calls * 0.05));
+async function soak(
+  name: string, calls: number, call: (i: number) => Promise<Float32Array>, warmup = Math.max(20, Math.floor(calls * 0.05)),
+): Promise<SoakResult> {
   const total = warmup + calls;
   const first: Float32Array[] = [];
   let before = memory();
@@ -111,7 +112,7 @@ export async function soakLstm(steps: number, window = 20): Promise<SoakResult> 
     const v = (await y.data()) as Float32Array;
     y.dispose();
     return v;
-  });
+  }, Math.max(8, Math.floor(calls * 0.05)));
   result.calls = calls * window;
   result.warmup *= window;
   tf.dispose(xs);
