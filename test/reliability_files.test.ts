@@ -262,6 +262,23 @@ describe('item 10: leftovers of a killed conversion are cleaned up by the next r
   });
 });
 
+describe('item 5, converter side: non-finite weights are refused, biases too', () => {
+  it('a NaN bias gives exit 2 naming the weight and the index (model.pbq would refuse it at load)', async () => {
+    const dir = copyModel();
+    const shard = fs.readFileSync(path.join(dir, 'weights.bin'));
+    const j = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
+    const [kernel, bias] = j.weightsManifest[0].weights;
+    const at = 4 * kernel.shape.reduce((a: number, b: number) => a * b, 1) + 4 * 2; // bias element 2
+    shard.writeFloatLE(NaN, at);
+    fs.writeFileSync(path.join(dir, 'weights.bin'), shard);
+    const out = path.join(work, `out${seq++}`);
+    const res = await runCli(['convert', dir, out, '--weight-bits', '4']);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(new RegExp(`weight '${bias.name}' holds a non-finite value \\(NaN\\) at index 2`));
+    expect(fs.existsSync(out)).toBe(false);
+  });
+});
+
 describe('item 11: manifest and shard errors name the problem', () => {
   it.each([
     ['a missing shape', (j: any) => { delete j.weightsManifest[0].weights[1].shape; }, /weightsManifest\[0\]\.weights\[1\] '.*': shape must be an array of non-negative integers, got undefined/], // eslint-disable-line @typescript-eslint/no-explicit-any

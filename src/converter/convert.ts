@@ -125,6 +125,21 @@ function checkBits(name: string, v: unknown): number {
   return v;
 }
 
+/**
+ * Every float32 weight must be finite: a quantized one cannot be quantized otherwise, and an
+ * untouched one (a bias) would make the outputs NaN; model.pbq refuses both at load.
+ */
+function checkFiniteWeights(weights: WeightEntry[]): void {
+  for (const w of weights) {
+    if (w.dtype !== 'float32') continue;
+    for (let i = 0; i < w.values.length; i++) {
+      if (!Number.isFinite(w.values[i])) {
+        throw new ConversionError(`weight '${w.name}' holds a non-finite value (${w.values[i]}) at index ${i}: cannot convert NaN or Inf weights`);
+      }
+    }
+  }
+}
+
 /** Every layer, descending into nested models. */
 function allLayers(model: tfl.LayersModel): tfl.layers.Layer[] {
   const out: tfl.layers.Layer[] = [];
@@ -270,6 +285,7 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
   const progress = options.onProgress ?? (() => undefined);
 
   const files = readModelFiles(options.input);
+  checkFiniteWeights(files.weights);
   const inputDir = path.dirname(path.resolve(files.jsonPath));
   // The input's folder as named and, when model.json is a link, the folder it links into.
   const inputFolders = [inputDir, path.dirname(fs.realpathSync(files.jsonPath))];
@@ -359,12 +375,7 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
       progress(0.2 + (0.75 * ji) / jobs.length, `${job.layer.name}/${job.role}`);
       await new Promise((r) => setImmediate(r));
       const [K, N] = job.entry.shape as [number, number];
-      const W = job.entry.values as Float32Array;
-      for (let i = 0; i < W.length; i++) {
-        if (!Number.isFinite(W[i])) {
-          throw new ConversionError(`weight '${job.entry.name}' holds a non-finite value (${W[i]}) at index ${i}: cannot quantize NaN or Inf`);
-        }
-      }
+      const W = job.entry.values as Float32Array; // finite: checkFiniteWeights
       const st = stats.get(job.statsKey);
       if (st && !(st.mean.every(Number.isFinite) && st.diag.every(Number.isFinite))) {
         throw new ConversionError(`the calibration inputs give non-finite activations at the input of ${job.statsKey}`);
