@@ -103,33 +103,70 @@ function dequantizedValues(weight: QuantizedWeight, transposed: boolean): Float3
 }
 
 /**
- * Builds the LayersModel from the header, then sets its weights. A failed build leaves nothing
- * behind: the variables tfjs-layers created are disposed, the model too when its weights do not
- * fit it (tfjs-layers' own loader would keep the weight tensors it had decoded).
+ * Builds the LayersModel from the header with its weights, leaving nothing behind on failure.
+ * tfjs-layers' loader keeps the weight tensors it decoded when they do not fit the model, and the
+ * variables of a half-built model; so the weights are first checked against a probe build (the
+ * same topology with zero initializers: cheap, disposed), then tfjs-layers builds the model with
+ * its fast weight initialization and loads them.
  */
 async function buildModel(header: PbqHeader, values: Map<string, Float32Array | Int32Array>, file: string): Promise<tfl.LayersModel> {
+  const expected = await probeWeightShapes(header, file);
+  const problem = weightsMismatch(header.weights, expected);
+  if (problem !== null) throw new ConversionError(`${file}: the weights do not fit the model: ${problem}`);
+  return withoutLeftovers(file, () => tfl.loadLayersModel({
+    load: async () => ({
+      ...header.modelJsonExtras,
+      modelTopology: header.modelTopology as tf.io.ModelArtifacts['modelTopology'],
+      weightSpecs: header.weights.map((w) => ({ name: w.name, shape: w.shape, dtype: w.dtype })),
+      weightData: tf.io.concatenateArrayBuffers(header.weights.map((w) => {
+        const v = values.get(w.name) as Float32Array | Int32Array;
+        return v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength) as ArrayBuffer;
+      })),
+    }),
+  }));
+}
+
+/** Runs a tfjs-layers build; on failure disposes the variables it created and names the file. */
+async function withoutLeftovers(file: string, build: () => Promise<tfl.LayersModel>): Promise<tfl.LayersModel> {
   const variablesBefore = new Set(Object.keys(tf.engine().state.registeredVariables));
-  let model: tfl.LayersModel;
   try {
-    model = await tfl.loadLayersModel({
-      load: async () => ({ ...header.modelJsonExtras, modelTopology: header.modelTopology as tf.io.ModelArtifacts['modelTopology'] }),
-    });
+    return await build();
   } catch (e) {
     const variables = tf.engine().state.registeredVariables;
     for (const name of Object.keys(variables)) if (!variablesBefore.has(name)) variables[name].dispose();
     throw new ConversionError(`${file}: cannot build the model: ${oneLine(e)}`);
   }
-  const tensors: tf.NamedTensorMap = {};
-  try {
-    for (const spec of header.weights) tensors[spec.name] = tf.tensor(values.get(spec.name) as Float32Array | Int32Array, spec.shape, spec.dtype);
-    model.loadWeights(tensors); // strict: every weight of the model, each of its shape, nothing else
-    return model;
-  } catch (e) {
-    model.dispose();
-    throw new ConversionError(`${file}: the weights do not fit the model: ${oneLine(e)}`);
-  } finally {
-    tf.dispose(Object.values(tensors));
+}
+
+/** Weight names and shapes of the model the topology describes (built with zero initializers, then disposed). */
+async function probeWeightShapes(header: PbqHeader, file: string): Promise<Map<string, number[]>> {
+  const probe = await withoutLeftovers(file, () => tfl.loadLayersModel({ load: async () => ({ modelTopology: zeroInitializers(header.modelTopology) as tf.io.ModelArtifacts['modelTopology'] }) }));
+  const shapes = new Map(probe.weights.map((w) => [w.originalName, w.shape as number[]]));
+  probe.dispose();
+  return shapes;
+}
+
+/** A copy of a Keras topology with every `*_initializer` replaced by zeros. */
+function zeroInitializers(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(zeroInitializers);
+  if (v === null || typeof v !== 'object') return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, e] of Object.entries(v)) out[k] = /_initializer$/.test(k) && e !== null ? { class_name: 'Zeros', config: {} } : zeroInitializers(e);
+  return out;
+}
+
+/** What differs between the file's weights and the model's (names and shapes), or null. */
+function weightsMismatch(weights: Array<{ name: string; shape: number[] }>, expected: Map<string, number[]>): string | null {
+  for (const w of weights) {
+    const shape = expected.get(w.name);
+    if (shape === undefined) return `the model has no weight '${w.name}'`;
+    if (shape.length !== w.shape.length || shape.some((d, i) => d !== w.shape[i])) {
+      return `weight '${w.name}' has shape [${w.shape.join(', ')}], the model's is [${shape.join(', ')}]`;
+    }
   }
+  const names = new Set(weights.map((w) => w.name));
+  const missing = [...expected.keys()].filter((n) => !names.has(n));
+  return missing.length > 0 ? `the file has no values for ${missing.map((n) => `'${n}'`).join(', ')}` : null;
 }
 
 /**
