@@ -78,6 +78,7 @@ describe('item 1: the converter never replaces its input or what it did not writ
       [path.join(input, '..', '..'), /contains the input model's folder/],
       [path.join(input, 'sub', 'out'), /is inside the input model's folder/],
       [path.join(input, '.'), /is the input model's folder/],
+      [path.join(input, '..out'), /is inside the input model's folder/], // '..out' is a name, not a parent
     ];
     for (const [output, message] of cases) {
       const res = await runCli(['convert', input, output, '--weight-bits', '4', '--force']);
@@ -163,11 +164,11 @@ describe('item 2: the file:// loader reads shards inside the model folder only',
     expect(b).toBe(a.replace('weights.bin', 'nothing.bin'));
   });
 
-  it('still follows a symlink that stays inside the folder', async () => {
+  it('still follows a symlink that stays inside the folder (also into a folder named ..shards)', async () => {
     const dir = copyModel();
-    fs.mkdirSync(path.join(dir, 'shards'));
-    fs.renameSync(path.join(dir, 'weights.bin'), path.join(dir, 'shards', 'w.bin'));
-    fs.symlinkSync(path.join(dir, 'shards', 'w.bin'), path.join(dir, 'weights.bin'));
+    fs.mkdirSync(path.join(dir, '..shards'));
+    fs.renameSync(path.join(dir, 'weights.bin'), path.join(dir, '..shards', 'w.bin'));
+    fs.symlinkSync(path.join(dir, '..shards', 'w.bin'), path.join(dir, 'weights.bin'));
     const model = await tfl.loadLayersModel(`file://${dir}/model.json`);
     expect(model.getWeights().length).toBe(6);
     model.dispose();

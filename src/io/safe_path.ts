@@ -14,7 +14,7 @@
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const nodeRequire = (m: string): any => eval('require')(m);
 
-/** An error about a file named by a model file; `describe` is the message without a prefix. */
+/** An error about a file named by a model file (the message names the file and the problem). */
 export class UnsafePathError extends Error {
   constructor(message: string) {
     super(message);
@@ -22,11 +22,11 @@ export class UnsafePathError extends Error {
   }
 }
 
-/** True when `inner` is `outer` or below it (both absolute, normalized). */
+/** True when `inner` is `outer` or below it (both absolute; a name like '..x' is inside). */
 export function isInside(inner: string, outer: string): boolean {
   const path = nodeRequire('path');
   const rel = path.relative(outer, inner);
-  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+  return rel === '' || (rel.split(path.sep)[0] !== '..' && !path.isAbsolute(rel));
 }
 
 /** The segments of a relative name, or an error message when it is not a plain relative name. */

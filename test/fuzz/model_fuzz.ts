@@ -491,8 +491,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
       if (!sameSnapshot(input, snapshot(dir))) throw new Error(`${m.name}: the input folder changed`);
       if (res.code !== 0 && res.code !== 2) throw new Error(`${m.name}: exit ${res.code}: ${res.stderr}`);
       if (/\n\s+at /.test(res.stderr)) throw new Error(`${m.name}: stack trace on stderr`);
-      const lines = fs.readdirSync(work).filter((f) => f.includes('pbq-tmp'));
-      if (lines.length > 0) throw new Error(`${m.name}: temporary folders left: ${lines.join(', ')}`);
+      const temporary = fs.readdirSync(work).filter((f) => f.includes('pbq-tmp'));
+      if (temporary.length > 0) throw new Error(`${m.name}: temporary folders left: ${temporary.join(', ')}`);
       if (res.code === 2) {
         if (res.stderr.trim().split('\n').length !== 1) throw new Error(`${m.name}: more than one line on stderr: ${res.stderr}`);
         if (fs.existsSync(out)) throw new Error(`${m.name}: failed, but wrote ${out}`);
