@@ -145,7 +145,10 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
   if (!request) return 2;
   tf.env().set('PROD', true); // no tfjs console banners in the CLI's output
   try {
-    const report = await convert({ ...request, onProgress: io.isTTY && !request.json ? progressBar(io) : undefined });
+    const report = await convert({
+      ...request, onProgress: io.isTTY && !request.json ? progressBar(io) : undefined,
+      onNote: (note) => io.stderr(`pbq convert: ${note}\n`),
+    });
     io.stdout((request.json ? JSON.stringify(report, null, 2) : formatReport(report)) + '\n');
     return 0;
   } catch (e) {
