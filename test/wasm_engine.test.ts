@@ -7,11 +7,12 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import {
-  defaultWasmLocation, loadWasmEngine, loadWasmEngineSync, SCRATCH_BLOCKS, WasmEngine,
+  defaultWasmLocation, loadWasmEngine, loadWasmEngineSync, SCRATCH_BLOCKS, TABLE_PAIRS, WasmEngine,
 } from '../kernels/wasm/engine';
 import { OwnHeap } from '../kernels/wasm/heap';
 import {
   activationDigits, chunkBlocks, exactChunkBlocks, weightCodeBound, activationCodeBound, digitBound,
+  laneGainPerBlock, tablePairsPerChunk,
 } from '../kernels/wasm/plan';
 import { quantizeWeights } from '../src/quantize';
 import {
@@ -68,6 +69,18 @@ describe('wasm engine equals the TypeScript engine', () => {
     p3.dispose();
   });
 
+  it('which product serves which widths and rows', () => {
+    const w = quantizeWeights(randomFloats(40 * 6, 8), { batch: 1, k: 40, n: 6, transposed: false }, 8);
+    const served = (bits: number, rows: number, activationBits: number) => {
+      const p = engine.packWeight(w, bits);
+      engine.matMul(randomFloats(rows * 40, 9), { rows, k: 40, rowStride: 40, colStride: 1 }, p, 0, activationBits);
+      p.dispose();
+      return engine.lastProduct;
+    };
+    expect([served(1, 1, 8), served(2, 1, 10), served(2, 1, 11), served(3, 1, 8), served(1, 2, 8), served(8, 5, 8),
+      served(1, 1, 16)]).toEqual(['tables', 'tables', 'codes-row', 'codes-row', 'codes-rows', 'codes-rows', 'codes-rows']);
+  });
+
   it('bad input gives errors that name the problem', () => {
     const w = quantizeWeights(randomFloats(40, 5), { batch: 2, k: 4, n: 5, transposed: false }, 4);
     const p = engine.packWeight(w, 4);
@@ -94,13 +107,17 @@ describe('wasm engine memory', () => {
     const sizes: Record<string, number>[] = [];
     for (const k of [64, 4096]) {
       const w = quantizeWeights(randomFloats(k * 8, k), { batch: 1, k, n: 8, transposed: false }, 4);
-      const p = engine.packWeight(w, 4);
-      engine.matMul(randomFloats(6 * k, 1), { rows: 6, k, rowStride: k, colStride: 1 }, p, 0, 8);
+      for (const [bits, rows] of [[4, 6], [1, 1]]) {
+        const p = engine.packWeight(w, bits); // W4 at 6 rows: unpacked-weight scratch; W1 at 1 row: tables
+        engine.matMul(randomFloats(rows * k, 1), { rows, k, rowStride: k, colStride: 1 }, p, 0, 8);
+        p.dispose();
+      }
       sizes.push(engine.bufferBytes());
-      p.dispose();
     }
     expect(sizes[0].scratch).toBe(SCRATCH_BLOCKS * 4 * 64);
     expect(sizes[1].scratch).toBe(sizes[0].scratch);
+    expect(sizes[0].tables).toBe(TABLE_PAIRS * 64);
+    expect(sizes[1].tables).toBe(sizes[0].tables);
     // the codes are the only per-call buffer proportional to K: 2 bytes per activation
     expect(sizes[1].codes).toBeGreaterThanOrEqual(6 * 4096 * 2);
     const before = heap.allocatedBytes;
@@ -137,14 +154,23 @@ describe('wasm engine exactness bounds (kernels/wasm/plan.ts)', () => {
         const amax = digits === 1 ? activationCodeBound(a) : digitBound(a);
         const chunk = chunkBlocks(a, t, digits);
         expect(chunk).toBeGreaterThanOrEqual(1);
-        expect(8 * chunk * weightCodeBound(t) * amax).toBeLessThanOrEqual(2 ** 31 - 1);
-        expect(8 * (chunk + 1) * weightCodeBound(t) * amax).toBeGreaterThan(2 ** 31 - 1);
+        expect(chunk * laneGainPerBlock(t, amax)).toBeLessThanOrEqual(2 ** 31 - 1);
+        expect((chunk + 1) * laneGainPerBlock(t, amax)).toBeGreaterThan(2 ** 31 - 1);
+        // the table product (1-2 planes): two entries of ≤ 4 amax per pair in int16 lanes
+        const pairs = tablePairsPerChunk(t, a);
+        if (pairs > 0) {
+          expect(t).toBeLessThanOrEqual(2);
+          expect(8 * pairs * activationCodeBound(a)).toBeLessThanOrEqual(32767);
+          expect(8 * (pairs + 1) * activationCodeBound(a)).toBeGreaterThan(32767);
+        }
         if (a <= 15 && exactChunkBlocks(t, activationCodeBound(a)) >= 4) expect(digits).toBe(1);
       }
     }
     expect(activationDigits(16, 1)).toBe(2); // 2^16 - 1 does not fit int16
     expect(activationDigits(15, 16)).toBe(2);
     expect(activationDigits(8, 16)).toBe(1);
+    expect([tablePairsPerChunk(1, 8), tablePairsPerChunk(2, 10), tablePairsPerChunk(2, 11), tablePairsPerChunk(3, 8)])
+      .toEqual([16, 4, 0, 0]);
   });
 });
 

@@ -132,7 +132,8 @@ export function randomShapeCases(count: number, seed: number): EngineCase[] {
 /**
  * Extreme codes: every activation code ±(2^A − 1) (|x| just below a power of two; rows of one
  * sign, of the other, and alternating) and every weight code q = −2^(t−1), so each int32 lane
- * reaches the largest sum its chunk bound allows; K = 2100 crosses chunks at the widest widths.
+ * reaches the largest sum its chunk bound allows; K = 2100 crosses chunks at the widest widths
+ * and the table product's TABLE_PAIRS chunk of tables.
  */
 export function extremeCases(): EngineCase[] {
   const cases: EngineCase[] = [];
@@ -145,7 +146,9 @@ export function extremeCases(): EngineCase[] {
     x[k + i] = -justBelowTwo;
     x[2 * k + i] = i % 2 ? justBelowTwo : -justBelowTwo;
   }
-  for (const [wb, ab] of [[4, 8], [8, 8], [8, 15], [12, 15], [13, 15], [16, 8], [16, 15], [16, 16], [1, 16], [4, 16]]) {
+  // W1/W2 at A ≤ 10 are the table product at batch 1 (its int16 chunk is tightest at A10)
+  for (const [wb, ab] of [[1, 8], [2, 8], [1, 10], [2, 10], [4, 8], [8, 8], [8, 15], [12, 15], [13, 15], [16, 8],
+    [16, 15], [16, 16], [1, 16], [4, 16]]) {
     const w = quantizeWeights(new Float32Array(k * n).fill(-1), { batch: 1, k, n, transposed: false }, wb);
     cases.push({ name: `extreme W${wb}A${ab} (3 rows)`, x, layout: dense(3, k), weight: w, weightBits: wb, activationBits: ab });
     for (let r = 0; r < 2; r++) {
@@ -186,7 +189,7 @@ export function layoutCases(): EngineCase[] {
   const wide = weights(k, n, 16, 22, 1, [16, 3, 9, 12, 1, 16, 5, 8, 15, 2]);
   const batched = weights(k, n, 5, 23, 3);
   const cases: EngineCase[] = [];
-  for (const wb of [8, 6, 3, 1]) {
+  for (const wb of [8, 6, 3, 2, 1]) {
     for (const m of [1, 6]) {
       cases.push({ name: `channelBits W${wb} rows ${m}`, x: randomFloats(m * k, 30 + wb), layout: dense(m, k),
         weight: multi, weightBits: wb, activationBits: 8 });

@@ -17,14 +17,16 @@
 import { channelPlanes, checkBits, PbqQuantizationError, QuantizedWeight } from '../../src/quantize';
 import { Heap, OwnHeap } from './heap';
 import {
-  activationDigits, BLOCK, blockBytes, checkExactInFloat64, chunkBlocks, CODE_BLOCK_BYTES, GROUP, roundUp,
-  WeightFormat, weightFormat,
+  activationDigits, BLOCK, blockBytes, checkExactInFloat64, chunkBlocks, CODE_BLOCK_BYTES, GROUP, pairsFor,
+  TABLE_MAX_PLANES, tablePairsPerChunk, TILE, tilesFor, WeightFormat, weightFormat,
 } from './plan';
 
 /** The built module (npm run build:wasm), next to this file in kernels/wasm/build/. */
 export const WASM_FILE = 'pbq_simd.wasm';
 /** Blocks of unpacked weights the batched product keeps in scratch (GROUP · 64 bytes each). */
 export const SCRATCH_BLOCKS = 32;
+/** Group pairs (8 codes) of lookup tables the table product builds at a time (64 bytes each). */
+export const TABLE_PAIRS = 256;
 
 /** The module's exports (kernels/wasm/simd/index.ts). Pointers are byte addresses. */
 interface KernelExports {
@@ -33,6 +35,11 @@ interface KernelExports {
   packWeights(planes: number, channels: number, planeStride: number, words: number, planeCounts: number,
     format: number, dst: number): void;
   gemv(format: number, codes: number, blocks: number, w: number, groups: number, chunk: number, sums: number): void;
+  buildTables(codes: number, groups: number, tables: number): void;
+  packPlanes(planes: number, channels: number, planeStride: number, words: number, planeCounts: number, planes2: number,
+    dst: number): void;
+  gemvTables(tables: number, pairStart: number, pairCount: number, pairs: number, w: number, tiles: number,
+    planes: number, pairsPerChunk: number, planeWeights: number, sums: number, acc: number): void;
   gemm(format: number, codes: number, rows: number, blocks: number, w: number, groups: number, chunk: number,
     scratch: number, sums: number): void;
   finish(sums: number, np: number, rows: number, channels: number, digits: number, meta: number, factors: number,
@@ -48,23 +55,45 @@ export interface ActivationLayout {
   colStride: number;
 }
 
-/** A weight's codes for one run width, in the engine's memory. Free with dispose(). */
+/**
+ * A weight prepared for one run width: its channels' plane counts t_c and output factors, and its
+ * packed forms, each made on first use: codes (every product) and, for weights of at most
+ * TABLE_MAX_PLANES planes, tiled bit planes (the batch-1 table product). Free with dispose().
+ */
 export class PackedWeight {
+  /** Largest plane count t of any channel (what the format and the exactness bounds use). */
+  readonly planes: number;
+  readonly format: WeightFormat;
+  /** @internal addresses of the packed forms (0 until made) */
+  codesPtr = 0;
+  tilesPtr = 0;
+  planeWeightsPtr = 0;
   private live = true;
 
   constructor(
     private readonly heap: Heap,
-    readonly format: WeightFormat,
-    /** Largest plane count t of any channel (what the format and the exactness bounds use). */
-    readonly planes: number,
-    readonly batch: number,
-    readonly k: number,
-    readonly n: number,
-    /** Address of [batch][group][block][channel][bytes] codes. */
-    readonly ptr: number,
+    /** The stored planes this was packed from (kept by the weight cache anyway). */
+    readonly source: QuantizedWeight,
+    /** t_c = min(planes of channel c, weightBits), [batch][n]. */
+    readonly planeCounts: Uint8Array,
     /** Address of the float64 factors m_n 2^-t_n, [batch][groups · GROUP]. */
     readonly factorsPtr: number,
-  ) {}
+  ) {
+    this.planes = Math.max(1, ...planeCounts);
+    this.format = weightFormat(this.planes);
+  }
+
+  get batch(): number {
+    return this.source.batch;
+  }
+
+  get k(): number {
+    return this.source.k;
+  }
+
+  get n(): number {
+    return this.source.n;
+  }
 
   get blocks(): number {
     return Math.ceil(this.k / BLOCK);
@@ -74,9 +103,14 @@ export class PackedWeight {
     return Math.ceil(this.n / GROUP);
   }
 
-  /** Bytes of the codes of one weight batch. */
+  /** Bytes of the codes of one weight batch: [group][block][channel][block bytes]. */
   get batchBytes(): number {
     return this.groups * this.blocks * GROUP * blockBytes(this.format);
+  }
+
+  /** Bytes of the tiled planes of one weight batch: [tile][group pair][plane][16]. */
+  get tileBatchBytes(): number {
+    return tilesFor(this.n) * pairsFor(this.k) * this.planes * TILE;
   }
 
   get disposed(): boolean {
@@ -86,8 +120,9 @@ export class PackedWeight {
   dispose(): void {
     if (!this.live) return;
     this.live = false;
-    this.heap.free(this.ptr);
-    this.heap.free(this.factorsPtr);
+    for (const ptr of [this.codesPtr, this.tilesPtr, this.planeWeightsPtr, this.factorsPtr]) {
+      if (ptr) this.heap.free(ptr);
+    }
   }
 }
 
@@ -104,57 +139,89 @@ export interface MatMulTargets {
   integers?: number;
 }
 
+/**
+ * The product that served a call: table lookup on the planes (1-2 planes, one row, A ≤ 10),
+ * codes for one row (registers), codes for several rows (unpacked once per chunk into scratch).
+ */
+export type ProductKind = 'tables' | 'codes-row' | 'codes-rows';
+
 export class WasmEngine {
   private readonly buffers = new Map<string, { ptr: number; bytes: number }>();
+  /** The product of the last call (for tests and the bench). */
+  lastProduct: ProductKind | undefined;
 
   constructor(private readonly kernels: KernelExports, readonly heap: Heap) {}
 
-  /** Packs the first min(t_c, weightBits) planes of every channel of `w` into codes. */
+  /**
+   * Prepares `w` for runs at `weightBits`: channel c uses its first min(t_c, weightBits) planes.
+   * The codes are packed now; the tiled planes of 1-2 plane weights on their first batch-1 run.
+   */
   packWeight(w: QuantizedWeight, weightBits: number): PackedWeight {
     checkBits('weightBits', weightBits);
-    const { batch, n: N, words, bits } = w;
+    const { batch, n: N } = w;
     const counts = new Uint8Array(batch * N);
-    let planes = 1;
-    for (let c = 0; c < counts.length; c++) {
-      counts[c] = channelPlanes(w, c, weightBits);
-      planes = Math.max(planes, counts[c]);
-    }
-    const format = weightFormat(planes);
-    const groups = Math.ceil(N / GROUP);
-    const np = groups * GROUP;
-    const batchBytes = groups * words * GROUP * blockBytes(format);
-    const ptr = this.heap.malloc(batch * batchBytes);
+    for (let c = 0; c < counts.length; c++) counts[c] = channelPlanes(w, c, weightBits);
+    const np = Math.ceil(N / GROUP) * GROUP;
     const factorsPtr = this.heap.malloc(batch * np * 8);
-    const planesPtr = this.heap.malloc(N * planes * words * 4);
-    const countsPtr = this.heap.malloc(np);
+    const factors = new Float64Array(this.heap.memory.buffer, factorsPtr, batch * np);
+    factors.fill(0);
+    for (let c = 0; c < counts.length; c++) factors[Math.floor(c / N) * np + (c % N)] = w.ranges[c] * 2 ** -counts[c];
+    const packed = new PackedWeight(this.heap, w, counts, factorsPtr);
     try {
-      const memory = this.heap.memory.buffer;
-      const factors = new Float64Array(memory, factorsPtr, batch * np);
-      factors.fill(0);
-      for (let c = 0; c < counts.length; c++) {
-        factors[Math.floor(c / N) * np + (c % N)] = w.ranges[c] * 2 ** -counts[c];
-      }
-      const planesView = new Uint32Array(memory, planesPtr, N * planes * words);
-      const countsView = new Uint8Array(memory, countsPtr, np);
-      for (let b = 0; b < batch; b++) {
-        // only the planes a channel uses are copied: [channel][planes][words]
+      this.packCodes(packed);
+    } catch (e) {
+      packed.dispose();
+      throw e;
+    }
+    return packed;
+  }
+
+  private packCodes(p: PackedWeight): void {
+    p.codesPtr = this.heap.malloc(p.batch * p.batchBytes);
+    this.forEachBatchPlanes(p, (b, planesPtr, countsPtr) =>
+      this.kernels.packWeights(planesPtr, p.n, p.planes, p.source.words, countsPtr, p.format, p.codesPtr + b * p.batchBytes));
+  }
+
+  /** The tiled planes and the int32 plane weights σ_i 2^(t_c-1-i), [batch][tiles · 16][planes]. */
+  private packTiles(p: PackedWeight): void {
+    const width = tilesFor(p.n) * TILE;
+    p.tilesPtr = this.heap.malloc(p.batch * p.tileBatchBytes);
+    p.planeWeightsPtr = this.heap.malloc(p.batch * width * p.planes * 4);
+    const weights = new Int32Array(this.heap.memory.buffer, p.planeWeightsPtr, p.batch * width * p.planes);
+    weights.fill(0);
+    for (let c = 0; c < p.planeCounts.length; c++) {
+      const t = p.planeCounts[c];
+      const at = (Math.floor(c / p.n) * width + (c % p.n)) * p.planes;
+      for (let i = 0; i < t; i++) weights[at + i] = (i === 0 ? -1 : 1) * 2 ** (t - 1 - i);
+    }
+    this.forEachBatchPlanes(p, (b, planesPtr, countsPtr) =>
+      this.kernels.packPlanes(planesPtr, p.n, p.planes, p.source.words, countsPtr, p.planes, p.tilesPtr + b * p.tileBatchBytes));
+  }
+
+  /**
+   * Calls `pack` per weight batch with the batch's first `p.planes` planes of every channel
+   * ([channel][planes][words]) and its plane counts (one byte per channel) in the engine's memory.
+   */
+  private forEachBatchPlanes(p: PackedWeight, pack: (b: number, planesPtr: number, countsPtr: number) => void): void {
+    const { n: N, planes } = p;
+    const { words, bits } = p.source;
+    const planesPtr = this.heap.malloc(N * planes * words * 4);
+    const countsPtr = this.heap.malloc(N);
+    try {
+      for (let b = 0; b < p.batch; b++) {
+        const memory = this.heap.memory.buffer;
+        const planesView = new Uint32Array(memory, planesPtr, N * planes * words);
         for (let n = 0; n < N; n++) {
           const src = (b * N + n) * bits * words;
-          planesView.set(w.planes.subarray(src, src + planes * words), n * planes * words);
+          planesView.set(p.source.planes.subarray(src, src + planes * words), n * planes * words);
         }
-        countsView.fill(0);
-        countsView.set(counts.subarray(b * N, (b + 1) * N));
-        this.kernels.packWeights(planesPtr, N, planes, words, countsPtr, format, ptr + b * batchBytes);
+        new Uint8Array(memory, countsPtr, N).set(p.planeCounts.subarray(b * N, (b + 1) * N));
+        pack(b, planesPtr, countsPtr);
       }
-    } catch (e) {
-      this.heap.free(ptr);
-      this.heap.free(factorsPtr);
-      throw e;
     } finally {
       this.heap.free(planesPtr);
       this.heap.free(countsPtr);
     }
-    return new PackedWeight(this.heap, format, planes, batch, w.k, N, ptr, factorsPtr);
   }
 
   /**
@@ -213,15 +280,44 @@ export class WasmEngine {
     const digitRows = rows * digits;
     const codes = this.buffer('codes', digitRows * blocks * CODE_BLOCK_BYTES);
     const meta = this.buffer('meta', rows * 16);
-    const sums = this.buffer('sums', digitRows * np * 8);
+    const sums = this.buffer('sums', digitRows * Math.max(np, tilesFor(packed.n) * TILE) * 8);
     const scratch = digitRows > 1 ? this.buffer('scratch', SCRATCH_BLOCKS * GROUP * CODE_BLOCK_BYTES) : 0;
     const src = x + 4 * (layout.offset ?? 0);
     this.kernels.quantizeRows(src, rows, k, rowStride, colStride, activationBits, digits, codes, kp, meta);
-    const w = packed.ptr + wBatch * packed.batchBytes;
-    if (digitRows === 1) this.kernels.gemv(format, codes, blocks, w, groups, chunk, sums);
-    else this.kernels.gemm(format, codes, digitRows, blocks, w, groups, Math.min(chunk, SCRATCH_BLOCKS), scratch, sums);
+    if (digitRows === 1 && tablePairsPerChunk(packed.planes, activationBits) > 0) {
+      this.lastProduct = 'tables';
+      this.tableProduct(packed, wBatch, activationBits, codes, sums);
+    } else if (digitRows === 1) {
+      this.lastProduct = 'codes-row';
+      this.kernels.gemv(format, codes, blocks, packed.codesPtr + wBatch * packed.batchBytes, groups, chunk, sums);
+    } else {
+      this.lastProduct = 'codes-rows';
+      this.kernels.gemm(format, codes, digitRows, blocks, packed.codesPtr + wBatch * packed.batchBytes, groups,
+        Math.min(chunk, SCRATCH_BLOCKS), scratch, sums);
+    }
     this.kernels.finish(sums, np, rows, packed.n, digits, meta, packed.factorsPtr + wBatch * np * 8,
       targets.values, targets.integers ?? 0);
+  }
+
+  /**
+   * Σ q a of one row by table lookup on the tiled planes, TABLE_PAIRS group pairs (8 codes
+   * each) of tables at a time, so the tables take TABLE_PAIRS · 64 bytes whatever K is.
+   */
+  private tableProduct(p: PackedWeight, wBatch: number, activationBits: number, codes: number, sums: number): void {
+    if (!p.tilesPtr) this.packTiles(p);
+    const tiles = tilesFor(p.n);
+    const pairs = pairsFor(p.k);
+    const tables = this.buffer('tables', TABLE_PAIRS * 64);
+    const acc = this.buffer('tableSums', TABLE_MAX_PLANES * TILE * 4);
+    new Float64Array(this.heap.memory.buffer, sums, tiles * TILE).fill(0);
+    const w = p.tilesPtr + wBatch * p.tileBatchBytes;
+    const planeWeights = p.planeWeightsPtr + wBatch * tiles * TILE * p.planes * 4;
+    const perChunk = tablePairsPerChunk(p.planes, activationBits);
+    for (let p0 = 0; p0 < pairs; p0 += TABLE_PAIRS) {
+      const count = Math.min(TABLE_PAIRS, pairs - p0);
+      this.kernels.buildTables(codes + p0 * 16, 2 * count, tables);
+      this.kernels.gemvTables(tables, p0, count, pairs, w, tiles, p.planes, perChunk, planeWeights, sums, acc);
+    }
   }
 
   /** Bytes of every per-call buffer the engine keeps (for tests of the memory bounds). */

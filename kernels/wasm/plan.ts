@@ -39,14 +39,20 @@ export function digitBound(activationBits: number): number {
 }
 
 const INT32_MAX = 2 ** 31 - 1;
-/** Each int32 lane of the products receives 8 products per block (4 dots of 2 products). */
-const PRODUCTS_PER_LANE_PER_BLOCK = 8;
 /** Fewer exact blocks per lane than this and the codes are split into two digits. */
 const MIN_CHUNK_BLOCKS = 4;
 
-/** Blocks an int32 lane sums exactly: 8 · chunk · qmax · amax ≤ 2^31 - 1. */
+/**
+ * The most one int32 accumulator lane gains per block of 32 codes: 4 dots (one per 8 codes) of
+ * 2 products, each |q a| ≤ 2^(t-1) amax (kernels/wasm/simd/matmul.ts).
+ */
+export function laneGainPerBlock(weightPlanes: number, activationBound: number): number {
+  return 8 * weightCodeBound(weightPlanes) * activationBound;
+}
+
+/** Blocks an int32 lane sums exactly: chunk · laneGainPerBlock ≤ 2^31 - 1. */
 export function exactChunkBlocks(weightPlanes: number, activationBound: number): number {
-  return Math.floor(INT32_MAX / (PRODUCTS_PER_LANE_PER_BLOCK * weightCodeBound(weightPlanes) * activationBound));
+  return Math.floor(INT32_MAX / laneGainPerBlock(weightPlanes, activationBound));
 }
 
 /**
@@ -76,6 +82,27 @@ export function checkExactInFloat64(k: number, weightPlanes: number, activationB
   }
 }
 
-export function roundUp(x: number, multiple: number): number {
-  return Math.ceil(x / multiple) * multiple;
+/** Channels per tile of the table product's tiled planes (kernels/wasm/simd/tables.ts). */
+export const TILE = 16;
+/** Weights of at most this many planes (W1, W2) run the batch-1 product by table lookup. */
+export const TABLE_MAX_PLANES = 2;
+
+export function tilesFor(n: number): number {
+  return Math.ceil(n / TILE);
+}
+
+/** Group pairs (8 codes each) of K, padded to whole blocks of 32. */
+export function pairsFor(k: number): number {
+  return Math.ceil(k / BLOCK) * 4;
+}
+
+/**
+ * Group pairs the table product's int16 lanes sum exactly: each pair adds two table entries of
+ * at most 4 amax, so 8 · pairs · amax ≤ 32767. 0 when the table product does not serve these
+ * widths (more than TABLE_MAX_PLANES planes, or fewer than 4 pairs per chunk: A > 10).
+ */
+export function tablePairsPerChunk(weightPlanes: number, activationBits: number): number {
+  if (weightPlanes > TABLE_MAX_PLANES || activationBits > 15) return 0;
+  const pairs = Math.floor(32767 / (8 * activationCodeBound(activationBits)));
+  return pairs >= 4 ? pairs : 0;
 }

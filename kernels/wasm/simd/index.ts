@@ -2,3 +2,4 @@
 export { quantizeRows } from './quantize';
 export { packWeights } from './pack';
 export { gemv, gemm, finish } from './matmul';
+export { buildTables, packPlanes, gemvTables } from './tables';
