@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 
-import './chained_ops';
+import '../src/chained_ops';
 import * as path from 'path';
 import * as fs from 'fs';
 

@@ -1,22 +1,20 @@
 /**
- * The pbq backend in a browser with WebGL 2: tfjs-backend-webgl with BatchMatMul and
- * _FusedMatMul served by bitlayer GLSL shaders (kernels/bitlayer_matmul_gpu.ts).
+ * The pbq-webgl backend (a browser with WebGL 2): tfjs-backend-webgl with pbq's kernels
+ * (kernels/webgl/) registered over its own. State: the quantized-weight cache (with each
+ * weight's GPU copies) and the GL objects of the raw passes.
  */
 import '@tensorflow/tfjs-backend-webgl';
 import { MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
 import { env } from '@tensorflow/tfjs-core';
-import type { DataId, TensorInfo } from '@tensorflow/tfjs-core';
-import { PbqConfig } from './config';
-import { WeightCache } from './weight_cache';
-import type { MatMulArgs } from '../kernels/bitlayer_matmul_cpu';
-import { bitlayerMatMulWebGL, bitlayerPartialSumsWebGL } from '../kernels/bitlayer_matmul_webgl';
-import type { BitlayerBackend } from '../kernels/matmul_dispatch';
-import type { LstmStepArgs, LstmStepBackend } from '../kernels/lstm_step';
-import { lstmStepWebGL } from '../kernels/lstm_step_gpu';
+import type { DataId } from '@tensorflow/tfjs-core';
+import { Disposable, WeightCache } from './weight_cache';
 
-export class PbqBackendWebGL extends MathBackendWebGL implements BitlayerBackend, LstmStepBackend {
+export class PbqBackendWebGL extends MathBackendWebGL {
   readonly weightCache = new WeightCache();
+  /** GPU tensors owned by cached weights (kernels/webgl/gpu_weight.ts), not tensors of the engine. */
   cacheOwnedDataIds = 0;
+  /** The raw passes' programs and scratch textures (kernels/webgl/raw_program.ts, RawResources). */
+  kernelResources?: Disposable;
 
   /**
    * 32 when textures are float32. tfjs-backend-webgl 4.22 returns 16 exactly when
@@ -36,23 +34,16 @@ export class PbqBackendWebGL extends MathBackendWebGL implements BitlayerBackend
     return super.numDataIds() - this.cacheOwnedDataIds;
   }
 
-  bitlayerMatMul(args: MatMulArgs, config: PbqConfig): TensorInfo {
-    return bitlayerMatMulWebGL(this, args, config);
-  }
-
-  bitlayerLstmStep(args: LstmStepArgs, config: PbqConfig): [TensorInfo, TensorInfo] {
-    return lstmStepWebGL(this, args, config);
-  }
-
-  /** The shader's integer partial sums (tests compare them with the CPU engine). */
-  bitlayerPartialSums(args: MatMulArgs, config: PbqConfig): TensorInfo {
-    return bitlayerPartialSumsWebGL(this, args, config);
-  }
-
   override disposeData(dataId: DataId, force = false): boolean {
     const freed = super.disposeData(dataId, force);
     if (freed) this.weightCache.forget(dataId);
     return freed;
   }
 
+  override dispose(): void {
+    this.weightCache.clear();
+    this.kernelResources?.dispose();
+    this.kernelResources = undefined;
+    super.dispose();
+  }
 }

@@ -20,6 +20,10 @@ export type AccumulatorConfig =
       rounding: 'floor' | 'nearest';
     };
 
+/** The WebGL product (kernels/webgl/select_product.ts): 'auto' asks the device profile. */
+export const WEBGL_PRODUCTS = ['auto', 'planes', 'codes', 'pairs', 'sampler'] as const;
+export type WebGLProductFlag = typeof WEBGL_PRODUCTS[number];
+
 export interface PbqConfig {
   /** Weight bit planes used at run time, 1..16 (MSB first: fewer bits drop LSB planes). */
   weightBits: number;
@@ -33,6 +37,8 @@ export interface PbqConfig {
   activationMatMul: 'quantize' | 'float';
   /** How the integer dot products are accumulated; 'exact' unless simulating narrow hardware. */
   accumulator: AccumulatorConfig;
+  /** Which WebGL program computes the exact products ('auto': the device profile's choice). */
+  webglProduct: WebGLProductFlag;
 }
 
 export const MAX_BITS = 16;
@@ -42,6 +48,7 @@ export const DEFAULT_CONFIG: Readonly<PbqConfig> = Object.freeze<PbqConfig>({
   activationBits: 8,
   activationMatMul: 'quantize',
   accumulator: { type: 'exact' },
+  webglProduct: 'auto',
 });
 
 /** tf.env() flag of each config key. */
@@ -50,6 +57,7 @@ export const FLAGS = {
   activationBits: 'PBQ_ACTIVATION_BITS',
   activationMatMul: 'PBQ_ACTIVATION_MATMUL',
   accumulator: 'PBQ_ACCUMULATOR',
+  webglProduct: 'PBQ_WEBGL_PRODUCT',
 } as const;
 
 const KNOWN_KEYS = Object.keys(FLAGS) as Array<keyof PbqConfig>;
@@ -157,6 +165,7 @@ export function validateConfig(partial: Partial<PbqConfig>): Partial<PbqConfig> 
     out.activationMatMul = checkOneOf('activationMatMul', partial.activationMatMul, ['quantize', 'float'] as const);
   }
   if ('accumulator' in partial) out.accumulator = validateAccumulator(partial.accumulator);
+  if ('webglProduct' in partial) out.webglProduct = checkOneOf('webglProduct', partial.webglProduct, WEBGL_PRODUCTS);
   return out;
 }
 
@@ -171,6 +180,7 @@ export function registerFlags(): void {
   e.registerFlag(FLAGS.activationBits, () => DEFAULT_CONFIG.activationBits);
   e.registerFlag(FLAGS.activationMatMul, () => DEFAULT_CONFIG.activationMatMul);
   e.registerFlag(FLAGS.accumulator, () => accumulatorToFlag(DEFAULT_CONFIG.accumulator));
+  e.registerFlag(FLAGS.webglProduct, () => DEFAULT_CONFIG.webglProduct);
 }
 
 /** Sets some settings; takes effect at the next kernel call (no re-quantization needed). */
@@ -182,6 +192,7 @@ export function configure(partial: Partial<PbqConfig>): PbqConfig {
   if (valid.activationBits !== undefined) e.set(FLAGS.activationBits, valid.activationBits);
   if (valid.activationMatMul !== undefined) e.set(FLAGS.activationMatMul, valid.activationMatMul);
   if (valid.accumulator !== undefined) e.set(FLAGS.accumulator, accumulatorToFlag(valid.accumulator));
+  if (valid.webglProduct !== undefined) e.set(FLAGS.webglProduct, valid.webglProduct);
   return getConfig();
 }
 
@@ -194,6 +205,7 @@ export function getConfig(): PbqConfig {
     activationBits: checkInteger(FLAGS.activationBits, e.get(FLAGS.activationBits), 1, MAX_BITS),
     activationMatMul: checkOneOf(FLAGS.activationMatMul, e.get(FLAGS.activationMatMul), ['quantize', 'float'] as const),
     accumulator: accumulatorFromFlag(e.get(FLAGS.accumulator)),
+    webglProduct: checkOneOf(FLAGS.webglProduct, e.get(FLAGS.webglProduct), WEBGL_PRODUCTS),
   };
 }
 

@@ -1,5 +1,6 @@
 /**
- * tfjs-backend-pbq: importing this module registers the 'pbq' backend.
+ * tfjs-backend-pbq: importing this module registers the pbq backends ('pbq', 'pbq-cpu',
+ * 'pbq-webgl' in browsers) and routes tfjs-layers' LSTM cells to PbqLSTMStep (src/layers/).
  *
  *   import * as tf from '@tensorflow/tfjs-core';
  *   import * as pbq from 'tfjs-backend-pbq';
@@ -7,31 +8,22 @@
  *   pbq.configure({ weightBits: 4, activationBits: 8 });
  */
 import '@tensorflow/tfjs-backend-cpu';
-import { PbqBackendCPU } from './backend_cpu';
-import { BaseKind, registerPbqBackend } from './register';
+import './chained_ops';
+import { registerPbqBackends } from './register';
 import { installFusedLstm } from './layers';
 import { isNode, registerFileRouters } from './io/file_io';
 
-function createBackend(base: BaseKind) {
-  if (base === 'webgl') {
-    // Loaded lazily so Node never evaluates the WebGL backend.
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const { PbqBackendWebGL } = require('./backend_webgl') as typeof import('./backend_webgl');
-    return new PbqBackendWebGL();
-  }
-  return new PbqBackendCPU();
-}
-
-registerPbqBackend(createBackend);
+registerPbqBackends();
 installFusedLstm();
 // tf.loadLayersModel('file://…') and model.save('file://…') in Node, without tfjs-node.
 if (isNode()) registerFileRouters();
 
 export {
-  configure, getConfig, resetConfig, DEFAULT_CONFIG, FLAGS, PbqConfigError,
+  configure, getConfig, resetConfig, DEFAULT_CONFIG, FLAGS, PbqConfigError, WEBGL_PRODUCTS,
 } from './config';
-export type { PbqConfig, AccumulatorConfig } from './config';
+export type { PbqConfig, AccumulatorConfig, WebGLProductFlag } from './config';
 export { BACKEND_NAME, detectBaseKind } from './register';
+export type { BaseName } from './register';
 export { PbqBackendCPU } from './backend_cpu';
 export { accumulatorStats, resetAccumulatorStats } from './accumulator';
 export type { AccumulatorStats } from './accumulator';

@@ -1,63 +1,95 @@
 /**
- * Registration of the 'pbq' backend: every kernel of the base backend ('webgl' in a browser with
- * WebGL 2, 'cpu' elsewhere) is registered again under 'pbq', with BatchMatMul and _FusedMatMul
- * replaced by bitlayer kernels that fall back to the base kernel when they cannot serve a call.
+ * Registration of pbq's backends. Each base is a stock tfjs backend with pbq's kernels registered
+ * over its own (kernels/<base>/register_all_kernels.ts):
+ *
+ *   'pbq-cpu'    tfjs-backend-cpu + the TypeScript engine (everywhere)
+ *   'pbq-webgl'  tfjs-backend-webgl + the GLSL products (browsers with WebGL 2)
+ *   'pbq'        the best base available here, chosen when it is first created: WebGL 2 in a
+ *                browser, else the CPU
+ *
+ * All register with priority 0, so tfjs never picks one by itself: `await tf.setBackend('pbq')`.
  */
-import {
-  BatchMatMul, env, getKernelsForBackend, KernelBackend, registerBackend, registerKernel, _FusedMatMul,
-} from '@tensorflow/tfjs-core';
-import { bitlayerKernel } from '../kernels/matmul_dispatch';
-import { lstmStepConfig } from '../kernels/lstm_step';
+import { env, KernelBackend, registerBackend } from '@tensorflow/tfjs-core';
 import { registerFlags } from './config';
+import { PbqBackendCPU } from './backend_cpu';
+import { registerAllKernels as registerCpuKernels } from '../kernels/cpu/register_all_kernels';
 
 export const BACKEND_NAME = 'pbq';
 
-export type BaseKind = 'webgl' | 'cpu';
+export type BaseName = 'webgl' | 'cpu';
 
-const BITLAYER_KERNELS = new Set<string>([BatchMatMul, _FusedMatMul]);
-
-/** Copies the base backend's kernels to 'pbq', swapping in the bitlayer matmuls. */
-export function registerKernelsFrom(base: BaseKind): void {
-  for (const kernel of getKernelsForBackend(base)) {
-    const kernelFunc = BITLAYER_KERNELS.has(kernel.kernelName) ? bitlayerKernel(kernel.kernelFunc) : kernel.kernelFunc;
-    registerKernel({ ...kernel, backendName: BACKEND_NAME, kernelFunc });
-  }
-  registerKernel(lstmStepConfig);
+interface PbqBase {
+  name: BaseName;
+  /** Registered in browsers only. */
+  browserOnly: boolean;
+  /** Whether this environment can run the base (no backend is created). */
+  available(): boolean;
+  create(): KernelBackend | Promise<KernelBackend>;
+  /** Registers the base's kernels and pbq's under `backendName`. */
+  registerKernels(backendName: string): void;
 }
 
-/** The base that this environment supports: WebGL 2 in a browser, the CPU elsewhere. */
-export function detectBaseKind(): BaseKind {
-  if (!env().getBool('IS_BROWSER')) return 'cpu';
+/** True in a browser whose canvas gives a WebGL 2 context. */
+function hasWebGL2(): boolean {
+  if (!env().getBool('IS_BROWSER')) return false;
   try {
-    const canvas = typeof OffscreenCanvas !== 'undefined'
-      ? new OffscreenCanvas(1, 1) : document.createElement('canvas');
+    const canvas = typeof OffscreenCanvas !== 'undefined' ? new OffscreenCanvas(1, 1) : document.createElement('canvas');
     const gl = canvas.getContext('webgl2') as WebGL2RenderingContext | null;
     gl?.getExtension('WEBGL_lose_context')?.loseContext();
-    return gl ? 'webgl' : 'cpu';
+    return gl !== null;
   } catch {
-    return 'cpu';
+    return false;
   }
+}
+
+/* eslint-disable @typescript-eslint/no-var-requires */
+const BASES: readonly PbqBase[] = [
+  {
+    name: 'webgl',
+    browserOnly: true,
+    available: hasWebGL2,
+    // Loaded on demand, so Node never evaluates tfjs-backend-webgl.
+    create: () => new (require('./backend_webgl') as typeof import('./backend_webgl')).PbqBackendWebGL(),
+    registerKernels: (name) =>
+      (require('../kernels/webgl/register_all_kernels') as typeof import('../kernels/webgl/register_all_kernels')).registerAllKernels(name),
+  },
+  { name: 'cpu', browserOnly: false, available: () => true, create: () => new PbqBackendCPU(), registerKernels: registerCpuKernels },
+];
+/* eslint-enable @typescript-eslint/no-var-requires */
+
+/** The base 'pbq' runs on here: the first available in order of preference. */
+export function detectBaseKind(): BaseName {
+  return (BASES.find((b) => b.available()) as PbqBase).name;
+}
+
+function baseNamed(name: BaseName): PbqBase {
+  return BASES.find((b) => b.name === name) as PbqBase;
+}
+
+/** A backend factory that registers the base's kernels under `backendName` on first use. */
+function factory(backendName: string, base: () => PbqBase): () => KernelBackend | Promise<KernelBackend> {
+  let registeredFrom: PbqBase | undefined;
+  return () => {
+    const b = registeredFrom ?? base();
+    // Create first: loading the base backend's module is what registers its kernels.
+    const backend = b.create();
+    if (!registeredFrom) {
+      b.registerKernels(backendName);
+      registeredFrom = b;
+    }
+    return backend;
+  };
 }
 
 let registered = false;
 
-/**
- * Registers 'pbq' (idempotent). The base is chosen when the backend is first created, and its
- * kernels are copied then, so importing pbq costs nothing until `tf.setBackend('pbq')`.
- */
-export function registerPbqBackend(create: (base: BaseKind) => KernelBackend, priority = 0): void {
+/** Registers 'pbq' and every 'pbq-<base>' this environment can run (idempotent). */
+export function registerPbqBackends(): void {
   if (registered) return;
   registered = true;
   registerFlags();
-  let kernelsFrom: BaseKind | undefined;
-  registerBackend(BACKEND_NAME, () => {
-    const base = kernelsFrom ?? detectBaseKind();
-    // Create first: loading the base backend's module is what registers its kernels.
-    const backend = create(base);
-    if (kernelsFrom === undefined) {
-      registerKernelsFrom(base);
-      kernelsFrom = base;
-    }
-    return backend;
-  }, priority);
+  for (const base of BASES) {
+    if (!base.browserOnly || env().getBool('IS_BROWSER')) registerBackend(`pbq-${base.name}`, factory(`pbq-${base.name}`, () => base), 0);
+  }
+  registerBackend(BACKEND_NAME, factory(BACKEND_NAME, () => baseNamed(detectBaseKind())), 0);
 }

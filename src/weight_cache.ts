@@ -17,15 +17,15 @@ export interface WeightLayout {
   transposed: boolean;
 }
 
-/** Resources derived from a quantized weight (e.g. GPU textures), released with it. */
+/** A backend's copies of a quantized weight (e.g. GPU textures), released with it. */
 export interface Disposable {
   dispose(): void;
 }
 
-export interface CachedWeight {
+export interface CachedWeight<D extends Disposable = Disposable> {
   weight: QuantizedWeight;
-  /** Backend-specific copies of `weight` (the WebGL backend keeps its textures here). */
-  derived: Map<string, Disposable>;
+  /** The backend's copies of `weight` in the layouts its kernels read (made on first use). */
+  device?: D;
   /** Installed by `seed` (stored planes): never re-quantized from the float values. */
   seeded?: boolean;
 }
@@ -62,9 +62,10 @@ function checkLayout(weight: QuantizedWeight, layout: WeightLayout): void {
   }
 }
 
-export class WeightCache {
-  private entries = new WeakMap<DataId, Map<string, CachedWeight>>();
-  private live = 0;
+export class WeightCache<D extends Disposable = Disposable> {
+  private entries = new WeakMap<DataId, Map<string, CachedWeight<D>>>();
+  /** Every entry held (not their dataIds): counted for leak tests, emptied by clear(). */
+  private readonly live = new Set<CachedWeight<D>>();
 
   /**
    * The quantized form of `dataId`'s values with at least `bits` planes. Quantizes (reading the
@@ -74,7 +75,7 @@ export class WeightCache {
   get(
     dataId: DataId, layout: WeightLayout, bits: number, read: () => ArrayLike<number>,
     nonFinite: 'throw' | 'nan' = 'throw',
-  ): CachedWeight {
+  ): CachedWeight<D> {
     let byLayout = this.entries.get(dataId);
     if (byLayout === undefined) {
       byLayout = new Map();
@@ -87,13 +88,11 @@ export class WeightCache {
     const stored = storedPlanesOf(dataId, layout);
     if (stored !== undefined) {
       this.seed(dataId, layout, stored);
-      return byLayout.get(key) as CachedWeight;
+      return byLayout.get(key) as CachedWeight<D>;
     }
     const weight = quantizeWeights(read(), layout, bits, { nonFinite });
-    if (cached !== undefined) disposeDerived(cached);
-    else this.live++;
-    const entry: CachedWeight = { weight, derived: new Map() };
-    byLayout.set(key, entry);
+    const entry: CachedWeight<D> = { weight };
+    this.replace(byLayout, key, entry);
     return entry;
   }
 
@@ -108,30 +107,38 @@ export class WeightCache {
       byLayout = new Map();
       this.entries.set(dataId, byLayout);
     }
-    const old = byLayout.get(layoutKey(layout));
-    if (old !== undefined) disposeDerived(old);
-    else this.live++;
-    byLayout.set(layoutKey(layout), { weight, derived: new Map(), seeded: true });
+    this.replace(byLayout, layoutKey(layout), { weight, seeded: true });
+  }
+
+  private replace(byLayout: Map<string, CachedWeight<D>>, key: string, entry: CachedWeight<D>): void {
+    const old = byLayout.get(key);
+    if (old !== undefined) this.drop(old);
+    byLayout.set(key, entry);
+    this.live.add(entry);
+  }
+
+  private drop(entry: CachedWeight<D>): void {
+    entry.device?.dispose();
+    entry.device = undefined;
+    this.live.delete(entry);
   }
 
   /** Drops every quantized form of `dataId` (called when the backend frees it). */
   forget(dataId: DataId): void {
     const byLayout = this.entries.get(dataId);
     if (byLayout === undefined) return;
-    for (const entry of byLayout.values()) {
-      disposeDerived(entry);
-      this.live--;
-    }
+    for (const entry of byLayout.values()) this.drop(entry);
     this.entries.delete(dataId);
+  }
+
+  /** Frees the device copies of every entry and forgets them all (the backend is disposed). */
+  clear(): void {
+    for (const entry of [...this.live]) this.drop(entry);
+    this.entries = new WeakMap();
   }
 
   /** Number of quantized weights held (for leak tests). */
   get size(): number {
-    return this.live;
+    return this.live.size;
   }
-}
-
-function disposeDerived(entry: CachedWeight): void {
-  for (const d of entry.derived.values()) d.dispose();
-  entry.derived.clear();
 }

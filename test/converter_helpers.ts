@@ -4,7 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import '../models/chained_ops';
+import '../src/chained_ops';
 import { fileHandler } from '../src/io/file_io';
 import { main, CliIO } from '../src/cli/pbq';
 

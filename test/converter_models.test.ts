@@ -16,7 +16,7 @@ import { registerFileRouters } from '../src/io/file_io';
 import { MODELS_DIR } from '../models/eval';
 import {
   convertAndEvaluate, evaluator, floatReference, isTrainedModel, lmData, mnistData, EvalData, Metric,
-} from '../src/converter/table';
+} from '../tools/convert_table';
 import type { ConvertOptions } from '../src/converter/convert';
 
 registerFileRouters();

@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers';
-import '../models/chained_ops';
+import '../src/chained_ops';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';

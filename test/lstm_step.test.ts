@@ -39,6 +39,36 @@ describe('PbqLSTMStep (CPU engine)', () => {
     }
   });
 
+  it('gradients through a stock LSTM outside model.fit (tf.grad, tf.variableGrads, optimizer.minimize) run the composed path', async () => {
+    await tf.setBackend('pbq');
+    pbq.configure({ weightBits: 6, activationBits: 8 });
+    const model = lstmModel('hardSigmoid', 77);
+    const loss = () => tf.tidy(() => tf.sum(tf.square(model.apply(tokens) as tf.Tensor)) as tf.Scalar);
+    const gradsWith = (fused: boolean) => {
+      tf.env().set(FUSED_LSTM_FLAG, fused);
+      const { value, grads } = tf.variableGrads(loss);
+      const out = { value: value.dataSync()[0], grads: Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, Array.from(g.dataSync())])) };
+      tf.dispose([value, ...Object.values(grads)]);
+      return out;
+    };
+    const fusedRoute = gradsWith(true);
+    const composed = gradsWith(false);
+    expect(Object.keys(fusedRoute.grads).length).toBe(model.trainableWeights.length);
+    expect(fusedRoute).toEqual(composed); // same ops in the same order: identical
+    expect(Object.values(composed.grads).some((g) => g.some((v) => v !== 0))).toBe(true);
+    // tf.grad of an input-independent function of the layer output, and an optimizer step
+    tf.env().set(FUSED_LSTM_FLAG, true);
+    const g = tf.grad((x: tf.Tensor) => tf.sum(tf.mul(model.apply(tokens) as tf.Tensor, x)))(tf.onesLike(model.predict(tokens) as tf.Tensor));
+    expect(g.shape).toEqual([3, 7, 30]);
+    const optimizer = tf.train.sgd(0.01);
+    const before = model.trainableWeights[1].read().dataSync().slice();
+    optimizer.minimize(loss);
+    expect(model.trainableWeights[1].read().dataSync()).not.toEqual(before);
+    tf.dispose([g]);
+    optimizer.dispose();
+    model.dispose();
+  });
+
   it('other backends are untouched', async () => {
     await tf.setBackend('cpu');
     const model = lstmModel('hardSigmoid', 3);

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers';
-import '../models/chained_ops';
+import '../src/chained_ops';
 import * as fs from 'fs';
 import * as path from 'path';
 import {registerFileRouters} from '../src/io/file_io';

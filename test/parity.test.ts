@@ -12,8 +12,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import * as pbq from '../src/index';
-import { loadModel, loadTask, modelAvailable, useFastCpuSlices } from '../src/cli/node_models';
-import { ModelName, outputDigest, Result, resultsTable, runSetting, Setting, Task } from '../src/cli/suite';
+import { loadModel, loadTask, modelAvailable, useFastCpuSlices } from '../tools/demo/node_models';
+import { ModelName, outputDigest, Result, resultsTable, runSetting, Setting, Task } from '../tools/demo/suite';
 
 const PBQ = (weightBits: number, activationBits: number): Setting => ({ backend: 'pbq', weightBits, activationBits });
 

@@ -7,7 +7,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers';
-import '../../models/chained_ops';
+import '../chained_ops';
 import { quantizeWeights, dequantizeWeight, QuantizedWeight } from '../quantize';
 import type { WeightLayout } from '../weight_cache';
 import { ConversionError, oneLine } from './errors';

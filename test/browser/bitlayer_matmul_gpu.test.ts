@@ -3,7 +3,7 @@
  * engine: identical integer partial sums, outputs equal to float32 rounding.
  */
 import * as path from 'path';
-import { closeBrowser, openPage, PageHandle } from './harness';
+import { closeBrowser, openPage, PageHandle } from '../../tools/harness/browser';
 import { cpuAccumulatorPartials, cpuOutput, cpuPartials, randomCase, seededOutput } from '../bitlayer_oracle';
 import * as pbq from '../../src/index';
 import type { MatMulCase } from './pages/bitlayer_page';
@@ -135,25 +135,39 @@ describe('GLSL outputs equal the CPU backend to float32 rounding', () => {
   });
 });
 
-describe('packed-code and pair products (bitlayer_codes_gpu.ts) equal the plane form', () => {
-  /** Runs a case through all three programs; checks which ran and that they agree. */
-  async function expectKernelsAgree(c: MatMulCase, k: number) {
-    const r = await page.call('matmulAllKernels', c);
+describe('every WebGL product (PBQ_WEBGL_PRODUCT) gives the same integers', () => {
+  /** The product the flag value serves for this case (select_product.ts; the page runs SwiftShader). */
+  function expectedProduct(flag: string, t: number, A: number): string {
     // pairsField: 2-bit codes for t ≤ 2 with A ≤ 9, 4-bit codes for t = 3, 4 with A ≤ 8
-    const pairs = c.weightBits <= 2 ? c.activationBits <= 9 : c.weightBits <= 4 && c.activationBits <= 8;
-    expect(r.planes.runs).toEqual({ codes: 0, pairs: 0, planes: 1 });
-    expect(r.codes.runs).toEqual({ codes: 1, pairs: 0, planes: 0 });
-    expect(r.pairs.runs).toEqual({ codes: pairs ? 0 : 1, pairs: pairs ? 1 : 0, planes: 0 });
-    const planes = decodeFloats(r.planes.values);
-    // All sum the same integers d; exactly, while |d| ≤ K(2^A−1)(2^t−1) stays below 2^24.
-    if (k * (2 ** c.activationBits - 1) * (2 ** c.weightBits - 1) < 2 ** 24) {
-      expect(decodeFloats(r.codes.values)).toEqual(planes);
-      expect(decodeFloats(r.pairs.values)).toEqual(planes);
-    }
-    const cpu = (await cpuOutput(c)).values;
-    expectCloseToFloat32Rounding(decodeFloats(r.codes.values), cpu);
-    expectCloseToFloat32Rounding(decodeFloats(r.pairs.values), cpu);
+    const pairsFit = t <= 2 ? A <= 9 : t <= 4 && A <= 8;
+    const wanted = flag === 'auto' ? (pairsFit ? 'pairs' : t >= 4 && t <= 8 ? 'codes' : 'planes') : flag;
+    const order = ['pairs', 'codes', 'planes', 'sampler'];
+    const serves = (p: string) => (p === 'pairs' ? pairsFit : p === 'codes' ? t <= 8 : true);
+    return order.slice(order.indexOf(wanted)).find(serves) as string;
   }
+
+  /** Runs a case through every flag value; checks which program ran and that all agree. */
+  async function expectKernelsAgree(c: MatMulCase, k: number) {
+    const r = await page.call('matmulAllProducts', c);
+    for (const flag of pbq.WEBGL_PRODUCTS) {
+      const ran = expectedProduct(flag, c.weightBits, c.activationBits);
+      expect({ flag, runs: r[flag].runs }).toEqual({
+        flag, runs: { planes: 0, codes: 0, pairs: 0, sampler: 0, narrow: 0, [ran]: 1 },
+      });
+    }
+    const planes = decodeFloats(r.planes.values);
+    const cpu = (await cpuOutput(c)).values;
+    for (const flag of pbq.WEBGL_PRODUCTS) {
+      const values = decodeFloats(r[flag].values);
+      // All sum the same integers d; exactly, while |d| ≤ K(2^A−1)(2^t−1) stays below 2^24.
+      if (k * (2 ** c.activationBits - 1) * (2 ** c.weightBits - 1) < 2 ** 24) expect(values).toEqual(planes);
+      expectCloseToFloat32Rounding(values, cpu);
+    }
+  }
+
+  it('reads the SwiftShader device profile from the renderer string', async () => {
+    expect(await page.call('deviceProfile')).toBe('swiftshader');
+  });
 
   it('on random shapes at weight widths 1..8 and activation widths 4, 8, 16', async () => {
     let seed = 3000;

@@ -1,6 +1,6 @@
 /** The fused LSTM step kernel in GLSL against the composed quantized path, in headless Chromium. */
 import * as path from 'path';
-import { closeBrowser, openPage, PageHandle } from './harness';
+import { closeBrowser, openPage, PageHandle } from '../../tools/harness/browser';
 
 let page: PageHandle;
 

@@ -11,10 +11,10 @@
  */
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
-import { closeBrowser, openPage, PageHandle } from './harness';
-import { EVAL_PAGE_BUILD } from '../../src/cli/browser_build';
-import { loadModel, loadTask, modelAvailable, useFastCpuSlices } from '../../src/cli/node_models';
-import { ModelName, Result, resultsTable, runSetting, Setting } from '../../src/cli/suite';
+import { closeBrowser, openPage, PageHandle } from '../../tools/harness/browser';
+import { EVAL_PAGE_BUILD } from '../../tools/demo/browser_build';
+import { loadModel, loadTask, modelAvailable, useFastCpuSlices } from '../../tools/demo/node_models';
+import { ModelName, Result, resultsTable, runSetting, Setting } from '../../tools/demo/suite';
 
 const MNIST_DIGITS = 500;
 const LM_WINDOWS = 8;

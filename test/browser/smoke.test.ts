@@ -1,6 +1,6 @@
 /** Smoke test of the browser harness: WebGL 2 via SwiftShader and a tfjs `webgl` matMul. */
 import * as path from 'path';
-import {closeBrowser, openPage, PageHandle} from './harness';
+import {closeBrowser, openPage, PageHandle} from '../../tools/harness/browser';
 
 describe('browser harness smoke', () => {
   let p: PageHandle;

@@ -4,7 +4,7 @@
  * fetched from a served folder (setWasmPaths), from bytes, from a compiled Module.
  */
 import * as path from 'path';
-import { closeBrowser, openPage, PageHandle } from './harness';
+import { closeBrowser, openPage, PageHandle } from '../../tools/harness/browser';
 
 describe('wasm engine in Chromium', () => {
   let p: PageHandle;

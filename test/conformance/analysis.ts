@@ -103,7 +103,7 @@ export interface SpecResult {
 export interface RunResult {
   env: 'node' | 'browser';
   backend: string;
-  /** 'standin' when the conformance ran against the test stand-in instead of src/index.ts */
+  /** The module that registered the backend under test (src/index.ts). */
   implementation: string;
   /** class of the backend instance registered as 'pbq' (e.g. PbqBackendWebGL) and its float precision */
   backendClass: string;

@@ -6,33 +6,27 @@
  *   the spec modules' describe() calls ("No specs found").
  * - ONE copy of tfjs-core: the specs import '../index' (dist/index.js, ESM), so every
  *   '@tensorflow/tfjs-*' import is resolved through the packages' "module" field (ESM dist).
- * - 'pbq-backend-under-test' -> src/index.ts, or the stand-in while src/index.ts does not exist
- *   (or when PBQ_STANDIN=1).
+ * - 'pbq-backend-under-test' -> src/index.ts.
  * - jasmine_util's private `require('jasmine-core/.../jasmine.js')` is shimmed to the jasmine
  *   instance of the runner (Node: npm jasmine; browser: jasmine-core loaded by the page).
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import {cachedBuild, CACHE_DIR, REPO_ROOT} from '../browser/harness';
+import {cachedBuild, CACHE_DIR, REPO_ROOT} from '../../tools/harness/browser';
 import {SpecSetName, specsFor} from './spec_sets';
 
 export type ConformanceEnv = 'node' | 'browser';
 
 export const TFJS_CORE_DIST = path.join(REPO_ROOT, 'node_modules/@tensorflow/tfjs-core/dist');
 
-export function backendUnderTest(env: ConformanceEnv): {file: string; implementation: string} {
-  const real = path.join(REPO_ROOT, 'src', 'index.ts');
-  if (fs.existsSync(real) && process.env.PBQ_STANDIN !== '1') return {file: real, implementation: 'src/index.ts'};
-  return {
-    file: path.join(__dirname, 'standin', env === 'node' ? 'standin_node.ts' : 'standin_browser.ts'),
-    implementation: 'stand-in (test/conformance/standin)',
-  };
+export function backendUnderTest(): {file: string; implementation: string} {
+  return {file: path.join(REPO_ROOT, 'src', 'index.ts'), implementation: 'src/index.ts'};
 }
 
 export async function buildConformanceBundle(env: ConformanceEnv, set: SpecSetName): Promise<{bundle: string; implementation: string}> {
   const specs = specsFor(set).map(s => path.join(TFJS_CORE_DIST, s));
   for (const s of specs) if (!fs.existsSync(s)) throw new Error(`spec file not found: ${s}`);
-  const under = backendUnderTest(env);
+  const under = backendUnderTest();
   const entry = [`import ${JSON.stringify(path.join(__dirname, 'setup.ts'))};`,
     ...specs.map(s => `import ${JSON.stringify(s)};`)].join('\n');
   const outfile = path.join(CACHE_DIR, 'conformance', `${env}-${set}.js`);

@@ -8,7 +8,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import {closeBrowser} from '../browser/harness';
+import {closeBrowser} from '../../tools/harness/browser';
 import {checkRun, CheckOutcome, EXPECTATIONS_FILE, formatSummary, loadExpectations, outcomeOk, renderReport, updateExpectations} from './check';
 import {runEnv} from './suite';
 

@@ -1,5 +1,5 @@
 /** tfjs-core 4.22 jasmine specs against 'pbq' in headless Chromium (WebGL 2 via SwiftShader). */
-import {closeBrowser} from '../browser/harness';
+import {closeBrowser} from '../../tools/harness/browser';
 import {conformanceSuite} from './conformance_shared';
 
 afterAll(closeBrowser);

@@ -6,7 +6,7 @@ import {spawn} from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import {openPage, REPO_ROOT} from '../browser/harness';
+import {openPage, REPO_ROOT} from '../../tools/harness/browser';
 import {RunResult} from './analysis';
 import {buildConformanceBundle} from './build';
 import {SpecSetName} from './spec_sets';

@@ -5,10 +5,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as pbq from '../../../src/index';
 import type { PbqBackendWebGL } from '../../../src/backend_webgl';
-import type { FusedActivation } from '../../../kernels/fused_epilogue_cpu';
-import { productRunCounts, rowExponentsWebGL } from '../../../kernels/bitlayer_matmul_webgl';
-import { setFastKernelOptions } from '../../../kernels/bitlayer_fast_gpu';
-import { planMatMul } from '../../../kernels/matmul_plan';
+import type { backend_util } from '@tensorflow/tfjs-core';
+import { planMatMul } from '../../../kernels/shared/matmul_plan';
+import { rowExponents } from '../../../kernels/webgl/product_operands';
+import { productRunCounts } from '../../../kernels/webgl/select_product';
+import { partialSumsWebGL } from './partials_gpu';
 import { quantizeWeights } from '../../../src/quantize';
 import { decodeFloats, encodeFloats, EncodedFloats } from './float_codec';
 
@@ -16,7 +17,7 @@ import { decodeFloats, encodeFloats, EncodedFloats } from './float_codec';
 export interface Operand { values: EncodedFloats; shape: number[] }
 export interface MatMulCase {
   a: Operand; b: Operand; transposeA?: boolean; transposeB?: boolean;
-  bias?: Operand; prelu?: Operand; activation?: FusedActivation; leakyreluAlpha?: number;
+  bias?: Operand; prelu?: Operand; activation?: backend_util.Activation; leakyreluAlpha?: number;
   weightBits: number; activationBits: number;
   accumulator?: pbq.AccumulatorConfig;
 }
@@ -38,7 +39,7 @@ function tensors(c: MatMulCase) {
 const api = {
   async info() {
     const backend = await ready();
-    return { backend: tf.getBackend(), base: pbq.detectBaseKind(), isPbqWebGL: typeof backend.bitlayerPartialSums === 'function' };
+    return { backend: tf.getBackend(), base: pbq.detectBaseKind(), isPbqWebGL: backend.constructor.name === 'PbqBackendWebGL' };
   },
 
   /** The shader's partial sums [outBatch, M, N, t+1] for one case. */
@@ -46,8 +47,8 @@ const api = {
     const backend = await ready();
     pbq.configure({ weightBits: c.weightBits, activationBits: c.activationBits, accumulator: c.accumulator ?? { type: 'exact' } });
     const t = tensors(c);
-    const info = backend.bitlayerPartialSums(
-      { a: t.a, b: t.b, transposeA: !!c.transposeA, transposeB: !!c.transposeB }, pbq.getConfig());
+    const info = partialSumsWebGL(backend,
+      { a: t.a, b: t.b, transposeA: !!c.transposeA, transposeB: !!c.transposeB, activation: 'linear' }, pbq.getConfig());
     const values = encodeFloats(backend.readSync(info.dataId) as Float32Array);
     const shape = info.shape;
     backend.disposeIntermediateTensorInfo(info);
@@ -60,9 +61,10 @@ const api = {
     const backend = await ready();
     const x = tf.tensor(decodeFloats(a.values), a.shape, 'float32');
     const k = a.shape[a.shape.length - 1];
-    const info = rowExponentsWebGL(backend, x, planMatMul(a.shape, [k, 1], false, false), false);
-    const values = encodeFloats(backend.readSync(info.dataId) as Float32Array);
-    backend.disposeIntermediateTensorInfo(info);
+    const temps: tf.TensorInfo[] = [];
+    const { rowExp } = rowExponents(backend, x, planMatMul(a.shape, [k, 1], false, false), false, temps);
+    const values = encodeFloats(backend.readSync(rowExp.dataId) as Float32Array);
+    for (const info of temps) backend.disposeIntermediateTensorInfo(info);
     x.dispose();
     return values;
   },
@@ -83,26 +85,31 @@ const api = {
   },
 
   /**
-   * One case through the plane form, the packed-code product and (where it fits) the pair
-   * product, with the number of products each program ran.
+   * One case through every WebGL product (the webglProduct flag), with the number of calls each
+   * program served.
    */
-  async matmulAllKernels(c: MatMulCase) {
-    const run = async (o: { codes: 'always' | 'never'; pairs: boolean }) => {
-      const old = setFastKernelOptions(o);
+  async matmulAllProducts(c: MatMulCase) {
+    const out: Record<string, { values: EncodedFloats; shape: number[]; runs: Record<string, number> }> = {};
+    for (const product of pbq.WEBGL_PRODUCTS) {
+      pbq.configure({ webglProduct: product });
       try {
         const before = productRunCounts();
-        const out = await api.matmul(c);
+        const r = await api.matmul(c);
         const after = productRunCounts();
-        return { ...out, runs: { codes: after.codes - before.codes, pairs: after.pairs - before.pairs, planes: after.planes - before.planes } };
+        const runs = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - before[k as keyof typeof before]]));
+        out[product] = { ...r, runs };
       } finally {
-        setFastKernelOptions(old);
+        pbq.configure({ webglProduct: 'auto' });
       }
-    };
-    return {
-      planes: await run({ codes: 'never', pairs: false }),
-      codes: await run({ codes: 'always', pairs: false }),
-      pairs: await run({ codes: 'always', pairs: true }),
-    };
+    }
+    return out;
+  },
+
+  /** The device profile's name and renderer string of this page's WebGL context. */
+  async deviceProfile() {
+    const backend = await ready();
+    const { deviceProfile } = await import('../../../kernels/webgl/BatchMatMul_impl');
+    return deviceProfile(backend).name;
   },
 
   /** accumulatorStats() after running a case (reset first). */

@@ -1,17 +1,17 @@
 /**
  * Page code of the GLSL model parity test and of `npm start -- --browser`: the bundled models
  * (fetched from /fs/models/...) evaluated on the held-back sets under pbq on WebGL 2, with the
- * same suite (src/cli/suite.ts) and eval functions (models/eval.ts) as in Node.
+ * same suite (tools/demo/suite.ts) and eval functions (models/eval.ts) as in Node.
  * Bundle with EVAL_PAGE_BUILD (src/cli/browser_build.ts).
  */
-import '../../../models/chained_ops';
+import '../../../src/chained_ops';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import * as pbq from '../../../src/index';
 import type { LmEvalSet, MnistEvalSet } from '../../../models/eval';
 import {
   ModelName, outputDigest, Result, runSetting, Setting, subsetLm, subsetMnist, Task,
-} from '../../../src/cli/suite';
+} from '../../../tools/demo/suite';
 
 const sets = new Map<string, MnistEvalSet | LmEvalSet>();
 

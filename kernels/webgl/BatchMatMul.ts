@@ -1,0 +1,5 @@
+/** BatchMatMul on pbq-webgl: the quantized product (BatchMatMul_impl.ts) or the webgl kernel. */
+import { batchMatMulConfig as makeConfig } from '../shared/kernels_for_base';
+import { batchMatMulImpl } from './BatchMatMul_impl';
+
+export const batchMatMulConfig = makeConfig('webgl', batchMatMulImpl);

@@ -1,0 +1,157 @@
+/**
+ * The operand steps every WebGL product shares, written once: the plan and the cached weight,
+ * the row exponents and activation codes of A, the pack into a scratch texture, the product's
+ * target and the epilogue. Temporary tensors are pushed on `temps` for the caller to free.
+ */
+import { getKernel, TensorInfo } from '@tensorflow/tfjs-core';
+import type { PbqBackendWebGL } from '../../src/backend_webgl';
+import type { PbqConfig } from '../../src/config';
+import type { QuantizedWeight } from '../../src/quantize';
+import type { CachedWeight } from '../../src/weight_cache';
+import { MatMulArgs, preluWeights } from '../shared/matmul_args';
+import { MatMulPlan, planMatMul, weightLayout } from '../shared/matmul_plan';
+import { nonFiniteWeights } from '../shared/matmul_route';
+import { ActivationCodesProgram } from './activation_codes_gpu';
+import { EpilogueProgram } from './epilogue_gpu';
+import { activationUniforms } from './glsl_common';
+import { WebGLWeight, webglWeight } from './gpu_weight';
+import {
+  allocateTensorTexture, FragmentGrid, fragmentGrid, MAX_INDEX_TABLE, maxTextureSize, placeRows, rawIndexExpr, rawResources,
+  RawTexture, RowPlacement, runRaw, tensorTexture, Uniform,
+} from './raw_program';
+import { RowExponentProgram } from './row_exponent_gpu';
+
+/** What every product starts from. */
+export interface MatMulSetup {
+  plan: MatMulPlan;
+  entry: CachedWeight;
+  weight: QuantizedWeight;
+  gpu: WebGLWeight;
+  /** Planes used: min(stored planes, weightBits). */
+  t: number;
+  activationBits: number;
+  maxSize: number;
+}
+
+export function setupMatMul(backend: PbqBackendWebGL, args: MatMulArgs, config: PbqConfig): MatMulSetup {
+  const plan = planMatMul(args.a.shape, args.b.shape, args.transposeA, args.transposeB);
+  const entry = backend.weightCache.get(args.b.dataId, weightLayout(plan, args.transposeB), config.weightBits,
+    () => backend.readSync(args.b.dataId) as Float32Array, nonFiniteWeights(args.b));
+  return {
+    plan, entry, weight: entry.weight, gpu: webglWeight(backend, entry),
+    t: Math.min(entry.weight.bits, config.weightBits), activationBits: config.activationBits,
+    maxSize: maxTextureSize(backend.gpgpu),
+  };
+}
+
+/** Reshapes through the base kernel (a packed texture cannot just be relabelled). */
+function reshape(backend: PbqBackendWebGL, x: TensorInfo, shape: number[]): TensorInfo {
+  const kernel = getKernel('Reshape', 'webgl');
+  if (!kernel) throw new Error('pbq: the webgl Reshape kernel is not registered');
+  return kernel.kernelFunc({ inputs: { x }, backend, attrs: { shape } }) as TensorInfo;
+}
+
+/** A as [batch, M, K] (or [batch, K, M]) and its row exponents E (row_exponent_gpu.ts). */
+export function rowExponents(backend: PbqBackendWebGL, a: TensorInfo, plan: MatMulPlan, transposeA: boolean, temps: TensorInfo[]) {
+  const a3 = reshape(backend, a, transposeA ? [plan.aBatch, plan.k, plan.m] : [plan.aBatch, plan.m, plan.k]);
+  temps.push(a3);
+  const rowExp = backend.compileAndRun(new RowExponentProgram(plan.aBatch, plan.m, plan.k, transposeA), [a3]);
+  temps.push(rowExp);
+  return { a3, rowExp };
+}
+
+/**
+ * GLSL expression (tfjs program) of the matrix index of output batch `ob` in an operand of
+ * `count` matrices: a constant, the identity, or a lookup in a table tensor (pushed on temps).
+ */
+export function batchIndexInput(
+  backend: PbqBackendWebGL, index: Int32Array, count: number, name: string, temps: TensorInfo[],
+): { expr: string; table?: TensorInfo } {
+  if (count === 1) return { expr: '0' };
+  if (index.every((v, i) => v === i)) return { expr: 'ob' };
+  const table = backend.makeTensorInfo([index.length], 'float32', Float32Array.from(index));
+  temps.push(table);
+  return { expr: `int(get${name}(ob))`, table };
+}
+
+/** The activation codes of A as a float texture (activation_codes_gpu.ts), with row exponents. */
+export function activationCodes(backend: PbqBackendWebGL, args: MatMulArgs, s: MatMulSetup, temps: TensorInfo[]) {
+  const { plan } = s;
+  const { a3, rowExp } = rowExponents(backend, args.a, plan, args.transposeA, temps);
+  const codes = backend.compileAndRun(
+    new ActivationCodesProgram(plan.aBatch, plan.m, plan.k, args.transposeA, s.activationBits), [a3, rowExp]);
+  temps.push(codes);
+  return { rowExp, codes: tensorTexture(backend, codes) };
+}
+
+/** The packed tfjs tensor d [2·height, 2·width] a raw product pass writes on its grid. */
+function productTarget(backend: PbqBackendWebGL, grid: FragmentGrid, temps: TensorInfo[]) {
+  const d = allocateTensorTexture(backend, [2 * grid.height, 2 * grid.width], true);
+  temps.push(d.info);
+  // texShape is the even logical shape; the texture holds 2×2 blocks: grid.height × grid.width texels
+  if (d.texShape[0] !== 2 * grid.height || d.texShape[1] !== 2 * grid.width) {
+    throw new Error(`pbq: unexpected packed texture shape ${d.texShape} for [${2 * grid.height}, ${2 * grid.width}]`);
+  }
+  return { info: d.info, target: { texture: d.texture, width: grid.width, height: grid.height } };
+}
+
+/** y from the product d: scales, row steps, bias and activation (epilogue_gpu.ts). */
+function runEpilogue(
+  backend: PbqBackendWebGL, args: MatMulArgs, s: MatMulSetup, grid: FragmentGrid, d: TensorInfo, rowExp: TensorInfo,
+  temps: TensorInfo[],
+): TensorInfo {
+  const { plan } = s;
+  const aIdx = batchIndexInput(backend, plan.aIndex, plan.aBatch, 'AIndex', temps);
+  const bIdx = batchIndexInput(backend, plan.bIndex, plan.bBatch, 'BIndex', temps);
+  const prelu = preluWeights(args);
+  const inputs = [d, rowExp, s.gpu.scales(s.t), aIdx.table, bIdx.table, args.bias, prelu].filter((x): x is TensorInfo => x !== undefined);
+  const program = new EpilogueProgram(
+    { outBatch: plan.outBatch, m: plan.m, n: plan.n, activationBits: s.activationBits, aIndex: aIdx.expr, bIndex: bIdx.expr, gridWidth: grid.width },
+    { hasBias: args.bias !== undefined, activation: args.activation });
+  const out = backend.compileAndRun(program, inputs, 'float32', activationUniforms(args.activation, args.leakyreluAlpha).values);
+  return { dataId: out.dataId, shape: plan.outShape, dtype: out.dtype };
+}
+
+/** The fragment grid of a raw product: one fragment per (output row, channel group of 4). */
+export function productGrid(s: MatMulSetup): FragmentGrid | undefined {
+  return fragmentGrid(s.plan.outBatch * s.plan.m * Math.ceil(s.plan.n / 4), s.maxSize);
+}
+
+/** What a raw product (planes, codes, pairs) adds to the shared steps. */
+export interface RawProduct {
+  /** Activation texture: texels per row, rows, and texel kind. */
+  aRowLength: number;
+  aRows: number;
+  aTexture: 'uint' | 'float';
+  /** Its weight textures (undefined: they do not fit the texture limits). */
+  weightTextures(): Array<{ name: string; texture: WebGLTexture }> | undefined;
+  /** The pack pass: activation codes (a float texture of width codesWidth) → its activation texture. */
+  packSource(codesWidth: number, aPlace: RowPlacement): string;
+  /** The product pass (aIndex/bIndex: raw batch index expressions). */
+  productSource(aPlace: RowPlacement, grid: FragmentGrid, aIndex: string, bIndex: string): string;
+  /** The sampler name of the activation texture in the product pass. */
+  aName: string;
+}
+
+/**
+ * Runs a raw product end to end: activation codes → pack → product → epilogue. Returns
+ * undefined (nothing run) when its textures do not fit; the caller picks another product.
+ */
+export function runRawProduct(
+  backend: PbqBackendWebGL, args: MatMulArgs, s: MatMulSetup, p: RawProduct, temps: TensorInfo[],
+): TensorInfo | undefined {
+  if (Math.ceil(s.plan.outBatch / 4) > MAX_INDEX_TABLE) return undefined;
+  const aPlace = placeRows(p.aRowLength, p.aRows, s.maxSize);
+  const grid = productGrid(s);
+  const weights = aPlace && grid ? p.weightTextures() : undefined;
+  if (!aPlace || !grid || !weights) return undefined;
+  const { rowExp, codes } = activationCodes(backend, args, s, temps);
+  const at: RawTexture = rawResources(backend).scratchTexture(p.aTexture, aPlace.width, aPlace.height);
+  runRaw(backend, p.packSource(codes.texShape[1], aPlace), [{ name: 'Codes', texture: codes.texture }], at);
+  const uniforms: Uniform[] = [];
+  const aIndex = rawIndexExpr(s.plan.aIndex, s.plan.aBatch, 'aIdx', uniforms);
+  const bIndex = rawIndexExpr(s.plan.bIndex, s.plan.bBatch, 'bIdx', uniforms);
+  const d = productTarget(backend, grid, temps);
+  runRaw(backend, p.productSource(aPlace, grid, aIndex, bIndex), [...weights, { name: p.aName, texture: at.texture }], d.target, uniforms);
+  return runEpilogue(backend, args, s, grid, d.info, rowExp, temps);
+}
