@@ -1,6 +1,6 @@
 /**
  * tfjs-backend-pbq: importing this module registers the pbq backends ('pbq', 'pbq-cpu',
- * 'pbq-webgl' in browsers) and routes tfjs-layers' LSTM cells to PbqLSTMStep (src/layers/).
+ * 'pbq-wasm' where WebAssembly has SIMD, 'pbq-webgl' in browsers) and routes tfjs-layers' LSTM cells to PbqLSTMStep (src/layers/).
  *
  *   import * as tf from '@tensorflow/tfjs-core';
  *   import * as pbq from 'tfjs-backend-pbq';
@@ -22,9 +22,11 @@ export {
   configure, getConfig, resetConfig, DEFAULT_CONFIG, FLAGS, PbqConfigError, WEBGL_PRODUCTS,
 } from './config';
 export type { PbqConfig, AccumulatorConfig, WebGLProductFlag } from './config';
-export { BACKEND_NAME, detectBaseKind } from './register';
-export type { BaseName } from './register';
+export { BACKEND_NAME, detectBaseKind, setWasmPaths, setWasmSource } from './register';
+export type { BaseName, WasmSource } from './register';
 export { PbqBackendCPU } from './backend_cpu';
+// a type only: loading tfjs-backend-wasm registers its 'wasm' backend, so it waits for pbq-wasm
+export type { PbqBackendWasm } from './backend_wasm';
 export { accumulatorStats, resetAccumulatorStats } from './accumulator';
 export type { AccumulatorStats } from './accumulator';
 export * as quantization from './quantize';

@@ -358,6 +358,7 @@ export interface WasmSource {
 }
 
 let wasmPath: string | undefined;
+let wasmSource: WasmSource | undefined;
 
 /**
  * Where the browser fetches the module from, as tfjs-backend-wasm's setWasmPaths: a folder
@@ -366,6 +367,14 @@ let wasmPath: string | undefined;
  */
 export function setWasmPaths(prefixOrFile: string): void {
   wasmPath = prefixOrFile;
+}
+
+/**
+ * The module every later load uses (e.g. the pbq-wasm backend's): its bytes or a compiled
+ * Module, for pages that bundle or fetch it themselves; undefined goes back to the path.
+ */
+export function setWasmSource(source: WasmSource | undefined): void {
+  wasmSource = source;
 }
 
 function isNode(): boolean {
@@ -409,7 +418,7 @@ function instantiate(module: WebAssembly.Module, heap: Heap): WasmEngine {
 }
 
 /** Loads synchronously: from bytes or a Module, or (Node only) from the file. */
-export function loadWasmEngineSync(source: WasmSource = {}, heap: Heap = new OwnHeap()): WasmEngine {
+export function loadWasmEngineSync(source: WasmSource = wasmSource ?? {}, heap: Heap = new OwnHeap()): WasmEngine {
   if (source.module) return instantiate(source.module, heap);
   if (source.bytes) return instantiate(compile(source.bytes), heap);
   if (!isNode()) throw new Error('pbq-wasm: in a browser, load with loadWasmEngine() or pass bytes/module');
@@ -417,7 +426,7 @@ export function loadWasmEngineSync(source: WasmSource = {}, heap: Heap = new Own
 }
 
 /** Loads from bytes, a Module, a path, or the default location (fetched in a browser). */
-export async function loadWasmEngine(source: WasmSource = {}, heap: Heap = new OwnHeap()): Promise<WasmEngine> {
+export async function loadWasmEngine(source: WasmSource = wasmSource ?? {}, heap: Heap = new OwnHeap()): Promise<WasmEngine> {
   if (source.module || source.bytes || isNode()) return loadWasmEngineSync(source, heap);
   const url = source.path ?? defaultWasmLocation();
   const response = await fetch(url);

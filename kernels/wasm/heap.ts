@@ -6,7 +6,7 @@
 
 export interface Heap {
   readonly memory: WebAssembly.Memory;
-  /** Address of `bytes` bytes, 16-byte aligned; never 0. */
+  /** Address of `bytes` bytes, never 0, aligned at least to 8 (the kernels need no more). */
   malloc(bytes: number): number;
   free(ptr: number): void;
 }
