@@ -50,6 +50,13 @@ export class WasmWeight implements Disposable {
     return packed;
   }
 
+  /** Bytes of every packing made so far. */
+  get bytes(): number {
+    let total = 0;
+    for (const p of this.byWidth.values()) total += p.bytes;
+    return total;
+  }
+
   dispose(): void {
     for (const p of this.byWidth.values()) p.dispose();
     this.byWidth.clear();

@@ -117,6 +117,13 @@ export class PackedWeight {
     return !this.live;
   }
 
+  /** Bytes held in the engine's memory: the codes, the tiled planes if made, the factors. */
+  get bytes(): number {
+    const factors = this.batch * this.groups * GROUP * 8;
+    const tiles = this.tilesPtr ? this.batch * (this.tileBatchBytes + tilesFor(this.n) * TILE * this.planes * 4) : 0;
+    return this.batch * this.batchBytes + tiles + factors;
+  }
+
   dispose(): void {
     if (!this.live) return;
     this.live = false;
