@@ -3,12 +3,18 @@
  * `tf.matMul` on stock tfjs-backend-wasm (XNNPACK float32), in one Node process:
  *
  *   npx ts-node --transpile-only tools/bench_wasm_engine.ts [--only 1x4096x4096,mlp-b1] [--reps 15]
+ *   npx ts-node --transpile-only tools/bench_wasm_engine.ts --bandwidth
  *
  * Every round runs each contender once (order rotated per round); the table gives median ms and
  * the ratio wasm / pbq. The engine figures include copying the activations in and the outputs
  * out of its memory, as tfjs-wasm's include dataSync(). MLP figures are the three products of
  * 784-4096-4096-10 (bias and ReLU are not the engine's: tfjs does them on both sides).
+ * --bandwidth: read bandwidth of WebAssembly SIMD loads from buffers of 1 MiB to 512 MiB (a probe
+ * compiled here with assemblyscript), the bytes-read limit the batch-1 figures are compared with.
  */
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadWasmEngineSync, PackedWeight, WasmEngine } from '../kernels/wasm/engine';
@@ -103,7 +109,52 @@ function chain(engine: WasmEngine, m: number, dims: number[], rounds: number, la
   tf.dispose([...tfWeights, tfX]);
 }
 
+/** Sums a buffer with four v128 accumulators: a pure streaming read. */
+const READ_PROBE = `
+export function readSum(ptr: usize, bytes: usize): i32 {
+  let a = i32x4.splat(0), b = a, c = a, d = a;
+  for (let p = ptr; p < ptr + bytes; p += 64) {
+    a = i32x4.add(a, v128.load(p)); b = i32x4.add(b, v128.load(p, 16));
+    c = i32x4.add(c, v128.load(p, 32)); d = i32x4.add(d, v128.load(p, 48));
+  }
+  return i32x4.extract_lane(i32x4.add(i32x4.add(a, b), i32x4.add(c, d)), 0);
+}`;
+
+/** The probe compiled by assemblyscript's command line (an ES module: run as its own process). */
+function compileProbe(): BufferSource {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pbq-probe-'));
+  try {
+    fs.writeFileSync(path.join(dir, 'probe.ts'), READ_PROBE);
+    execFileSync(process.execPath, [require.resolve('assemblyscript/bin/asc.js'), path.join(dir, 'probe.ts'), '-O3', '--enable', 'simd',
+      '--runtime', 'stub', '--importMemory', '--noAssert', '--use', 'abort=', '-o', path.join(dir, 'probe.wasm')]);
+    return fs.readFileSync(path.join(dir, 'probe.wasm'));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function bandwidth(): Promise<void> {
+  const binary = compileProbe();
+  const mib = [1, 4, 8, 16, 32, 64, 128, 512];
+  const memory = new WebAssembly.Memory({ initial: (mib[mib.length - 1] << 4) + 1 });
+  new Uint8Array(memory.buffer).fill(1);
+  const probe = new WebAssembly.Instance(new WebAssembly.Module(binary), { env: { memory } }).exports as { readSum(p: number, n: number): number };
+  process.stdout.write('buffer MiB   median GB/s   best GB/s\n');
+  for (const m of mib) {
+    const bytes = m << 20;
+    const times: number[] = [];
+    for (let r = 0; r < Math.max(5, Math.floor(1024 / m)); r++) {
+      const start = performance.now();
+      probe.readSum(64, bytes);
+      times.push(performance.now() - start);
+    }
+    const gbs = (ms: number) => (bytes / ms / 1e6).toFixed(1);
+    process.stdout.write(`${String(m).padStart(10)}   ${gbs(median(times)).padStart(11)}   ${gbs(Math.min(...times)).padStart(9)}\n`);
+  }
+}
+
 async function main(): Promise<void> {
+  if (process.argv.includes('--bandwidth')) return bandwidth();
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const wasm = require('@tensorflow/tfjs-backend-wasm');
   wasm.setWasmPaths(path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm')), path.sep));
