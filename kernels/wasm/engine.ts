@@ -79,8 +79,10 @@ export class PackedWeight {
     /** Address of the float64 factors m_n 2^-t_n, [batch][groups · GROUP]. */
     readonly factorsPtr: number,
   ) {
-    this.planes = Math.max(1, ...planeCounts);
-    this.format = weightFormat(this.planes);
+    let planes = 1;
+    for (const t of planeCounts) planes = Math.max(planes, t);
+    this.planes = planes;
+    this.format = weightFormat(planes);
   }
 
   get batch(): number {
