@@ -1,5 +1,6 @@
 /**
- * `npm run bench [-- --quick] [-- --json <file>] [-- --out <dir>] [-- --no-browser|--no-node] [-- --only lstm,mlp]`
+ * `npm run bench [-- --quick] [-- --json <file>] [-- --out <dir>] [-- --no-browser|--no-node] [-- --only lstm,mlp]
+ *   [-- --contenders wasm,pbq-wasm]`
  *
  * Every contender side by side in one run (timings on shared VMs drift between runs: compare
  * only figures of the same run). Browser: headless Chromium (WebGL 2; SwiftShader here) with
@@ -49,6 +50,8 @@ export interface Options {
   quick: boolean; samples: number; targetMs: number;
   /** `--only a,b`: only the figures whose name contains one of these (e.g. `lstm`, `mlp`, `1x1024`). */
   only?: string[];
+  /** `--contenders a,b`: only these contenders (e.g. `wasm,pbq-wasm`); speed-ups need the float32 one. */
+  contenders?: string[];
 }
 
 /** Whether a figure is wanted (`--only`). */
@@ -71,7 +74,8 @@ function median(xs: number[]): number {
 }
 
 /** Warm-up, then interleaved samples; returns one record per item. */
-export async function measure(side: 'browser' | 'node', shape: string, items: Item[], floatContender: string, opt: Options, floatBytes: number): Promise<FigureRecord[]> {
+export async function measure(side: 'browser' | 'node', shape: string, allItems: Item[], floatContender: string, opt: Options, floatBytes: number): Promise<FigureRecord[]> {
+  const items = allItems.filter((it) => !opt.contenders || opt.contenders.includes(it.contender));
   const reps: number[] = [];
   for (const it of items) {
     let once = await it.run(1);
@@ -236,6 +240,7 @@ async function main() {
   const opt: Options = {
     quick, samples: Number(value('--samples') ?? (quick ? 3 : 5)), targetMs: Number(value('--target-ms') ?? 60),
     only: value('--only')?.split(','),
+    contenders: value('--contenders')?.split(','),
   };
   const outDir = path.resolve(value('--out') ?? path.join(__dirname, 'results'));
   const started = Date.now();
