@@ -286,7 +286,7 @@ describe('CLI', () => {
     ['budget below bits', () => undefined, ['--multipoint', '--budget', '3.5'], /--budget must be a number in 4\.\.16/],
     ['gptq without calibration', (d) => fs.rmSync(path.join(d, 'calibration.json')), ['--rounding', 'gptq'], /--rounding gptq needs calibration inputs/],
     ['gptq options without gptq', () => undefined, ['--gptq-order', 'natural'], /--gptq-dampening and --gptq-order need --rounding gptq/],
-    ['unknown rounding', () => undefined, ['--rounding', 'stochastic'], /--rounding must be one of nearest, gptq, got 'stochastic'/],
+    ['unknown rounding', () => undefined, ['--rounding', 'stochastic'], /option '--rounding <mode>' argument 'stochastic' is invalid. Allowed choices are nearest, gptq/],
     ['bad dampening', () => undefined, ['--rounding', 'gptq', '--gptq-dampening', 'lots'], /--gptq-dampening needs 'auto' or a number, got 'lots'/],
   ];
   for (const [name, edit, extra, message] of bad) {

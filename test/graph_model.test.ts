@@ -202,6 +202,21 @@ describe('pbq convert on GraphModels', () => {
     expect(base.tensors.every((t) => t.rounding === 'nearest')).toBe(true);
   });
 
+  it('leaves the global backend alone for other async tasks while it calibrates (issue 13 item 4)', async () => {
+    await tf.setBackend('pbq');
+    let done = false;
+    const conversion = convert({ input: lmGraph, output: path.join(work, 'lm-concurrent'), weightBits: 4, biasCorrection: true })
+      .finally(() => { done = true; });
+    const seen: string[] = [];
+    while (!done) {
+      await new Promise((r) => setImmediate(r));
+      seen.push(tf.getBackend());
+    }
+    await conversion;
+    expect(seen.length).toBeGreaterThanOrEqual(2);
+    expect(seen.filter((b) => b !== 'pbq')).toEqual([]);
+  });
+
   it('a transposed constant (transpose_b) is quantized per output channel in its own layout', async () => {
     const g = new GraphBuilder();
     const x = g.placeholder('x', [-1, 40]);

@@ -69,12 +69,15 @@ describe('per-channel plane packing', () => {
     const w = quantizeWeights(randomValues(K * N, 5), { batch: 1, k: K, n: N, transposed: false }, 5, { channelBits });
     const layout = { batch: 1, k: K, n: N, transposed: false };
     const bytes = encodePbq({}, {}, {}, [{ name: 'k', shape: [K, N], dtype: 'float32', quantized: { weight: w, layout } }]);
-    // Rewrite it in the old form: header without 'packing', the padded planes in the planes section.
+    // Rewrite it in the old form: a version 1 header without 'packing', the padded planes in the planes section.
     const headerLen = new DataView(bytes.buffer, bytes.byteOffset).getUint32(4, true);
     const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLen)).replace(/\0+$/, ''));
     const spec = header.weights[0];
     expect(spec.packing).toBe('channel');
     delete spec.packing;
+    // Files of that time are version 1: no checksum.
+    header.version = 1;
+    delete header.checksum;
     const planes = new Uint8Array(w.planes.buffer);
     const ranges = new Uint8Array(w.ranges.buffer);
     const bitsBytes = new Uint8Array(8);

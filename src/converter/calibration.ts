@@ -16,6 +16,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { ConversionError } from './errors';
+import { resolveInsideFolder } from '../io/safe_path';
 import type { InputStats } from './quant_math';
 
 export interface CalibrationSet {
@@ -59,8 +60,13 @@ export function readCalibration(file: string): CalibrationSet {
   let data: Float32Array;
   let shape: number[];
   if (typeof meta.imagesFile === 'string') {
-    const bin = path.resolve(path.dirname(file), meta.imagesFile);
-    if (!fs.existsSync(bin)) throw new ConversionError(`calibration data file not found: ${bin}`);
+    // Inside the calibration file's folder only (src/io/safe_path.ts).
+    let bin: string;
+    try {
+      bin = resolveInsideFolder(path.dirname(file), meta.imagesFile, 'calibration data file', file);
+    } catch (e) {
+      throw new ConversionError((e as Error).message);
+    }
     const bytes = fs.readFileSync(bin);
     const n = meta.n;
     if (!Number.isInteger(n) || (n as number) < 1) throw new ConversionError(`calibration 'n' must be a positive integer, got ${JSON.stringify(n)}`);
@@ -208,14 +214,18 @@ function momentsOf(a: Accumulator, k: number): InputStats {
  * tensors whose last dimension is the target's K (several when one weight multiplies several
  * operands, e.g. an unrolled RNN's steps). The caller owns `x`; the returned tensors are disposed.
  */
-export type BatchRows = (x: tf.Tensor) => Promise<tf.Tensor[][]> | tf.Tensor[][];
+export type BatchRows = (x: tf.Tensor) => tf.Tensor[][];
 
 /**
  * E[x] and E[x xᵀ] (the diagonal only for K > 2048) of the rows `rowsOf` gives on the
  * calibration set, per target (in the order of `ks`), with the same statistics of each half of
- * the samples (`folds`: GPTQ cross-validates its dampening on them).
+ * the samples (`folds`: GPTQ cross-validates its dampening on them). Each batch (its input tensor,
+ * `rowsOf` and the sums) runs synchronously inside `compute` (see gatherStats).
  */
-export async function accumulateStats(cal: CalibrationSet, ks: number[], rowsOf: BatchRows, batchSize = 32): Promise<InputStats[]> {
+export async function accumulateStats(
+  cal: CalibrationSet, ks: number[], rowsOf: BatchRows, batchSize = 32,
+  compute: (batch: () => void) => void = (batch) => batch(),
+): Promise<InputStats[]> {
   const samples = cal.shape[0];
   const dims = cal.shape.slice(1);
   const per = dims.reduce((a, b) => a * b, 1);
@@ -225,17 +235,19 @@ export async function accumulateStats(cal: CalibrationSet, ks: number[], rowsOf:
   for (const [f, [from, to]] of folds.entries()) {
     for (let s = from; s < to; s += batchSize) {
       const b = Math.min(batchSize, to - s);
-      const x = tf.tensor(cal.data.subarray(s * per, (s + b) * per), [b, ...dims], 'float32');
-      let rows: tf.Tensor[][];
-      try {
-        rows = await rowsOf(x);
-      } finally {
-        x.dispose();
-      }
-      for (const [i, parts] of rows.entries()) {
-        for (const part of parts) addRows(acc[f][i], part, ks[i]);
-        tf.dispose(parts);
-      }
+      compute(() => {
+        const x = tf.tensor(cal.data.subarray(s * per, (s + b) * per), [b, ...dims], 'float32');
+        let rows: tf.Tensor[][];
+        try {
+          rows = rowsOf(x);
+        } finally {
+          x.dispose();
+        }
+        for (const [i, parts] of rows.entries()) {
+          for (const part of parts) addRows(acc[f][i], part, ks[i]);
+          tf.dispose(parts);
+        }
+      });
       // Let a long calibration run yield to the event loop (progress bar).
       await new Promise((r) => setImmediate(r));
     }
@@ -265,10 +277,15 @@ function addRows(a: Accumulator, t: tf.Tensor, k: number): void {
   tf.dispose([sum, second, count]);
 }
 
-/** Runs the float model on the calibration set (current backend) and gathers E[x], E[xxᵀ] per target. */
+/**
+ * Runs the float model on the calibration set and gathers E[x], E[xxᵀ] per target. Each batch
+ * runs synchronously inside `compute` (the converter passes a wrapper that switches to the cpu
+ * backend and back, so no other task ever sees the switched backend); the default is the
+ * current backend.
+ */
 export async function gatherStats(
   inputs: tfl.SymbolicTensor[], targets: StatsTarget[], cal: CalibrationSet, tflModule: typeof tfl,
-  batchSize = 32,
+  batchSize = 32, compute: (batch: () => void) => void = (batch) => batch(),
 ): Promise<Map<string, InputStats>> {
   // A symbolic tensor may feed several targets (an RNN's output sequence is the next layer's
   // input and its own h); a model must list each output once.
@@ -284,7 +301,7 @@ export async function gatherStats(
     if (!Array.isArray(outs)) outs = [outs];
     const got = outs;
     return targets.map((t, i) => [t.rows(slots[i].map((j) => got[j]))]);
-  }), batchSize);
+  }), batchSize, compute);
   return new Map(targets.map((t, i) => [t.key, stats[i]]));
 }
 

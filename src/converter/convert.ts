@@ -19,6 +19,8 @@ import { buildOutputs, QuantizedEntry, tensorSummary } from './outputs';
 import { quantizeGraphModel } from './graph_model';
 import { DEFAULT_GPTQ, GptqSettings, GPTQ_ORDERS, Rounding, ROUNDINGS } from './gptq';
 import { quantizeTensor } from './tensor_quant';
+import { checkOutputFolder, cleanLeftovers, OUTPUT_FILES, realPathAllowingMissing, writeAtomically } from './output_dir';
+import { onCpuBackend } from './float_backend';
 
 export const QUANTIZED_CLASSES = ['Dense', 'LSTM', 'GRU', 'SimpleRNN'] as const;
 export const CONVERTER_VERSION = '0.1.0';
@@ -51,7 +53,10 @@ export interface ConvertOptions {
   gptq?: Partial<GptqSettings>;
   /** Bits per layer name (overrides weightBits for that layer). */
   layerBits?: Record<string, number>;
+  /** Replace a non-empty output folder, if pbq wrote it (only pbq's files in it). */
   force?: boolean;
+  /** Messages about the run that are not errors (e.g. leftovers of an interrupted run cleaned up). */
+  onNote?: (message: string) => void;
   /** Reuses the calibration statistics of an earlier conversion of the same model and inputs. */
   calibrationCache?: CalibrationCache;
   /** Progress in [0, 1] with a label (the CLI draws a bar on a TTY). */
@@ -110,6 +115,8 @@ export interface ConversionReport {
   };
   /** Files written to the output folder. */
   files: string[];
+  /** What was cleaned up from an earlier interrupted run to the same output (see output_dir.ts). */
+  leftovers: string[];
   seconds: number;
 }
 
@@ -133,6 +140,21 @@ function checkBits(name: string, v: unknown): number {
     throw new ConversionError(`${name} must be an integer in 1..16, got ${String(v)}`);
   }
   return v;
+}
+
+/**
+ * Every float32 weight must be finite: a quantized one cannot be quantized otherwise, and an
+ * untouched one (a bias) would make the outputs NaN; model.pbq refuses both at load.
+ */
+function checkFiniteWeights(weights: WeightEntry[]): void {
+  for (const w of weights) {
+    if (w.dtype !== 'float32') continue;
+    for (let i = 0; i < w.values.length; i++) {
+      if (!Number.isFinite(w.values[i])) {
+        throw new ConversionError(`weight '${w.name}' holds a non-finite value (${w.values[i]}) at index ${i}: cannot convert NaN or Inf weights`);
+      }
+    }
+  }
 }
 
 /** Every layer, descending into nested models. */
@@ -212,10 +234,6 @@ function layerInput(layer: tfl.layers.Layer): tfl.SymbolicTensor {
   }
 }
 
-function isNonEmptyDir(p: string): boolean {
-  return fs.existsSync(p) && (!fs.statSync(p).isDirectory() || fs.readdirSync(p).length > 0);
-}
-
 function checkGptqSettings(given: Partial<GptqSettings> | undefined): GptqSettings {
   const dampening = given?.dampening ?? DEFAULT_GPTQ.dampening;
   if (dampening !== 'auto' && (typeof dampening !== 'number' || !Number.isFinite(dampening) || dampening < 0 || dampening > 10)) {
@@ -252,13 +270,13 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
   const progress = options.onProgress ?? (() => undefined);
 
   const files = readModelFiles(options.input, { graphModels: true });
+  checkFiniteWeights(files.weights);
   const inputDir = path.dirname(path.resolve(files.jsonPath));
-  const output = path.resolve(options.output);
-  if (output === inputDir || inputDir.startsWith(output + path.sep)) {
-    throw new ConversionError(`the output folder ${output} would replace the input model`);
-  }
-  if (fs.existsSync(output) && !fs.statSync(output).isDirectory()) throw new ConversionError(`output ${output} exists and is not a folder`);
-  if (isNonEmptyDir(output) && !options.force) throw new ConversionError(`output folder ${output} is not empty (use --force to replace it)`);
+  // The input's folder as named and, when model.json is a link, the folder it links into.
+  const inputFolders = [inputDir, path.dirname(fs.realpathSync(files.jsonPath))];
+  const notes = cleanLeftovers(realPathAllowingMissing(options.output));
+  for (const note of notes) options.onNote?.(note);
+  const output = checkOutputFolder(inputFolders, options.output, Boolean(options.force));
   const calibrationNeededBy = biasCorrection ? '--bias-correction' : multipoint ? '--multipoint' : rounding === 'gptq' ? '--rounding gptq' : null;
 
   /** Writes the outputs and returns the report. */
@@ -291,7 +309,8 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
         quantizedPackedBytes: reports.reduce((s, r) => s + r.bytesAfter, 0),
         outputShardBytes: built.shardBytes, pbqFileBytes: built.pbqFileBytes, avgBits, maxBits: maxPlanes,
       },
-      files: ['model.json', 'weights.bin', PBQ_FILE, 'pbq-report.json'],
+      files: [...OUTPUT_FILES],
+      leftovers: notes,
       seconds: (Date.now() - t0) / 1000,
     };
     writeAtomically(output, { ...built.contents, 'pbq-report.json': Buffer.from(JSON.stringify(report, null, 1)) });
@@ -306,8 +325,6 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
     return finish(q.quantized, q.biasDelta, q.reports, cal, 'pbq-graph-model');
   }
 
-  const prevBackend = tf.getBackend();
-  if (prevBackend !== 'cpu') await tf.setBackend('cpu');
   let model: tfl.LayersModel | null = null;
   try {
     progress(0, 'building model');
@@ -373,7 +390,7 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
       progress(0.05, 'calibration');
       try {
         const key = options.calibrationCache && CalibrationCache.key(files.json, files.weights.map((w) => w.values), cal, targets);
-        stats = (key && options.calibrationCache?.get(key)) || await gatherStats(model.inputs, targets, cal, tfl);
+        stats = (key && options.calibrationCache?.get(key)) || await gatherStats(model.inputs, targets, cal, tfl, 32, (batch) => onCpuBackend(batch));
         if (key) options.calibrationCache?.set(key, stats);
       } catch (e) {
         if (e instanceof ConversionError) throw e;
@@ -389,12 +406,7 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
       progress(0.2 + (0.75 * ji) / jobs.length, `${job.layer.name}/${job.role}`);
       await new Promise((r) => setImmediate(r));
       const [K, N] = job.entry.shape as [number, number];
-      const W = job.entry.values as Float32Array;
-      for (let i = 0; i < W.length; i++) {
-        if (!Number.isFinite(W[i])) {
-          throw new ConversionError(`weight '${job.entry.name}' holds a non-finite value (${W[i]}) at index ${i}: cannot quantize NaN or Inf`);
-        }
-      }
+      const W = job.entry.values as Float32Array; // finite: checkFiniteWeights
       const st = stats.get(job.statsKey);
       const gated = job.gatedColumns ? stats.get(job.gatedColumns.key) : undefined;
       for (const [key, s] of [[job.statsKey, st], [job.gatedColumns?.key, gated]] as const) {
@@ -427,28 +439,5 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
     return finish(quantized, biasDelta, reports, cal, 'pbq-layers-model');
   } finally {
     model?.dispose();
-    if (tf.getBackend() !== prevBackend && prevBackend) await tf.setBackend(prevBackend);
   }
-}
-
-/** Writes all files to a temporary sibling folder, then renames it into place (replacing `dir`). */
-function writeAtomically(dir: string, contents: Record<string, Buffer>): void {
-  const parent = path.dirname(dir);
-  fs.mkdirSync(parent, { recursive: true });
-  const tmp = fs.mkdtempSync(path.join(parent, `.${path.basename(dir)}.pbq-tmp-`));
-  fs.chmodSync(tmp, 0o755);
-  let old: string | null = null;
-  try {
-    for (const [name, buf] of Object.entries(contents)) fs.writeFileSync(path.join(tmp, name), buf);
-    if (fs.existsSync(dir)) {
-      old = `${tmp}-old`;
-      fs.renameSync(dir, old);
-    }
-    fs.renameSync(tmp, dir);
-  } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    if (old !== null && !fs.existsSync(dir)) fs.renameSync(old, dir);
-    throw new ConversionError(`cannot write ${dir}: ${oneLine(e)}`);
-  }
-  if (old !== null) fs.rmSync(old, { recursive: true, force: true });
 }

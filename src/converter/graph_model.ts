@@ -16,6 +16,7 @@ import { ConversionError, oneLine } from './errors';
 import type { ModelFiles, WeightEntry } from './model_io';
 import type { TensorReport } from './convert';
 import { accumulateStats, CalibrationCache, CalibrationSet } from './calibration';
+import { onCpuBackend } from './float_backend';
 import type { GptqSettings, Rounding } from './gptq';
 import type { InputStats, RangeMode } from './quant_math';
 import { QuantizedEntry, tensorSummary } from './outputs';
@@ -178,15 +179,14 @@ export function graphError(e: unknown, nodes: GraphNodeJson[], what: string): Co
 }
 
 /** The float GraphModel of `files` (tfjs-converter). */
-export async function loadFloatGraph(files: ModelFiles, nodes: GraphNodeJson[]): Promise<tfconv.GraphModel> {
+export function loadFloatGraph(files: ModelFiles, nodes: GraphNodeJson[]): tfconv.GraphModel<tf.io.IOHandlerSync> {
   const weightSpecs = files.weights.map((w) => ({ name: w.name, shape: w.shape, dtype: w.dtype }));
   const weightData = tf.io.concatenateArrayBuffers(files.weights.map((w) => w.values.buffer.slice(
     w.values.byteOffset, w.values.byteOffset + w.values.byteLength) as ArrayBuffer));
   const { format: _f, modelTopology: _t, weightsManifest: _m, ...extras } = files.json;
   try {
-    return await tfjsConverter().loadGraphModel({
-      load: async () => ({ ...extras, modelTopology: files.modelTopology, weightSpecs, weightData, format: 'graph-model' }),
-    });
+    // Synchronous, so that it runs inside onCpuBackend (its weights are cpu tensors).
+    return tfjsConverter().loadGraphModelSync({ ...extras, modelTopology: files.modelTopology, weightSpecs, weightData, format: 'graph-model' });
   } catch (e) {
     if (e instanceof ConversionError) throw e;
     throw graphError(e, nodes, 'cannot build the GraphModel from model.json');
@@ -202,7 +202,7 @@ function aRows(a: tf.Tensor, transposeA: boolean, k: number): tf.Tensor {
 }
 
 /** Statistics of every weight's A operands (all its uses) on the calibration inputs, float graph on cpu. */
-async function graphStats(model: tfconv.GraphModel, weights: GraphWeight[], cal: CalibrationSet, nodes: GraphNodeJson[]): Promise<Map<string, InputStats>> {
+async function graphStats(model: tfconv.GraphModel<tf.io.IOHandlerSync>, weights: GraphWeight[], cal: CalibrationSet, nodes: GraphNodeJson[]): Promise<Map<string, InputStats>> {
   if (model.inputs.length !== 1) throw new ConversionError(`calibration supports single-input models only (this graph has ${model.inputs.length} inputs)`);
   const want = model.inputs[0].shape ?? [];
   const got = cal.shape;
@@ -210,25 +210,23 @@ async function graphStats(model: tfconv.GraphModel, weights: GraphWeight[], cal:
     throw new ConversionError(`calibration shape [${got.join(', ')}] does not match the graph input '${model.inputs[0].name}' [${want.join(', ')}]`);
   }
   const refs = [...new Set(weights.flatMap((w) => w.uses.map((u) => u.a)))];
-  const stats = await accumulateStats(cal, weights.map((w) => w.k), async (x) => {
+  const stats = await accumulateStats(cal, weights.map((w) => w.k), (x) => {
     let outs: tf.Tensor[];
     try {
-      // execute() runs graphs without control flow; executeAsync() the others.
-      let r: tf.Tensor | tf.Tensor[];
-      try {
-        r = model.execute(x, refs);
-      } catch (e) {
-        if (!/executeAsync/.test(oneLine(e))) throw e;
-        r = await model.executeAsync(x, refs);
-      }
+      // execute() runs graphs without control flow, synchronously (inside onCpuBackend: the
+      // global backend is never left switched across an await, issue 13 item 4).
+      const r = model.execute(x, refs);
       outs = Array.isArray(r) ? r : [r];
     } catch (e) {
+      if (/executeAsync/.test(oneLine(e))) {
+        throw graphError(e, nodes, 'calibration runs graphs without control flow only (this one needs executeAsync); convert it without calibration (--range minmax, no --bias-correction, --rounding nearest)');
+      }
       throw graphError(e, nodes, 'running the graph on the calibration inputs failed');
     }
     const rows = tf.tidy(() => weights.map((w) => w.uses.map((u) => aRows(outs[refs.indexOf(u.a)], u.transposeA, w.k))));
     tf.dispose(outs.filter((t) => t !== x));
     return rows;
-  });
+  }, 32, (batch) => onCpuBackend(batch));
   return new Map(weights.map((w, i) => [w.name, stats[i]]));
 }
 
@@ -275,15 +273,12 @@ export async function quantizeGraphModel(
     const cached = key ? ctx.calibrationCache?.get(key) : undefined;
     if (cached) stats = cached;
     else {
-      const prevBackend = tf.getBackend();
-      if (prevBackend !== 'cpu') await tf.setBackend('cpu');
-      let model: tfconv.GraphModel | null = null;
+      let model: tfconv.GraphModel<tf.io.IOHandlerSync> | null = null;
       try {
-        model = await loadFloatGraph(files, nodes);
+        model = onCpuBackend(() => loadFloatGraph(files, nodes));
         stats = await graphStats(model, weights, cal, nodes);
       } finally {
         model?.dispose();
-        if (tf.getBackend() !== prevBackend && prevBackend) await tf.setBackend(prevBackend);
       }
       if (key) ctx.calibrationCache?.set(key, stats);
     }

@@ -10,11 +10,12 @@
  * matmuls in float (see the README, "What runs quantized").
  */
 import type * as tfconv from '@tensorflow/tfjs-converter';
-import { attachStoredPlanes } from '../weight_cache';
+import * as tf from '@tensorflow/tfjs-core';
+import { attachStoredPlanes, detachStoredPlanes } from '../weight_cache';
 import { ConversionError, oneLine } from './errors';
 import { tfjsConverter } from './tfjs_converter';
-import { pbqWeightArtifacts, readPbqBytes } from './load';
-import { decodePbq, PbqHeader } from './pbq_format';
+import { pbqWeightValues, readPbqBytes, weightArtifacts } from './load';
+import { decodePbq, PbqHeader, PBQ_FILE } from './pbq_format';
 import { planesInForce, PlanesInForce } from './planes_in_force';
 
 export interface LoadedPbqGraphModel {
@@ -28,11 +29,11 @@ export interface LoadedPbqGraphModel {
 
 /** Loads a converted GraphModel from a folder, its model.json/model.pbq path, a URL, or the file's bytes. */
 export async function loadPbqGraphModel(source: string | Uint8Array): Promise<LoadedPbqGraphModel> {
-  const bytes = typeof source === 'string' ? await readPbqBytes(source) : source;
-  const decoded = decodePbq(bytes);
+  const { bytes, file } = typeof source === 'string' ? await readPbqBytes(source) : { bytes: source, file: PBQ_FILE };
+  const decoded = decodePbq(bytes, file);
   const { header, planes } = decoded;
-  if (header.format !== 'pbq-graph-model') throw new ConversionError('model.pbq holds a LayersModel: load it with pbq.loadLayersModel');
-  const { weightSpecs, weightData } = pbqWeightArtifacts(decoded);
+  if (header.format !== 'pbq-graph-model') throw new ConversionError(`${file} holds a LayersModel: load it with pbq.loadLayersModel`);
+  const { weightSpecs, weightData } = weightArtifacts(header, pbqWeightValues(decoded));
   const { format: _format, ...extras } = header.modelJsonExtras;
   let model: tfconv.GraphModel;
   try {
@@ -43,18 +44,27 @@ export async function loadPbqGraphModel(source: string | Uint8Array): Promise<Lo
     });
   } catch (e) {
     if (e instanceof ConversionError) throw e;
-    throw new ConversionError(`model.pbq: cannot build the GraphModel: ${oneLine(e)}`);
+    throw new ConversionError(`${file}: cannot build the GraphModel: ${oneLine(e)}`);
   }
   const attached: string[] = [];
+  const dataIds: tf.DataId[] = [];
   for (const [name, p] of planes) {
     const t = model.weights[name]?.[0];
     if (t === undefined) {
+      for (const id of dataIds) detachStoredPlanes(id);
       model.dispose();
-      throw new ConversionError(`model.pbq: stored planes for '${name}', which is not a constant of the graph`);
+      throw new ConversionError(`${file}: stored planes for '${name}', which is not a constant of the graph`);
     }
     attachStoredPlanes(t.dataId, p.layout, p.weight);
+    dataIds.push(t.dataId);
     attached.push(name);
   }
+  // The stored planes go with the model (issue 13 item 7: keyed by dataId, they would outlive it).
+  const dispose = model.dispose.bind(model);
+  model.dispose = () => {
+    dispose();
+    for (const id of dataIds) detachStoredPlanes(id);
+  };
   return { model, header, planeWeights: attached, planes: planesInForce([...planes.values()].map((p) => p.weight)) };
 }
 
