@@ -8,6 +8,7 @@
  */
 import { env } from '@tensorflow/tfjs-core';
 import { describeValue } from './describe';
+import { MAX_BITS } from './quantize';
 
 /** Accumulator of the integer dot products (see README, "Accumulator"). */
 export type AccumulatorConfig =
@@ -42,7 +43,7 @@ export interface PbqConfig {
   webglProduct: WebGLProductFlag;
 }
 
-export const MAX_BITS = 16;
+export { MAX_BITS };
 
 export const DEFAULT_CONFIG: Readonly<PbqConfig> = Object.freeze<PbqConfig>({
   weightBits: 8,

@@ -19,6 +19,7 @@ import { buildOutputs, QuantizedEntry, tensorSummary } from './outputs';
 import { quantizeGraphModel } from './graph_model';
 import { DEFAULT_GPTQ, GptqSettings, GPTQ_ORDERS, Rounding, ROUNDINGS } from './gptq';
 import { quantizeTensor } from './tensor_quant';
+import { isBitCount, MAX_BITS } from '../quantize';
 import { checkOutputFolder, cleanLeftovers, OUTPUT_FILES, realPathAllowingMissing, writeAtomically } from './output_dir';
 import { onCpuBackend } from './float_backend';
 
@@ -136,9 +137,7 @@ interface Job {
 }
 
 function checkBits(name: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 16) {
-    throw new ConversionError(`${name} must be an integer in 1..16, got ${String(v)}`);
-  }
+  if (!isBitCount(v)) throw new ConversionError(`${name} must be an integer in 1..${MAX_BITS}, got ${String(v)}`);
   return v;
 }
 
@@ -256,8 +255,8 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
   let budget: number | null = null;
   if (multipoint) {
     budget = options.budget ?? weightBits + 0.5;
-    if (typeof budget !== 'number' || !Number.isFinite(budget) || budget < weightBits || budget > 16) {
-      throw new ConversionError(`--budget must be a number in ${weightBits}..16 (average bits), got ${String(options.budget)}`);
+    if (typeof budget !== 'number' || !Number.isFinite(budget) || budget < weightBits || budget > MAX_BITS) {
+      throw new ConversionError(`--budget must be a number in ${weightBits}..${MAX_BITS} (average bits), got ${String(options.budget)}`);
     }
   } else if (options.budget !== undefined) {
     throw new ConversionError('--budget needs --multipoint');

@@ -12,7 +12,7 @@
  * finite. Version 2 files carry a CRC-32 of the data section, checked before anything is read.
  */
 import { describeValue } from '../describe';
-import type { QuantizedWeight } from '../quantize';
+import { isBitCount, MAX_BITS, QuantizedWeight } from '../quantize';
 import type { WeightLayout } from '../weight_cache';
 import { crc32 } from './crc32';
 import { ConversionError } from './errors';
@@ -152,7 +152,7 @@ export function checkHeader(header: unknown, data: Uint8Array, file: string): Ch
     if (w.kind !== 'planes') pbqError(file, `${field}.kind must be 'float' or 'planes', got ${describeValue(w.kind)}`);
     if (w.dtype !== 'float32') pbqError(file, `${field}.dtype must be 'float32' for stored planes, got ${describeValue(w.dtype)}`);
     const layout = checkLayout(file, field, w, shape);
-    if (!isCount(w.bits, 1) || w.bits > 16) pbqError(file, `${field}.bits must be an integer in 1..16, got ${describeValue(w.bits)}`);
+    if (!isBitCount(w.bits)) pbqError(file, `${field}.bits must be an integer in 1..${MAX_BITS}, got ${describeValue(w.bits)}`);
     const words = Math.ceil(layout.k / 32);
     if (w.words !== words) pbqError(file, `${field}.words must be ceil(k / 32) = ${words}, got ${describeValue(w.words)}`);
     const channels = layout.batch * layout.n;
