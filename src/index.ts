@@ -38,5 +38,6 @@ export { loadLayersModel, loadPbqModel } from './converter/load';
 export { registerFileRouters, fileHandler } from './io/file_io';
 export type { LoadedPbqModel } from './converter/load';
 export { loadGraphModel, loadPbqGraphModel } from './converter/load_graph';
+export { useTfjsConverter } from './converter/tfjs_converter';
 export type { LoadedPbqGraphModel } from './converter/load_graph';
 export type { PlanesInForce } from './converter/planes_in_force';

@@ -99,6 +99,27 @@ describe('GraphModel fixtures and pbq at run time', () => {
   }
 });
 
+describe('finding tfjs-converter', () => {
+  it('pbq.loadGraphModel uses a handed-over module; anything else is refused by name', async () => {
+    expect(() => pbq.useTfjsConverter({} as typeof tfconv)).toThrow(/useTfjsConverter\(module\) takes the @tensorflow\/tfjs-converter module/);
+    const g = new GraphBuilder();
+    const w = g.constant('w', Float32Array.from({ length: 8 * 3 }, (_, i) => Math.cos(i)), [8, 3]);
+    g.op('out', 'MatMul', [g.placeholder('x', [-1, 8]), w], { transpose_a: attr.bool(false), transpose_b: attr.bool(false) });
+    const dir = g.write(path.join(work, 'handed-over'));
+    const out = path.join(work, 'handed-over-out');
+    await convert({ input: dir, output: out, weightBits: 4, range: 'minmax' });
+    const calls: string[] = [];
+    pbq.useTfjsConverter({ ...tfconv, loadGraphModel: (...args: Parameters<typeof tfconv.loadGraphModel>) => { calls.push('loadGraphModel'); return tfconv.loadGraphModel(...args); } });
+    try {
+      const model = await pbq.loadGraphModel(out);
+      expect(calls).toEqual(['loadGraphModel']);
+      model.dispose();
+    } finally {
+      pbq.useTfjsConverter(tfconv);
+    }
+  });
+});
+
 describe('pbq convert on GraphModels', () => {
   let mlpLayers: string;
   let mlpGraph: string;
