@@ -22,9 +22,10 @@ export {
   configure, getConfig, resetConfig, DEFAULT_CONFIG, FLAGS, PbqConfigError, WEBGL_PRODUCTS,
 } from './config';
 export type { PbqConfig, AccumulatorConfig, WebGLProductFlag } from './config';
-export { BACKEND_NAME, detectBaseKind } from './register';
+export { BACKEND_NAME, detectBaseKind, recreateBackend } from './register';
 export type { BaseName } from './register';
 export { PbqBackendCPU } from './backend_cpu';
+export { PbqContextLostError } from './errors';
 export { accumulatorStats, resetAccumulatorStats } from './accumulator';
 export type { AccumulatorStats } from './accumulator';
 export * as quantization from './quantize';

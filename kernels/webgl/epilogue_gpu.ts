@@ -2,32 +2,37 @@
  * The epilogue of the raw products (planes, codes, pairs): y = 2^(E−(A−1)) · (m_n 2^−t_n) · d,
  * then bias and the fused activation, as a tfjs program writing the output tensor.
  */
-import type { GPGPUProgram } from '@tensorflow/tfjs-backend-webgl';
-import { activationGLSL, activationUniforms, outputSnippet, POW2_HELPERS } from './glsl_common';
+import { activationGLSL, callUniforms, outputSnippet, POW2_HELPERS, ShapeFreeProgram } from './glsl_common';
 import type { ProductEpilogue } from './sampler_product_gpu';
 
+/** What the epilogue compiles in: A, the batch index expressions (tfjs programs), bias and activation. */
+export interface EpilogueShape { activationBits: number; aIndex: string; bIndex: string }
+
+/** Its call's sizes: the output [outBatch, M, N] and the product's fragment grid width. */
+export interface EpilogueDims { outBatch: number; m: number; n: number; gridWidth: number }
+
 /**
- * y = 2^(E−(A−1)) · (m_n 2^−t_n) · d (+ bias, activation). D is the product's packed tensor of
- * logical shape [2·gridHeight, 2·gridWidth]: the 4 channels of group g of row `row` are the
- * texel (x, y) of fragment row·groups + g, channel 4g + 2dr + dc at D[2y + dr, 2x + dc].
+ * y = 2^(E−(A−1)) · (m_n 2^−t_n) · d (+ bias, activation). D0..D3 are the product's 4 targets
+ * [gridHeight, gridWidth]: channel 4g + q of output row `row` is D_q[y, x] at the fragment
+ * (x, y) of index row·groups + g.
  */
-export class EpilogueProgram implements GPGPUProgram {
+export class EpilogueProgram implements ShapeFreeProgram {
   variableNames: string[];
   outputShape: number[];
   userCode: string;
-  customUniforms: Array<{ name: string; type: 'float' }>;
+  enableShapeUniforms = true as const;
+  customUniforms: ShapeFreeProgram['customUniforms'];
+  uniformValues: number[][];
 
-  constructor(
-    s: { outBatch: number; m: number; n: number; activationBits: number; aIndex: string; bIndex: string; gridWidth: number },
-    epilogue: ProductEpilogue,
-  ) {
-    this.variableNames = ['D', 'RowExp', 'ChannelScale'];
+  constructor(s: EpilogueShape, dims: EpilogueDims, epilogue: ProductEpilogue, leakyreluAlpha?: number) {
+    this.variableNames = ['D0', 'D1', 'D2', 'D3', 'RowExp', 'ChannelScale'];
     if (s.aIndex.includes('getAIndex')) this.variableNames.push('AIndex');
     if (s.bIndex.includes('getBIndex')) this.variableNames.push('BIndex');
     if (epilogue.hasBias) this.variableNames.push('bias');
     if (epilogue.activation === 'prelu') this.variableNames.push('preluActivationWeights');
-    this.outputShape = [s.outBatch, s.m, s.n];
-    this.customUniforms = activationUniforms(epilogue.activation).uniforms;
+    this.outputShape = [dims.outBatch, dims.m, dims.n];
+    ({ customUniforms: this.customUniforms, uniformValues: this.uniformValues } = callUniforms(
+      { shapeM: dims.m, shapeN: dims.n, gridWidth: dims.gridWidth }, epilogue.activation, leakyreluAlpha));
     this.userCode = `
       ${POW2_HELPERS}
       ${activationGLSL(epilogue.activation)}
@@ -39,11 +44,11 @@ export class EpilogueProgram implements GPGPUProgram {
         int ai = ${s.aIndex};
         int bi = ${s.bIndex};
         ${outputSnippet(s, `
-          int fragment = (ob * ${s.m} + m) * ${Math.ceil(s.n / 4)} + n / 4;
-          int gy = fragment / ${s.gridWidth};
-          int gx = fragment - gy * ${s.gridWidth};
+          int fragment = (ob * shapeM + m) * ((shapeN + 3) / 4) + n / 4;
+          int gy = fragment / gridWidth;
+          int gx = fragment - gy * gridWidth;
           int q = n % 4;
-          float d = getD(2 * gy + q / 2, 2 * gx + q % 2);`, epilogue)}
+          float d = q == 0 ? getD0(gy, gx) : q == 1 ? getD1(gy, gx) : q == 2 ? getD2(gy, gx) : getD3(gy, gx);`, epilogue)}
       }
     `;
   }

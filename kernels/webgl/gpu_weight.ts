@@ -19,7 +19,8 @@ import type { CachedWeight, Disposable } from '../../src/weight_cache';
 import { codeTexels, codeWordCount } from './codes_product_gpu';
 import { pairCodeTexels } from './pairs_product_gpu';
 import { planesWeightTexels } from './planes_product_gpu';
-import { placeRows, RawTexture, RowPlacement, uintTexture } from './raw_program';
+import { placeRows, RowPlacement } from './raw_layout';
+import { RawTexture, uintTexture } from './raw_program';
 import { channelPlaneCounts, channelScales, samplerWeightTexels } from './sampler_product_gpu';
 
 /** RGBA32UI planes of the planes product, with their placements. */

@@ -13,12 +13,12 @@ import { MatMulPlan, planMatMul, weightLayout } from '../shared/matmul_plan';
 import { nonFiniteWeights } from '../shared/matmul_route';
 import { ActivationCodesProgram } from './activation_codes_gpu';
 import { EpilogueProgram } from './epilogue_gpu';
-import { activationUniforms } from './glsl_common';
+import { runShapeFree } from './glsl_common';
 import { WebGLWeight, webglWeight } from './gpu_weight';
 import {
-  allocateTensorTexture, FragmentGrid, fragmentGrid, MAX_INDEX_TABLE, maxTextureSize, placeRows, rawIndexExpr, rawResources,
-  RawTexture, RowPlacement, runRaw, tensorTexture, Uniform,
-} from './raw_program';
+  BatchIndexMode, batchIndexMode, batchIndexTable, fitsIndexTable, FragmentGrid, fragmentGrid, placeRows, RowPlacement,
+} from './raw_layout';
+import { allocateTensorTexture, maxTextureSize, RawPass, rawResources, RawUniformValues, runRaw, tensorTexture } from './raw_program';
 import { RowExponentProgram } from './row_exponent_gpu';
 
 /** What every product starts from. */
@@ -55,7 +55,7 @@ function reshape(backend: PbqBackendWebGL, x: TensorInfo, shape: number[]): Tens
 export function rowExponents(backend: PbqBackendWebGL, a: TensorInfo, plan: MatMulPlan, transposeA: boolean, temps: TensorInfo[]) {
   const a3 = reshape(backend, a, transposeA ? [plan.aBatch, plan.k, plan.m] : [plan.aBatch, plan.m, plan.k]);
   temps.push(a3);
-  const rowExp = backend.compileAndRun(new RowExponentProgram(plan.aBatch, plan.m, plan.k, transposeA), [a3]);
+  const rowExp = runShapeFree(backend, new RowExponentProgram(plan.aBatch, plan.m, plan.k, transposeA), [a3]);
   temps.push(rowExp);
   return { a3, rowExp };
 }
@@ -78,37 +78,43 @@ export function batchIndexInput(
 export function activationCodes(backend: PbqBackendWebGL, args: MatMulArgs, s: MatMulSetup, temps: TensorInfo[]) {
   const { plan } = s;
   const { a3, rowExp } = rowExponents(backend, args.a, plan, args.transposeA, temps);
-  const codes = backend.compileAndRun(
+  const codes = runShapeFree(backend,
     new ActivationCodesProgram(plan.aBatch, plan.m, plan.k, args.transposeA, s.activationBits), [a3, rowExp]);
   temps.push(codes);
   return { rowExp, codes: tensorTexture(backend, codes) };
 }
 
-/** The packed tfjs tensor d [2·height, 2·width] a raw product pass writes on its grid. */
+/**
+ * The 4 unpacked tfjs tensors [height, width] a raw product pass writes on its grid (render
+ * targets 0..3: channel 4g + q of fragment (x, y) is D_q[y, x]).
+ */
 function productTarget(backend: PbqBackendWebGL, grid: FragmentGrid, temps: TensorInfo[]) {
-  const d = allocateTensorTexture(backend, [2 * grid.height, 2 * grid.width], true);
-  temps.push(d.info);
-  // texShape is the even logical shape; the texture holds 2×2 blocks: grid.height × grid.width texels
-  if (d.texShape[0] !== 2 * grid.height || d.texShape[1] !== 2 * grid.width) {
-    throw new Error(`pbq: unexpected packed texture shape ${d.texShape} for [${2 * grid.height}, ${2 * grid.width}]`);
+  const d = [0, 1, 2, 3].map(() => allocateTensorTexture(backend, [grid.height, grid.width], false));
+  temps.push(...d.map((x) => x.info));
+  if (d[0].texShape[0] !== grid.height || d[0].texShape[1] !== grid.width) {
+    throw new Error(`pbq: unexpected texture shape ${d[0].texShape} for the product's [${grid.height}, ${grid.width}]`);
   }
-  return { info: d.info, target: { texture: d.texture, width: grid.width, height: grid.height } };
+  return {
+    infos: d.map((x) => x.info),
+    target: { texture: d[0].texture, more: d.slice(1).map((x) => x.texture), width: grid.width, height: grid.height },
+  };
 }
 
 /** y from the product d: scales, row steps, bias and activation (epilogue_gpu.ts). */
 function runEpilogue(
-  backend: PbqBackendWebGL, args: MatMulArgs, s: MatMulSetup, grid: FragmentGrid, d: TensorInfo, rowExp: TensorInfo,
+  backend: PbqBackendWebGL, args: MatMulArgs, s: MatMulSetup, grid: FragmentGrid, d: TensorInfo[], rowExp: TensorInfo,
   temps: TensorInfo[],
 ): TensorInfo {
   const { plan } = s;
   const aIdx = batchIndexInput(backend, plan.aIndex, plan.aBatch, 'AIndex', temps);
   const bIdx = batchIndexInput(backend, plan.bIndex, plan.bBatch, 'BIndex', temps);
   const prelu = preluWeights(args);
-  const inputs = [d, rowExp, s.gpu.scales(s.t), aIdx.table, bIdx.table, args.bias, prelu].filter((x): x is TensorInfo => x !== undefined);
+  const inputs = [...d, rowExp, s.gpu.scales(s.t), aIdx.table, bIdx.table, args.bias, prelu].filter((x): x is TensorInfo => x !== undefined);
   const program = new EpilogueProgram(
-    { outBatch: plan.outBatch, m: plan.m, n: plan.n, activationBits: s.activationBits, aIndex: aIdx.expr, bIndex: bIdx.expr, gridWidth: grid.width },
-    { hasBias: args.bias !== undefined, activation: args.activation });
-  const out = backend.compileAndRun(program, inputs, 'float32', activationUniforms(args.activation, args.leakyreluAlpha).values);
+    { activationBits: s.activationBits, aIndex: aIdx.expr, bIndex: bIdx.expr },
+    { outBatch: plan.outBatch, m: plan.m, n: plan.n, gridWidth: grid.width },
+    { hasBias: args.bias !== undefined, activation: args.activation }, args.leakyreluAlpha);
+  const out = runShapeFree(backend, program, inputs);
   return { dataId: out.dataId, shape: plan.outShape, dtype: out.dtype };
 }
 
@@ -123,35 +129,43 @@ export interface RawProduct {
   aRowLength: number;
   aRows: number;
   aTexture: 'uint' | 'float';
-  /** Its weight textures (undefined: they do not fit the texture limits). */
-  weightTextures(): Array<{ name: string; texture: WebGLTexture }> | undefined;
-  /** The pack pass: activation codes (a float texture of width codesWidth) → its activation texture. */
-  packSource(codesWidth: number, aPlace: RowPlacement): string;
-  /** The product pass (aIndex/bIndex: raw batch index expressions). */
-  productSource(aPlace: RowPlacement, grid: FragmentGrid, aIndex: string, bIndex: string): string;
-  /** The sampler name of the activation texture in the product pass. */
-  aName: string;
+  /** Its weight textures, in its product pass's sampler order (undefined: they do not fit the texture limits). */
+  weightTextures(): WebGLTexture[] | undefined;
+  /** The pack pass: activation codes → its activation texture. */
+  packPass(aPlace: RowPlacement): RawPass;
+  /** The product pass (its last sampler is the activation texture). */
+  productPass(aPlace: RowPlacement, aIndex: BatchIndexMode, bIndex: BatchIndexMode): RawPass;
+}
+
+/** The uniforms of a product pass for this call: M, the grid, the batch tables. */
+function productUniformValues(s: MatMulSetup, grid: FragmentGrid, aIndex: BatchIndexMode, bIndex: BatchIndexMode): RawUniformValues {
+  const values: RawUniformValues = { shapeM: s.plan.m, fragments: grid.count, gridWidth: grid.width };
+  const aTable = batchIndexTable(s.plan.aIndex, aIndex);
+  const bTable = batchIndexTable(s.plan.bIndex, bIndex);
+  if (aTable) values.aIdx = aTable;
+  if (bTable) values.bIdx = bTable;
+  return values;
 }
 
 /**
  * Runs a raw product end to end: activation codes → pack → product → epilogue. Returns
- * undefined (nothing run) when its textures do not fit; the caller picks another product.
+ * undefined (nothing run) when its textures or batch tables do not fit; the caller picks another product.
  */
 export function runRawProduct(
   backend: PbqBackendWebGL, args: MatMulArgs, s: MatMulSetup, p: RawProduct, temps: TensorInfo[],
 ): TensorInfo | undefined {
-  if (Math.ceil(s.plan.outBatch / 4) > MAX_INDEX_TABLE) return undefined;
+  const aIndex = batchIndexMode(s.plan.aIndex, s.plan.aBatch);
+  const bIndex = batchIndexMode(s.plan.bIndex, s.plan.bBatch);
+  if (!fitsIndexTable(aIndex) || !fitsIndexTable(bIndex)) return undefined;
   const aPlace = placeRows(p.aRowLength, p.aRows, s.maxSize);
   const grid = productGrid(s);
   const weights = aPlace && grid ? p.weightTextures() : undefined;
   if (!aPlace || !grid || !weights) return undefined;
   const { rowExp, codes } = activationCodes(backend, args, s, temps);
-  const at: RawTexture = rawResources(backend).scratchTexture(p.aTexture, aPlace.width, aPlace.height);
-  runRaw(backend, p.packSource(codes.texShape[1], aPlace), [{ name: 'Codes', texture: codes.texture }], at);
-  const uniforms: Uniform[] = [];
-  const aIndex = rawIndexExpr(s.plan.aIndex, s.plan.aBatch, 'aIdx', uniforms);
-  const bIndex = rawIndexExpr(s.plan.bIndex, s.plan.bBatch, 'bIdx', uniforms);
+  const at = rawResources(backend).scratchTexture(p.aTexture, aPlace.width, aPlace.height);
+  runRaw(backend, p.packPass(aPlace), [codes.texture], at, { rows: aPlace.rows, codesWidth: codes.texShape[1] });
   const d = productTarget(backend, grid, temps);
-  runRaw(backend, p.productSource(aPlace, grid, aIndex, bIndex), [...weights, { name: p.aName, texture: at.texture }], d.target, uniforms);
-  return runEpilogue(backend, args, s, grid, d.info, rowExp, temps);
+  runRaw(backend, p.productPass(aPlace, aIndex, bIndex), [...weights, at.texture], d.target,
+    productUniformValues(s, grid, aIndex, bIndex));
+  return runEpilogue(backend, args, s, grid, d.infos, rowExp, temps);
 }

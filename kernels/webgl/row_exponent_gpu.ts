@@ -3,8 +3,8 @@
  * E_r = floor(log2 max_k |x_rk|), read exactly from the float32 bits. NaN marks a row with
  * NaN/Inf, ZERO_ROW a row whose max |x| is below 2^MIN_ROW_EXPONENT (it quantizes to zero).
  */
-import type { GPGPUProgram } from '@tensorflow/tfjs-backend-webgl';
 import { MIN_ROW_EXPONENT } from '../../src/quantize';
+import { callUniforms, ShapeFreeProgram } from './glsl_common';
 
 /** Row exponent marking an all-zero row (any value below MIN_ROW_EXPONENT would do). */
 export const ZERO_ROW = -1000;
@@ -14,14 +14,18 @@ export function aElement(transposeA: boolean): string {
   return transposeA ? 'getA(b, k, r)' : 'getA(b, r, k)';
 }
 
-export class RowExponentProgram implements GPGPUProgram {
+export class RowExponentProgram implements ShapeFreeProgram {
   variableNames = ['A'];
   outputShape: number[];
   userCode: string;
+  enableShapeUniforms = true as const;
+  customUniforms: ShapeFreeProgram['customUniforms'];
+  uniformValues: number[][];
 
   /** a: [batch, M, K] (or [batch, K, M] with transposeA). Output [batch, M]. */
   constructor(batch: number, m: number, k: number, transposeA: boolean) {
     this.outputShape = [batch, m];
+    ({ customUniforms: this.customUniforms, uniformValues: this.uniformValues } = callUniforms({ shapeK: k }));
     this.userCode = `
       void main() {
         ivec2 c = getOutputCoords();
@@ -29,7 +33,7 @@ export class RowExponentProgram implements GPGPUProgram {
         int r = c.y;
         uint maxBits = 0u;
         bool nonFinite = false;
-        for (int k = 0; k < ${k}; k++) {
+        for (int k = 0; k < shapeK; k++) {
           // |x| as bits: ordered like the floats for non-negative values, and NaN-safe.
           uint u = floatBitsToUint(${aElement(transposeA)}) & 0x7fffffffu;
           nonFinite = nonFinite || u >= 0x7f800000u;
