@@ -4,7 +4,7 @@
  * weight's GPU copies), the GL objects of the raw passes, and whether the WebGL context is lost.
  */
 import '@tensorflow/tfjs-backend-webgl';
-import { GPGPUProgram, MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
+import { GPGPUProgram, MathBackendWebGL, WebGLMemoryInfo } from '@tensorflow/tfjs-backend-webgl';
 import { env } from '@tensorflow/tfjs-core';
 import type { BackendValues, DataId, DataType, TensorInfo } from '@tensorflow/tfjs-core';
 import { PbqContextLostError } from './errors';
@@ -16,6 +16,8 @@ export class PbqBackendWebGL extends MathBackendWebGL {
   cacheOwnedDataIds = 0;
   /** The raw passes' programs and scratch textures (kernels/webgl/raw_program.ts, RawResources). */
   kernelResources?: Disposable;
+  /** Bytes of pbq's own textures (raw weight layouts, scratch), which tfjs does not count. */
+  rawTextureBytes = 0;
   /** Set by the canvas's webglcontextlost event (or found by gl.isContextLost()). */
   private contextLost = false;
   /** Rejects pending reads when the context is lost (a lost context never signals their fences). */
@@ -58,6 +60,12 @@ export class PbqBackendWebGL extends MathBackendWebGL {
    * freed with their weight, not by the engine, so tfjs's per-kernel leak check must not count
    * them. Their bytes still show in tf.memory().numBytesInGPU.
    */
+  /** tfjs's memory info, with pbq's own textures in numBytesInGPU (and apart in numBytesInRawTextures). */
+  override memory(): WebGLMemoryInfo & { numBytesInRawTextures: number } {
+    const info = super.memory() as WebGLMemoryInfo;
+    return { ...info, numBytesInGPU: info.numBytesInGPU + this.rawTextureBytes, numBytesInRawTextures: this.rawTextureBytes };
+  }
+
   override numDataIds(): number {
     return super.numDataIds() - this.cacheOwnedDataIds;
   }

@@ -9,8 +9,8 @@
  *   codes(t, f)     f-bit codes at t planes (codes product); pairs(t, f) likewise (pairs product)
  *
  * The tfjs tensors among them are not tensors of the engine: PbqBackendWebGL.numDataIds leaves
- * them out of tfjs's per-kernel leak check (cacheOwnedDataIds); their bytes still show in
- * tf.memory().numBytesInGPU.
+ * them out of tfjs's per-kernel leak check (cacheOwnedDataIds). Their bytes, and those of the
+ * raw textures, show in tf.memory().numBytesInGPU.
  */
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import type { PbqBackendWebGL } from '../../src/backend_webgl';
@@ -90,10 +90,9 @@ export class WebGLWeight implements Disposable {
       } else {
         const data = planesWeightTexels(w.planes, w.batch, w.n, w.bits, w.words,
           (c) => (w.channelBits ? w.channelBits[c] : w.bits), wPlace, mPlace);
-        const gpgpu = this.backend.gpgpu;
         this.planeTextures = {
-          w: uintTexture(gpgpu, wPlace.width, wPlace.height, data.w),
-          meta: uintTexture(gpgpu, mPlace.width, mPlace.height, data.meta),
+          w: uintTexture(this.backend, wPlace.width, wPlace.height, data.w),
+          meta: uintTexture(this.backend, mPlace.width, mPlace.height, data.meta),
           wPlace, mPlace,
         };
       }
@@ -110,7 +109,7 @@ export class WebGLWeight implements Disposable {
       const place = placeRows(codeWordCount(w.k, field) + (pairs ? 1 : 0), w.batch * Math.ceil(w.n / 4), maxSize);
       const data = place && (pairs ? pairCodeTexels(w, t, field, place) : codeTexels(w, t, field, place));
       this.codeTextures.set(key, place && data
-        ? { w: uintTexture(this.backend.gpgpu, place.width, place.height, data), place } : null);
+        ? { w: uintTexture(this.backend, place.width, place.height, data), place } : null);
     }
     return this.codeTextures.get(key) ?? undefined;
   }

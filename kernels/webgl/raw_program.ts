@@ -80,18 +80,32 @@ function makeTexture(
   return tex;
 }
 
+/** A texture of 16-byte texels, counted in the backend's rawTextureBytes (tf.memory().numBytesInGPU) until disposed. */
+function ownTexture(backend: PbqBackendWebGL, width: number, height: number, make: (gl: WebGL2RenderingContext) => WebGLTexture): RawTexture {
+  const gl = backend.gpgpu.gl as WebGL2RenderingContext;
+  const texture = make(gl);
+  const bytes = width * height * 16;
+  backend.rawTextureBytes += bytes;
+  let disposed = false;
+  return {
+    texture, width, height, bytes,
+    dispose: () => {
+      if (disposed) return;
+      disposed = true;
+      gl.deleteTexture(texture);
+      backend.rawTextureBytes -= bytes;
+    },
+  };
+}
+
 /** An RGBA32UI texture of width×height texels, from 4·width·height words (or uninitialized). */
-export function uintTexture(gpgpu: GPGPUContext, width: number, height: number, data: Uint32Array | null): RawTexture {
-  const gl = gpgpu.gl as WebGL2RenderingContext;
-  const texture = makeTexture(gl, width, height, gl.RGBA32UI, gl.RGBA_INTEGER, gl.UNSIGNED_INT, data);
-  return { texture, width, height, bytes: width * height * 16, dispose: () => gl.deleteTexture(texture) };
+export function uintTexture(backend: PbqBackendWebGL, width: number, height: number, data: Uint32Array | null): RawTexture {
+  return ownTexture(backend, width, height, (gl) => makeTexture(gl, width, height, gl.RGBA32UI, gl.RGBA_INTEGER, gl.UNSIGNED_INT, data));
 }
 
 /** An RGBA32F texture (the float reference kernel's weights). */
-export function floatTexture(gpgpu: GPGPUContext, width: number, height: number, data: Float32Array | null): RawTexture {
-  const gl = gpgpu.gl as WebGL2RenderingContext;
-  const texture = makeTexture(gl, width, height, gl.RGBA32F, gl.RGBA, gl.FLOAT, data);
-  return { texture, width, height, bytes: width * height * 16, dispose: () => gl.deleteTexture(texture) };
+export function floatTexture(backend: PbqBackendWebGL, width: number, height: number, data: Float32Array | null): RawTexture {
+  return ownTexture(backend, width, height, (gl) => makeTexture(gl, width, height, gl.RGBA32F, gl.RGBA, gl.FLOAT, data));
 }
 
 /** A string-keyed cache that keeps the `capacity` most recently used values and frees the others. */
@@ -178,7 +192,10 @@ export class RawResources {
   /** Programs compiled since creation (a recompiled evicted program counts again). */
   compiled = 0;
 
-  constructor(private readonly gpgpu: GPGPUContext) {
+  private readonly gpgpu: GPGPUContext;
+
+  constructor(private readonly backend: PbqBackendWebGL) {
+    this.gpgpu = backend.gpgpu;
     this.programs = new LruCache<RawBinary>(RAW_PROGRAM_CACHE_SIZE, (b) => this.gpgpu.deleteProgram(b.program));
     this.scratch = new LruCache<RawTexture>(SCRATCH_TEXTURE_CACHE_SIZE, (t) => t.dispose());
   }
@@ -202,9 +219,16 @@ export class RawResources {
     };
   }
 
+  /** Bytes of the scratch textures kept (part of the backend's rawTextureBytes). */
+  get scratchBytes(): number {
+    let bytes = 0;
+    for (const t of this.scratch.values()) bytes += t.bytes;
+    return bytes;
+  }
+
   scratchTexture(kind: 'uint' | 'float', width: number, height: number): RawTexture {
     return this.scratch.get(`${kind}:${width}x${height}`, () => (kind === 'uint'
-      ? uintTexture(this.gpgpu, width, height, null) : floatTexture(this.gpgpu, width, height, null)));
+      ? uintTexture(this.backend, width, height, null) : floatTexture(this.backend, width, height, null)));
   }
 
   dispose(): void {
@@ -216,7 +240,7 @@ export class RawResources {
 /** The raw-pass resources of a backend (made on first use). */
 export function rawResources(backend: PbqBackendWebGL): RawResources {
   if (backend.kernelResources instanceof RawResources) return backend.kernelResources;
-  const resources = new RawResources(backend.gpgpu);
+  const resources = new RawResources(backend);
   backend.kernelResources = resources;
   return resources;
 }

@@ -268,6 +268,7 @@ describe('GPU memory', () => {
     expect(m.after.cached).toBe(0);
     expect(m.during.numTensors).toBe(m.before.numTensors + 1);
     expect(m.after.numTensors).toBe(m.before.numTensors);
+    expect(m.during.numBytesInGPU).toBeGreaterThan(m.before.numBytesInGPU); // the weight's layouts, raw textures included
     expect(m.after.numBytesInGPU).toBe(m.before.numBytesInGPU);
   });
 });

@@ -80,8 +80,8 @@ export class F32RefMatMul {
       const base = placedTexel(xPlace, r, 0);
       for (let kk = 0; kk < k; kk++) xData[base + kk] = xv[r * k + kk];
     }
-    this.w = floatTexture(backend.gpgpu, wPlace.width, wPlace.height, wData);
-    this.x = floatTexture(backend.gpgpu, xPlace.width, xPlace.height, xData);
+    this.w = floatTexture(backend, wPlace.width, wPlace.height, wData);
+    this.x = floatTexture(backend, xPlace.width, xPlace.height, xData);
     this.weightBytes = this.w.bytes;
     this.grid = grid;
     this.allocateTargets();

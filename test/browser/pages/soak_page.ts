@@ -7,9 +7,14 @@ import '../../../src/chained_ops';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import * as pbq from '../../../src/index';
+import type { PbqBackendWebGL } from '../../../src/backend_webgl';
 import { FUSED_LSTM_FLAG } from '../../../src/layers';
+import { rawResources } from '../../../kernels/webgl/raw_program';
 
-interface Sample { calls: number; numTensors: number; numBytesInGPU: number; numBytesInGPUAllocated: number; heapBytes: number | null }
+/** numBytesInGPU includes pbq's own textures; scratchBytes is the part the backend keeps for activations (a bounded cache). */
+interface Sample {
+  calls: number; numTensors: number; numBytesInGPU: number; numBytesInGPUAllocated: number; scratchBytes: number; heapBytes: number | null;
+}
 
 async function fetchJson(url: string) {
   const r = await fetch(url);
@@ -28,7 +33,11 @@ function heapBytes(): number | null {
 
 function sample(calls: number): Sample {
   const m = tf.memory() as tf.MemoryInfo & { numBytesInGPU: number; numBytesInGPUAllocated: number };
-  return { calls, numTensors: m.numTensors, numBytesInGPU: m.numBytesInGPU, numBytesInGPUAllocated: m.numBytesInGPUAllocated, heapBytes: heapBytes() };
+  const scratchBytes = tf.getBackend() === 'pbq' ? rawResources(tf.backend() as PbqBackendWebGL).scratchBytes : 0;
+  return {
+    calls, numTensors: m.numTensors, numBytesInGPU: m.numBytesInGPU, numBytesInGPUAllocated: m.numBytesInGPUAllocated, scratchBytes,
+    heapBytes: heapBytes(),
+  };
 }
 
 /**
