@@ -16,7 +16,7 @@ import { runShapeFree } from './glsl_common';
 import { NarrowAccumulatorProgram, NarrowConfig } from './narrow_accumulator_gpu';
 import { pairsField, PairsPackPass, PairsProductPass, pairTexelsPerWord } from './pairs_product_gpu';
 import { planeGroups, PlanesPackPass, PlanesProductPass } from './planes_product_gpu';
-import { batchIndexInput, MatMulSetup, RawProduct, rowExponents, runRawProduct, setupMatMul } from './product_operands';
+import { batchIndexInput, MatMulSetup, quantizedActivations, RawProduct, runRawProduct, setupMatMul } from './product_operands';
 import { BatchIndexMode, placementShape, RawProductParams, RowPlacement } from './raw_layout';
 import { ActivationPlanesProgram, ProductDims, ProductShape, SamplerProductProgram } from './sampler_product_gpu';
 import { countRun, placementFallback, ProductKind, selectProduct } from './select_product';
@@ -95,10 +95,7 @@ function codesProduct(s: MatMulSetup, pairs: boolean): RawProduct {
  */
 export function samplerOperands(backend: PbqBackendWebGL, args: MatMulArgs, s: MatMulSetup, temps: TensorInfo[]) {
   const { plan } = s;
-  const { a3, rowExp } = rowExponents(backend, args.a, plan, args.transposeA, temps);
-  const aPlanes = runShapeFree(backend,
-    new ActivationPlanesProgram(plan.aBatch, plan.m, plan.k, args.transposeA, s.activationBits), [a3, rowExp]);
-  temps.push(aPlanes);
+  const { rowExp, out: aPlanes } = quantizedActivations(backend, args, s, ActivationPlanesProgram, temps);
   const aIdx = batchIndexInput(backend, plan.aIndex, plan.aBatch, 'AIndex', temps);
   const bIdx = batchIndexInput(backend, plan.bIndex, plan.bBatch, 'BIndex', temps);
   const inputs = [s.gpu.samplerPlanes(), aPlanes, rowExp, s.gpu.scales(s.t), s.gpu.planeCounts(s.t), aIdx.table, bIdx.table]

@@ -4,21 +4,17 @@
  * call; the raw products' pack passes read them.
  */
 import { MIN_ROW_EXPONENT } from '../../src/quantize';
-import { activationCodeGLSL, callUniforms, POW2_HELPERS, ShapeFreeProgram } from './glsl_common';
+import { activationCodeGLSL, POW2_HELPERS, ShapeFreeProgram } from './glsl_common';
+import { placedFragmentGLSL } from './raw_layout';
+import { RAW_HEADER } from './raw_program';
 import { aElement } from './row_exponent_gpu';
 
-export class ActivationCodesProgram implements ShapeFreeProgram {
+export class ActivationCodesProgram extends ShapeFreeProgram {
   variableNames = ['A', 'RowExp'];
-  outputShape: number[];
-  userCode: string;
-  enableShapeUniforms = true as const;
-  customUniforms: ShapeFreeProgram['customUniforms'];
-  uniformValues: number[][];
 
   /** a: [batch, M, K] (or [batch, K, M] with transposeA), RowExp [batch, M]. Output [batch·M, K]. */
   constructor(batch: number, m: number, k: number, transposeA: boolean, bits: number) {
-    this.outputShape = [batch * m, k];
-    ({ customUniforms: this.customUniforms, uniformValues: this.uniformValues } = callUniforms({ shapeM: m }));
+    super([batch * m, k], { shapeM: m });
     this.userCode = `
       ${POW2_HELPERS}
       ${activationCodeGLSL(bits)}
@@ -57,3 +53,45 @@ export const CODES_READER_GLSL = `
 
 /** The uniforms of a pack pass: rows placed (activation rows × texture rows per row) and the codes' texture width. */
 export const PACK_UNIFORMS = [{ name: 'rows', type: 'int' }, { name: 'codesWidth', type: 'int' }] as const;
+
+/** What a pack pass adds to the frame packPassSource writes. */
+export interface PackPassParts {
+  /** The output texel type. */
+  out: 'uvec4' | 'vec4';
+  /** Placement of the placed rows (PlacementShape) and K. */
+  place: { rowLength: number; perLine: number };
+  k: number;
+  /** GLSL after `j`, `rr` are known: declares `int ra`, the activation row of placed row rr (default: rr). */
+  row?: string;
+  /** The texel of a row that holds T = Σ_k a_k, and a GLSL condition for the rows whose T is written (default: all). */
+  tTexel: number;
+  tWhen?: string;
+  /** GLSL of the other texels: reads codes from `base` = ra·K on (codeTexel, nextCode) and writes outColor. */
+  body: string;
+}
+
+/**
+ * A pack pass over the codes texture (raw_program.ts): fragment (texel j, placed row rr) → its
+ * texel of the activation layout, zero past `rows`; texel tTexel of a row holds T.
+ */
+export function packPassSource(p: PackPassParts): string {
+  const T = p.out === 'vec4' ? 'float(T)' : 'uint(T)';
+  return `${RAW_HEADER}
+    ${CODES_READER_GLSL}
+    uniform int rows;
+    layout(location = 0) out ${p.out} outColor;
+    void main() {
+      ${placedFragmentGLSL(p.place)}
+      if (rr >= rows) { outColor = ${p.out}(0); return; }
+      ${p.row ?? 'int ra = rr;'}
+      int base = ra * ${p.k};
+      if (j == ${p.tTexel}) {
+        int T = 0;
+        ivec2 p = codeTexel(base);
+        if (${p.tWhen ?? 'true'}) for (int i = 0; i < ${p.k}; i++) T += int(nextCode(p));
+        outColor = ${p.out}(${T}, 0, 0, 0);
+        return;
+      }
+      ${p.body}
+    }`;
+}

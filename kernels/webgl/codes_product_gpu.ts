@@ -20,12 +20,12 @@
  * otherwise rounded like it. Pairs: exact in int32 (see below).
  */
 import { channelPlanes, QuantizedWeight, weightCode } from '../../src/quantize';
-import { CODES_READER_GLSL, PACK_UNIFORMS } from './activation_codes_gpu';
+import { PACK_UNIFORMS, packPassSource } from './activation_codes_gpu';
 import {
-  PlacementShape, placedFragmentGLSL, placedTexel, placementGLSL, PRODUCT_COORDS, productDeclarations, productMatrices,
+  PlacementShape, placedTexel, placementGLSL, PRODUCT_COORDS, productDeclarations, productMatrices,
   productPassUniforms, RawProductParams, RowPlacement,
 } from './raw_layout';
-import { RawPass, rawKey, RAW_HEADER } from './raw_program';
+import { RawProgram, RAW_HEADER } from './raw_program';
 
 /** Bits per stored code for a run whose widest channel uses t planes (0: the codes kernel can't serve). */
 export function codeFieldBits(t: number): 0 | 2 | 4 | 8 {
@@ -103,38 +103,20 @@ export function codeTexels(w: QuantizedWeight, t: number, f: number, place: RowP
 export interface CodesPackParams { k: number; place: PlacementShape }
 
 /** Activation pass: fragment (row, texel q) → vec4 of codes 4q..4q+3 (0 past K); the last texel → T. */
-export class CodesPackPass implements RawPass {
-  readonly name = 'CodesPack';
-  readonly key: string;
-  readonly samplers = ['Codes'];
-  readonly uniforms = PACK_UNIFORMS;
-
-  constructor(readonly p: CodesPackParams) {
-    this.key = rawKey(this.name, p);
+export class CodesPackPass extends RawProgram<CodesPackParams> {
+  constructor(p: CodesPackParams) {
+    super('CodesPack', p, ['Codes'], PACK_UNIFORMS);
   }
 
   source(): string {
     const { k, place } = this.p;
-    return `${RAW_HEADER}
-    ${CODES_READER_GLSL}
-    uniform int rows;
-    layout(location = 0) out vec4 outColor;
-    void main() {
-      ${placedFragmentGLSL(place)}
-      if (rr >= rows) { outColor = vec4(0.0); return; }
-      int base = rr * ${k};
-      if (j == ${place.rowLength - 1}) {
-        int T = 0;
-        ivec2 p = codeTexel(base);
-        for (int i = 0; i < ${k}; i++) T += int(nextCode(p));
-        outColor = vec4(float(T), 0.0, 0.0, 0.0);
-        return;
-      }
-      vec4 o = vec4(0.0);
+    return packPassSource({
+      out: 'vec4', place, k, tTexel: place.rowLength - 1,
+      body: `vec4 o = vec4(0.0);
       ivec2 p = codeTexel(base + 4 * j);
       for (int l = 0; l < 4; l++) if (4 * j + l < ${k}) o[l] = nextCode(p);
-      outColor = o;
-    }`;
+      outColor = o;`,
+    });
   }
 }
 
@@ -160,15 +142,9 @@ export function productPrelude(s: CodesParams, activationSampler: 'sampler2D' | 
  * The product: fragment (g, row = ob·M + m) → d of channels 4g..4g+3 (vec4), written to a
  * packed tfjs tensor like the plane form's product (same epilogue).
  */
-export class CodesProductPass implements RawPass {
-  readonly name = 'CodesProduct';
-  readonly key: string;
-  readonly samplers = ['Wc', 'Ac'];
-  readonly uniforms: RawPass['uniforms'];
-
-  constructor(readonly p: CodesParams) {
-    this.key = rawKey(this.name, p);
-    this.uniforms = productPassUniforms(p);
+export class CodesProductPass extends RawProgram<CodesParams> {
+  constructor(p: CodesParams) {
+    super('CodesProduct', p, ['Wc', 'Ac'], productPassUniforms(p));
   }
 
   source(): string {

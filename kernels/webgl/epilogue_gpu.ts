@@ -2,7 +2,7 @@
  * The epilogue of the raw products (planes, codes, pairs): y = 2^(E−(A−1)) · (m_n 2^−t_n) · d,
  * then bias and the fused activation, as a tfjs program writing the output tensor.
  */
-import { activationGLSL, callUniforms, outputSnippet, POW2_HELPERS, ShapeFreeProgram } from './glsl_common';
+import { activationGLSL, outputSnippet, POW2_HELPERS, ShapeFreeProgram } from './glsl_common';
 import type { ProductEpilogue } from './sampler_product_gpu';
 
 /** What the epilogue compiles in: A, the batch index expressions (tfjs programs), bias and activation. */
@@ -16,23 +16,16 @@ export interface EpilogueDims { outBatch: number; m: number; n: number; gridWidt
  * [gridHeight, gridWidth]: channel 4g + q of output row `row` is D_q[y, x] at the fragment
  * (x, y) of index row·groups + g.
  */
-export class EpilogueProgram implements ShapeFreeProgram {
+export class EpilogueProgram extends ShapeFreeProgram {
   variableNames: string[];
-  outputShape: number[];
-  userCode: string;
-  enableShapeUniforms = true as const;
-  customUniforms: ShapeFreeProgram['customUniforms'];
-  uniformValues: number[][];
 
   constructor(s: EpilogueShape, dims: EpilogueDims, epilogue: ProductEpilogue, leakyreluAlpha?: number) {
+    super([dims.outBatch, dims.m, dims.n], { shapeM: dims.m, shapeN: dims.n, gridWidth: dims.gridWidth }, epilogue.activation, leakyreluAlpha);
     this.variableNames = ['D0', 'D1', 'D2', 'D3', 'RowExp', 'ChannelScale'];
     if (s.aIndex.includes('getAIndex')) this.variableNames.push('AIndex');
     if (s.bIndex.includes('getBIndex')) this.variableNames.push('BIndex');
     if (epilogue.hasBias) this.variableNames.push('bias');
     if (epilogue.activation === 'prelu') this.variableNames.push('preluActivationWeights');
-    this.outputShape = [dims.outBatch, dims.m, dims.n];
-    ({ customUniforms: this.customUniforms, uniformValues: this.uniformValues } = callUniforms(
-      { shapeM: dims.m, shapeN: dims.n, gridWidth: dims.gridWidth }, epilogue.activation, leakyreluAlpha));
     this.userCode = `
       ${POW2_HELPERS}
       ${activationGLSL(epilogue.activation)}

@@ -48,7 +48,7 @@ export function activationCodeGLSL(bits: number): string {
 
 /**
  * GLSL `float activation(float x)` of a fused activation (tfjs-backend-webgl's formulas), for
- * tfjs programs. The leaky-relu slope is the custom uniform `leakyreluAlpha` (callUniforms).
+ * tfjs programs. The leaky-relu slope is the custom uniform `leakyreluAlpha` (ShapeFreeProgram).
  */
 export function activationGLSL(activation: backend_util.Activation): string {
   const body = (() => {
@@ -69,29 +69,27 @@ export function activationGLSL(activation: backend_util.Activation): string {
  * pbq's tfjs programs compile no shape: `enableShapeUniforms` makes tfjs pass every input's and
  * the output's shape as uniforms (its sampler code and program key then depend on ranks only),
  * and the sizes a program's own code needs (M, K, N, ...) are int custom uniforms named in
- * `dims`, with their values for this call in `uniformValues`. So a new batch size, sequence
- * step or weight shape compiles no new program.
+ * `dims`, with their values for this call in `uniformValues`; for leaky relu the float slope
+ * `leakyreluAlpha` that activationGLSL reads too. So a new batch size, sequence step, weight
+ * shape or alpha compiles no new program. Subclasses set variableNames and userCode.
  */
-export interface ShapeFreeProgram extends GPGPUProgram {
-  enableShapeUniforms: true;
-  customUniforms: Array<{ name: string; type: 'int' | 'float' }>;
-  uniformValues: number[][];
-}
+export abstract class ShapeFreeProgram implements GPGPUProgram {
+  abstract variableNames: string[];
+  userCode = '';
+  readonly enableShapeUniforms = true;
+  readonly customUniforms: Array<{ name: string; type: 'int' | 'float' }>;
+  readonly uniformValues: number[][];
 
-/**
- * The custom uniforms of a call: ints `dims` (e.g. {shapeM: 3}) and, for leaky relu, the float
- * slope `leakyreluAlpha` that activationGLSL reads (so a new alpha compiles nothing either).
- */
-export function callUniforms(
-  dims: Record<string, number>, activation: backend_util.Activation = 'linear', leakyreluAlpha = 0.2,
-): Pick<ShapeFreeProgram, 'customUniforms' | 'uniformValues'> {
-  const customUniforms: ShapeFreeProgram['customUniforms'] = Object.keys(dims).map((name) => ({ name, type: 'int' as const }));
-  const uniformValues = Object.values(dims).map((v) => [v]);
-  if (activation === 'leakyrelu') {
-    customUniforms.push({ name: 'leakyreluAlpha', type: 'float' });
-    uniformValues.push([leakyreluAlpha]);
+  constructor(
+    readonly outputShape: number[], dims: Record<string, number>, activation: backend_util.Activation = 'linear', leakyreluAlpha = 0.2,
+  ) {
+    this.customUniforms = Object.keys(dims).map((name) => ({ name, type: 'int' as const }));
+    this.uniformValues = Object.values(dims).map((v) => [v]);
+    if (activation === 'leakyrelu') {
+      this.customUniforms.push({ name: 'leakyreluAlpha', type: 'float' });
+      this.uniformValues.push([leakyreluAlpha]);
+    }
   }
-  return { customUniforms, uniformValues };
 }
 
 /** Runs a shape-free program with its call's uniform values (float32 output). */

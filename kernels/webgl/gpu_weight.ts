@@ -59,24 +59,24 @@ export class WebGLWeight implements Disposable {
     return this.sampler;
   }
 
-  scales(t: number): TensorInfo {
-    let s = this.scaleTensors.get(t);
-    if (!s) {
-      s = this.owned([this.weight.batch * this.weight.n], channelScales(this.weight, t));
-      this.scaleTensors.set(t, s);
+  /** The tensor of `values(t)` per channel in `byT`, made at the first call with t. */
+  private perChannel(byT: Map<number, TensorInfo>, t: number, values: (t: number) => Float32Array): TensorInfo {
+    let info = byT.get(t);
+    if (!info) {
+      info = this.owned([this.weight.batch * this.weight.n], values(t));
+      byT.set(t, info);
     }
-    return s;
+    return info;
+  }
+
+  scales(t: number): TensorInfo {
+    return this.perChannel(this.scaleTensors, t, (tt) => channelScales(this.weight, tt));
   }
 
   /** Per-channel plane counts at t, or undefined when every channel has the same planes. */
   planeCounts(t: number): TensorInfo | undefined {
     if (!this.weight.channelBits) return undefined;
-    let c = this.planeCountTensors.get(t);
-    if (!c) {
-      c = this.owned([this.weight.batch * this.weight.n], channelPlaneCounts(this.weight, t));
-      this.planeCountTensors.set(t, c);
-    }
-    return c;
+    return this.perChannel(this.planeCountTensors, t, (tt) => channelPlaneCounts(this.weight, tt));
   }
 
   planes(maxSize: number): PlanesTextures | undefined {

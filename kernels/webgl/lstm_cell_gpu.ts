@@ -3,20 +3,14 @@
  * gate pre-activations z = x·W + h·U + b (kernels/shared/lstm_step.ts has the equations).
  */
 import type { RecurrentActivation } from '../shared/lstm_step';
-import { callUniforms, ShapeFreeProgram } from './glsl_common';
+import { ShapeFreeProgram } from './glsl_common';
 
-export class LstmCellProgram implements ShapeFreeProgram {
+export class LstmCellProgram extends ShapeFreeProgram {
   variableNames = ['Z', 'C'];
-  outputShape: number[];
-  userCode: string;
-  enableShapeUniforms = true as const;
-  customUniforms: ShapeFreeProgram['customUniforms'];
-  uniformValues: number[][];
 
   /** Z [B, 4H] gate pre-activations, C [B, H]; output [2, B, H] = (h', c'). */
   constructor(batch: number, units: number, recurrentActivation: RecurrentActivation) {
-    this.outputShape = [2, batch, units];
-    ({ customUniforms: this.customUniforms, uniformValues: this.uniformValues } = callUniforms({ units }));
+    super([2, batch, units], { units });
     const gate = recurrentActivation === 'sigmoid'
       ? 'return 1.0 / (1.0 + exp(-1.0 * z));'
       : 'return clamp(0.2 * z + 0.5, 0.0, 1.0);';

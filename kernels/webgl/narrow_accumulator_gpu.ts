@@ -5,10 +5,10 @@
  * (sampler_product_gpu.ts).
  */
 import type { AccumulatorConfig } from '../../src/config';
-import { activationGLSL, callUniforms, outputSnippet, ShapeFreeProgram } from './glsl_common';
+import { activationGLSL, outputSnippet, ShapeFreeProgram } from './glsl_common';
 import {
-  inputNames, mainPrelude, planeSum, planeWeightLiteral, ProductDims, productDimUniforms, ProductEpilogue, ProductShape,
-  SAMPLER_HELPERS,
+  inputNames, mainPrelude, planeSum, planeWeightLiteral, ProductDims, productDimUniforms, ProductEpilogue, productOutputShape,
+  ProductShape, SAMPLER_HELPERS,
 } from './sampler_product_gpu';
 
 export type NarrowConfig = Exclude<AccumulatorConfig, { type: 'exact' }>;
@@ -93,24 +93,17 @@ function accumulatorGLSL(config: NarrowConfig): string {
  * float formats) through accAdd. 'output' mode writes y; 'partials' mode writes [register,
  * overflows, underflows] per output. The exact program above is untouched by this mode.
  */
-export class NarrowAccumulatorProgram implements ShapeFreeProgram {
+export class NarrowAccumulatorProgram extends ShapeFreeProgram {
   variableNames: string[];
-  outputShape: number[];
-  userCode: string;
-  enableShapeUniforms = true as const;
-  customUniforms: ShapeFreeProgram['customUniforms'];
-  uniformValues: number[][];
 
   constructor(
     s: ProductShape, dims: ProductDims, accumulator: NarrowConfig,
     mode: 'output' | 'partials', epilogue?: ProductEpilogue, leakyreluAlpha?: number,
   ) {
+    super(productOutputShape(dims, mode === 'output' ? 0 : 3), productDimUniforms(dims), epilogue?.activation, leakyreluAlpha);
     const t = Math.min(s.weightBits, s.storedBits);
     const planes = s.activationBits + 1;
     this.variableNames = inputNames(s, epilogue);
-    ({ customUniforms: this.customUniforms, uniformValues: this.uniformValues } = callUniforms(
-      productDimUniforms(dims), epilogue?.activation, leakyreluAlpha));
-    this.outputShape = mode === 'output' ? [dims.outBatch, dims.m, dims.n] : [dims.outBatch, dims.m, dims.n, 3];
     const planeFactor = (i: number) => s.perChannelPlanes
       ? `${i === 0 ? '-' : ''}(1 << (tn - ${i + 1}))`
       : planeWeightLiteral(i, t);

@@ -4,10 +4,10 @@
  * ≈ 3x faster than one code per multiply on SwiftShader (tools/bench/README.md, round 3).
  */
 import { QuantizedWeight, weightCode } from '../../src/quantize';
-import { CODES_READER_GLSL, PACK_UNIFORMS } from './activation_codes_gpu';
+import { PACK_UNIFORMS, packPassSource } from './activation_codes_gpu';
 import { channelRows, CodesParams, codesPerWord, codeWordCount, productPrelude } from './codes_product_gpu';
-import { PlacementShape, placedFragmentGLSL, productPassUniforms, RowPlacement } from './raw_layout';
-import { RawPass, rawKey, RAW_HEADER } from './raw_program';
+import { PlacementShape, productPassUniforms, RowPlacement } from './raw_layout';
+import { RawProgram } from './raw_program';
 
 /*
  * Pair products (two MACs per 32-bit multiply) for f-bit codes, f = 2 or 4.
@@ -71,56 +71,32 @@ export interface PairsPackParams { k: number; field: number; activationBits: num
  * Activation pass of the pair product: texel e of word j holds A_(4e..4e+3) of that word;
  * the row's last texel holds T.
  */
-export class PairsPackPass implements RawPass {
-  readonly name = 'PairsPack';
-  readonly key: string;
-  readonly samplers = ['Codes'];
-  readonly uniforms = PACK_UNIFORMS;
-
-  constructor(readonly p: PairsPackParams) {
-    this.key = rawKey(this.name, p);
+export class PairsPackPass extends RawProgram<PairsPackParams> {
+  constructor(p: PairsPackParams) {
+    super('PairsPack', p, ['Codes'], PACK_UNIFORMS);
   }
 
   source(): string {
     const { k, field: f, activationBits: bits, place } = this.p;
     const perWord = pairTexelsPerWord(f);
-    return `${RAW_HEADER}
-    ${CODES_READER_GLSL}
-    uniform int rows;
-    layout(location = 0) out uvec4 outColor;
-    void main() {
-      ${placedFragmentGLSL(place)}
-      if (rr >= rows) { outColor = uvec4(0u); return; }
-      int base = rr * ${k};
-      if (j == ${place.rowLength - 1}) {
-        int T = 0;
-        ivec2 p = codeTexel(base);
-        for (int i = 0; i < ${k}; i++) T += int(nextCode(p));
-        outColor = uvec4(uint(T), 0u, 0u, 0u);
-        return;
-      }
-      // the 8 codes k0 .. k0 + 7 of texel e of word w, as a' = a + 2^A (0 past K)
+    return packPassSource({
+      out: 'uvec4', place, k, tTexel: place.rowLength - 1,
+      body: `// the 8 codes k0 .. k0 + 7 of texel e of word w, as a' = a + 2^A (0 past K)
       int w = j / ${perWord};
       int k0 = ${32 / f} * w + 8 * (j - w * ${perWord});
       ivec2 p = codeTexel(base + k0);
       uint c[8];
       for (int i = 0; i < 8; i++) c[i] = k0 + i < ${k} ? uint(int(nextCode(p)) + ${2 ** bits}) : 0u;
-      outColor = uvec4(c[1] | (c[0] << 16), c[3] | (c[2] << 16), c[5] | (c[4] << 16), c[7] | (c[6] << 16));
-    }`;
+      outColor = uvec4(c[1] | (c[0] << 16), c[3] | (c[2] << 16), c[5] | (c[4] << 16), c[7] | (c[6] << 16));`,
+    });
   }
 }
 
 /** The pair product: fragment (g, row) → d of channels 4g..4g+3, like CodesProductPass. */
-export class PairsProductPass implements RawPass {
-  readonly name = 'PairsProduct';
-  readonly key: string;
-  readonly samplers = ['Wc', 'Ac'];
-  readonly uniforms: RawPass['uniforms'];
-
-  /** k: K, compiled in for the offset term o·2^A·K. */
-  constructor(readonly p: CodesParams & { k: number }) {
-    this.key = rawKey(this.name, p);
-    this.uniforms = productPassUniforms(p);
+export class PairsProductPass extends RawProgram<CodesParams & { k: number }> {
+  /** p.k: K, compiled in for the offset term o·2^A·K. */
+  constructor(p: CodesParams & { k: number }) {
+    super('PairsProduct', p, ['Wc', 'Ac'], productPassUniforms(p));
   }
 
   source(): string {

@@ -19,13 +19,12 @@
  *   S_i = U_i − 2^A popcount(P_i)   (popcount(P_i) per channel and plane is precomputed),
  * the same integer S_i as the CPU engine's Σ_p τ_p 2^(A−p) popcount(P_i AND R_p).
  */
-import type { RawPass } from './raw_program';
-import { rawKey, RAW_HEADER } from './raw_program';
+import { RawProgram, RAW_HEADER } from './raw_program';
 import {
-  PlacementShape, placedFragmentGLSL, placedTexel, placementGLSL, PRODUCT_COORDS, productDeclarations, productMatrices,
+  PlacementShape, placedTexel, placementGLSL, PRODUCT_COORDS, productDeclarations, productMatrices,
   productPassUniforms, RawProductParams, RowPlacement,
 } from './raw_layout';
-import { CODES_READER_GLSL, PACK_UNIFORMS } from './activation_codes_gpu';
+import { PACK_UNIFORMS, packPassSource } from './activation_codes_gpu';
 import { POW2_HELPERS } from './glsl_common';
 
 /** Words added into the bit-sliced accumulator between popcounts. */
@@ -48,14 +47,9 @@ export interface PlanesPackParams { k: number; words: number; activationBits: nu
  * Pack pass: activation planes, fragment (row, plane group, word) → uvec4 of 4 planes;
  * word = words → T. Uniforms: rows (aRows·planeGroups), codesWidth.
  */
-export class PlanesPackPass implements RawPass {
-  readonly name = 'PlanesPack';
-  readonly key: string;
-  readonly samplers = ['Codes'];
-  readonly uniforms = PACK_UNIFORMS;
-
-  constructor(readonly p: PlanesPackParams) {
-    this.key = rawKey(this.name, p);
+export class PlanesPackPass extends RawProgram<PlanesPackParams> {
+  constructor(p: PlanesPackParams) {
+    super('PlanesPack', p, ['Codes'], PACK_UNIFORMS);
   }
 
   source(): string {
@@ -70,31 +64,18 @@ export class PlanesPackPass implements RawPass {
         o |= ((uvec4(v) >> uvec4(3u, 2u, 1u, 0u)) & 1u) << ${l}u;
       }`);
     }
-    return `${RAW_HEADER}
-    ${CODES_READER_GLSL}
-    uniform int rows;
-    layout(location = 0) out uvec4 outColor;
-    void main() {
-      ${placedFragmentGLSL(place)}
-      if (rr >= rows) { outColor = uvec4(0u); return; }
-      int ra = rr / ${groups};
-      int gp = rr - ra * ${groups};
-      int base = ra * ${k};
-      if (j == ${words}) {
-        int T = 0;
-        ivec2 p = codeTexel(base);
-        if (gp == 0) for (int k = 0; k < ${k}; k++) T += int(nextCode(p));
-        outColor = uvec4(uint(T), 0u, 0u, 0u);
-        return;
-      }
-      // planes 4gp..4gp+3 are bits A-4gp .. A-4gp-3 of a' = a + 2^A: bits 3..0 of a' >> sh
+    return packPassSource({
+      out: 'uvec4', place, k, tTexel: words, tWhen: 'gp == 0',
+      row: `int ra = rr / ${groups};
+      int gp = rr - ra * ${groups};`,
+      body: `// planes 4gp..4gp+3 are bits A-4gp .. A-4gp-3 of a' = a + 2^A: bits 3..0 of a' >> sh
       int sh = ${bits} - 4 * gp - 3;
       int k0 = 32 * j;
       ivec2 p = codeTexel(base + k0);
       uvec4 o = uvec4(0u);
       ${bitsOf.join('')}
-      outColor = o;
-    }`;
+      outColor = o;`,
+    });
   }
 }
 
@@ -163,15 +144,9 @@ export function planesCoreGLSL(s: PlanesParams): string {
 }
 
 /** The product pass: fragment (g, row = ob·M + m) → d of channels 4g..4g+3 (vec4). */
-export class PlanesProductPass implements RawPass {
-  readonly name = 'PlanesProduct';
-  readonly key: string;
-  readonly samplers = ['Wt', 'Wm', 'At'];
-  readonly uniforms: RawPass['uniforms'];
-
-  constructor(readonly p: PlanesParams) {
-    this.key = rawKey(this.name, p);
-    this.uniforms = productPassUniforms(p);
+export class PlanesProductPass extends RawProgram<PlanesParams> {
+  constructor(p: PlanesParams) {
+    super('PlanesProduct', p, ['Wt', 'Wm', 'At'], productPassUniforms(p));
   }
 
   source(): string {

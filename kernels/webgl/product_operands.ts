@@ -13,7 +13,7 @@ import { MatMulPlan, planMatMul, weightLayout } from '../shared/matmul_plan';
 import { nonFiniteWeights } from '../shared/matmul_route';
 import { ActivationCodesProgram } from './activation_codes_gpu';
 import { EpilogueProgram } from './epilogue_gpu';
-import { runShapeFree } from './glsl_common';
+import { runShapeFree, ShapeFreeProgram } from './glsl_common';
 import { WebGLWeight, webglWeight } from './gpu_weight';
 import {
   BatchIndexMode, batchIndexMode, batchIndexTable, fitsIndexTable, FragmentGrid, fragmentGrid, placeRows, RowPlacement,
@@ -74,14 +74,24 @@ export function batchIndexInput(
   return { expr: `int(get${name}(ob))`, table };
 }
 
-/** The activation codes of A as a float texture (activation_codes_gpu.ts), with row exponents. */
-export function activationCodes(backend: PbqBackendWebGL, args: MatMulArgs, s: MatMulSetup, temps: TensorInfo[]) {
+/** A program quantizing A per row from A and its row exponents (activation codes, or the sampler's planes). */
+export type ActivationProgram = new (batch: number, m: number, k: number, transposeA: boolean, bits: number) => ShapeFreeProgram;
+
+/** The row exponents E of A, then `Program` of A and E; both pushed on temps. */
+export function quantizedActivations(
+  backend: PbqBackendWebGL, args: MatMulArgs, s: MatMulSetup, Program: ActivationProgram, temps: TensorInfo[],
+): { rowExp: TensorInfo; out: TensorInfo } {
   const { plan } = s;
   const { a3, rowExp } = rowExponents(backend, args.a, plan, args.transposeA, temps);
-  const codes = runShapeFree(backend,
-    new ActivationCodesProgram(plan.aBatch, plan.m, plan.k, args.transposeA, s.activationBits), [a3, rowExp]);
-  temps.push(codes);
-  return { rowExp, codes: tensorTexture(backend, codes) };
+  const out = runShapeFree(backend, new Program(plan.aBatch, plan.m, plan.k, args.transposeA, s.activationBits), [a3, rowExp]);
+  temps.push(out);
+  return { rowExp, out };
+}
+
+/** The activation codes of A as a float texture (activation_codes_gpu.ts), with row exponents. */
+export function activationCodes(backend: PbqBackendWebGL, args: MatMulArgs, s: MatMulSetup, temps: TensorInfo[]) {
+  const { rowExp, out } = quantizedActivations(backend, args, s, ActivationCodesProgram, temps);
+  return { rowExp, codes: tensorTexture(backend, out) };
 }
 
 /**

@@ -54,6 +54,20 @@ export function rawKey(name: string, params: object): string {
   return `${name}:${JSON.stringify(params)}`;
 }
 
+/**
+ * A raw pass whose source is a function of its parameters `p` alone (what a weight and the bit
+ * settings fix), so `key` (name + p) identifies the source; what varies per call is in `uniforms`.
+ */
+export abstract class RawProgram<P extends object> implements RawPass {
+  readonly key: string;
+
+  constructor(readonly name: string, readonly p: P, readonly samplers: readonly string[], readonly uniforms: readonly RawUniform[]) {
+    this.key = rawKey(name, p);
+  }
+
+  abstract source(): string;
+}
+
 /** An own texture with its size (texels) and bytes. */
 export interface RawTexture {
   texture: WebGLTexture;

@@ -4,7 +4,7 @@
  * NaN/Inf, ZERO_ROW a row whose max |x| is below 2^MIN_ROW_EXPONENT (it quantizes to zero).
  */
 import { MIN_ROW_EXPONENT } from '../../src/quantize';
-import { callUniforms, ShapeFreeProgram } from './glsl_common';
+import { ShapeFreeProgram } from './glsl_common';
 
 /** Row exponent marking an all-zero row (any value below MIN_ROW_EXPONENT would do). */
 export const ZERO_ROW = -1000;
@@ -14,18 +14,12 @@ export function aElement(transposeA: boolean): string {
   return transposeA ? 'getA(b, k, r)' : 'getA(b, r, k)';
 }
 
-export class RowExponentProgram implements ShapeFreeProgram {
+export class RowExponentProgram extends ShapeFreeProgram {
   variableNames = ['A'];
-  outputShape: number[];
-  userCode: string;
-  enableShapeUniforms = true as const;
-  customUniforms: ShapeFreeProgram['customUniforms'];
-  uniformValues: number[][];
 
   /** a: [batch, M, K] (or [batch, K, M] with transposeA). Output [batch, M]. */
   constructor(batch: number, m: number, k: number, transposeA: boolean) {
-    this.outputShape = [batch, m];
-    ({ customUniforms: this.customUniforms, uniformValues: this.uniformValues } = callUniforms({ shapeK: k }));
+    super([batch, m], { shapeK: k });
     this.userCode = `
       void main() {
         ivec2 c = getOutputCoords();

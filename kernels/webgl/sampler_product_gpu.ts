@@ -12,7 +12,7 @@
  */
 import type { backend_util } from '@tensorflow/tfjs-core';
 import { channelPlanes, MIN_ROW_EXPONENT, QuantizedWeight } from '../../src/quantize';
-import { activationCodeGLSL, activationGLSL, callUniforms, outputSnippet, PC16_GLSL, POW2_HELPERS, ShapeFreeProgram } from './glsl_common';
+import { activationCodeGLSL, activationGLSL, outputSnippet, PC16_GLSL, POW2_HELPERS, ShapeFreeProgram } from './glsl_common';
 import { aElement } from './row_exponent_gpu';
 
 /** Bits carried by one float32 texel of a plane texture. */
@@ -41,13 +41,8 @@ export function channelPlaneCounts(w: QuantizedWeight, weightBits: number): Floa
   return Float32Array.from(w.ranges, (_, c) => channelPlanes(w, c, weightBits));
 }
 
-export class ActivationPlanesProgram implements ShapeFreeProgram {
+export class ActivationPlanesProgram extends ShapeFreeProgram {
   variableNames = ['A', 'RowExp'];
-  outputShape: number[];
-  userCode: string;
-  enableShapeUniforms = true as const;
-  customUniforms: ShapeFreeProgram['customUniforms'];
-  uniformValues: number[][];
 
   /**
    * Output [batch·M·(bits+1), texels]: row (batch·M + r)·(bits+1) + p holds plane p of row r,
@@ -56,8 +51,7 @@ export class ActivationPlanesProgram implements ShapeFreeProgram {
   constructor(batch: number, m: number, k: number, transposeA: boolean, bits: number) {
     const planes = bits + 1;
     const texels = 2 * Math.ceil(k / 32);
-    this.outputShape = [batch * m * planes, texels];
-    ({ customUniforms: this.customUniforms, uniformValues: this.uniformValues } = callUniforms({ shapeM: m, shapeK: k }));
+    super([batch * m * planes, texels], { shapeM: m, shapeK: k });
     this.userCode = `
       ${SAMPLER_HELPERS}
       ${activationCodeGLSL(bits)}
@@ -109,6 +103,11 @@ export function productDimUniforms(d: ProductDims): Record<string, number> {
   return { shapeM: d.m, shapeK: d.k, shapeN: d.n };
 }
 
+/** [outBatch, M, N], with `values` per output when nonzero (the 'partials' modes). */
+export function productOutputShape(d: ProductDims, values: number): number[] {
+  return values > 0 ? [d.outBatch, d.m, d.n, values] : [d.outBatch, d.m, d.n];
+}
+
 export interface ProductEpilogue {
   hasBias: boolean;
   activation: backend_util.Activation;
@@ -154,13 +153,8 @@ export function mainPrelude(s: ProductShape, planes: number, mode: 'output' | 'p
         int wRow = (bi * shapeN + n) * ${s.storedBits};`;
 }
 
-export class SamplerProductProgram implements ShapeFreeProgram {
+export class SamplerProductProgram extends ShapeFreeProgram {
   variableNames: string[];
-  outputShape: number[];
-  userCode: string;
-  enableShapeUniforms = true as const;
-  customUniforms: ShapeFreeProgram['customUniforms'];
-  uniformValues: number[][];
 
   /**
    * Inputs: W planes [bBatch·N·storedBits, texels], A planes [aBatch·M·(A+1), texels],
@@ -169,11 +163,9 @@ export class SamplerProductProgram implements ShapeFreeProgram {
    */
   constructor(s: ProductShape, dims: ProductDims, mode: 'output' | 'partials', epilogue?: ProductEpilogue, leakyreluAlpha?: number) {
     const t = Math.min(s.weightBits, s.storedBits);
+    super(productOutputShape(dims, mode === 'output' ? 0 : t + 1), productDimUniforms(dims), epilogue?.activation, leakyreluAlpha);
     const planes = s.activationBits + 1;
     this.variableNames = inputNames(s, epilogue);
-    ({ customUniforms: this.customUniforms, uniformValues: this.uniformValues } = callUniforms(
-      productDimUniforms(dims), epilogue?.activation, leakyreluAlpha));
-    this.outputShape = mode === 'output' ? [dims.outBatch, dims.m, dims.n] : [dims.outBatch, dims.m, dims.n, t + 1];
 
     const loadA = Array.from({ length: planes }, (_, p) => `uint a${p} = uint(getAp(aRow + ${p}, h));`).join('\n');
     const sums = Array.from({ length: t }, (_, i) => `int s${i} = 0;`).join(' ');

@@ -4,20 +4,12 @@
  * to float32 rounding, every product of the PBQ_WEBGL_PRODUCT flag. Page: pages/bitlayer_page.ts.
  */
 import * as path from 'path';
-import { closeBrowser, gpuRequested, openPage, PageHandle } from '../../tools/harness/browser';
+import { gpuRequested } from '../../tools/harness/browser';
+import { usePage } from './page_fixture';
 import * as pbq from '../../src/index';
 import type { CaseSpec, Comparison, OperandSpec } from './pages/bitlayer_page';
 
-let page: PageHandle;
-
-beforeAll(async () => {
-  page = await openPage(path.join(__dirname, 'pages', 'bitlayer_page.ts'));
-}, 180_000);
-
-afterAll(async () => {
-  await page?.close();
-  await closeBrowser();
-});
+const page = usePage(path.join(__dirname, 'pages', 'bitlayer_page.ts'));
 
 /** Shapes [a, b] covering K not a multiple of 32, K = 1, N = 1, M = 1, batches and broadcasts. */
 const SHAPES: Array<[number[], number[], boolean?, boolean?]> = [
@@ -60,7 +52,7 @@ function expectSame(cmp: Comparison, what: string) {
 
 async function expectPartialsEqual(c: CaseSpec) {
   for (const product of PARTIAL_SUM_PRODUCTS) {
-    const r = await page.call('partials', c, product);
+    const r = await page().call('partials', c, product);
     expect(r.program).toBe(product);
     expectSame(r, `${product} partial sums`);
   }
@@ -97,7 +89,7 @@ describe('GLSL partial sums equal the CPU engine bit for bit (planes core and sa
 
 /** Runs a case through every product; expects each output equal to the CPU engine's to float32 rounding. */
 async function expectOutputsClose(c: CaseSpec) {
-  const r = await page.call('outputs', c, PRODUCTS, FLOAT32_ROUNDING, false);
+  const r = await page().call('outputs', c, PRODUCTS, FLOAT32_ROUNDING, false);
   for (const product of PRODUCTS) {
     expect(r.byProduct[product].shape).toEqual(r.cpuShape);
     expectSame(r.byProduct[product].vsCpu, `${product} output`);
@@ -129,7 +121,7 @@ describe('GLSL outputs equal the CPU backend to float32 rounding, under every pr
 
   it('row exponents are exact, including powers of two, zero, tiny, NaN and Inf rows', async () => {
     const rows = [[1, -0.5], [0.99999994, 0], [-3, 2.5], [0, 0], [1e-35, 0], ['NaN', 1], [1, '-Infinity'], [3e38, 1], [2 ** -100, 0]];
-    const got = await page.call('rowExponents', rows.flat(), [rows.length, 2]);
+    const got = await page().call('rowExponents', rows.flat(), [rows.length, 2]);
     expect(got).toEqual(['0', '-1', '1', '-1000', '-1000', 'NaN', 'NaN', '127', '-100']);
   });
 
@@ -166,7 +158,7 @@ describe('every WebGL product (PBQ_WEBGL_PRODUCT) gives the same integers', () =
     // |d| ≤ K(2^A−1)(2^t−1) stays below 2^24.
     const order = ['planes', ...PRODUCTS.filter((p) => p !== 'planes')];
     const exact = kOf(c) * (2 ** c.activationBits - 1) * (2 ** c.weightBits - 1) < 2 ** 24;
-    const r = await page.call('outputs', c, order, FLOAT32_ROUNDING, exact);
+    const r = await page().call('outputs', c, order, FLOAT32_ROUNDING, exact);
     for (const flag of PRODUCTS) {
       const ran = expectedProduct(flag, c.weightBits, c.activationBits);
       const got = r.byProduct[flag];
@@ -177,7 +169,7 @@ describe('every WebGL product (PBQ_WEBGL_PRODUCT) gives the same integers', () =
   }
 
   it(`reads the ${PROFILE} device profile from the renderer string`, async () => {
-    expect(await page.call('deviceProfile')).toBe(PROFILE);
+    expect(await page().call('deviceProfile')).toBe(PROFILE);
   });
 
   it('on random shapes at weight widths 1..8 and activation widths 4, 8, 16', async () => {
@@ -210,7 +202,7 @@ describe('stored planes (converter output) with per-channel bit widths', () => {
     const c = randomCase(4000, [3, 45], [45, 6], 6, 8);
     const stored = { ranges: [0.5, 0.6, 0.3, 0.7, 0.2, 0.65], channelBits: [6, 4, 2, 6, 5, 3] };
     for (const weightBits of [6, 4, 3, 1]) {
-      const r: Record<string, Comparison> = await page.call('storedPlanes', { ...c, weightBits }, stored, PRODUCTS, FLOAT32_ROUNDING);
+      const r: Record<string, Comparison> = await page().call('storedPlanes', { ...c, weightBits }, stored, PRODUCTS, FLOAT32_ROUNDING);
       for (const product of PRODUCTS) expectSame(r[product], `${product} at W${weightBits}`);
     }
   });
@@ -235,7 +227,7 @@ describe('simulated narrow accumulators in GLSL equal the CPU engine bit for bit
         // all-positive activations make sums large (overflow); the random signs give small ones (underflow)
         const c = randomCase(seed++, [...aShape], [...bShape], w, a, { accumulator });
         if (seed % 2 === 0) c.a = { shape: [...aShape], seed: seed - 1, scale: 2, abs: true };
-        const r = await page.call('partials', c, 'planes');
+        const r = await page().call('partials', c, 'planes');
         expect(r.program).toBe('narrow');
         expectSame(r, `${JSON.stringify(accumulator)} registers and events`);
       }
@@ -249,7 +241,7 @@ describe('simulated narrow accumulators in GLSL equal the CPU engine bit for bit
     for (const accumulator of FORMATS) {
       const c = randomCase(seed, [2, 3, 100], [100, 4], 4, 8, { accumulator, activation: 'relu', bias: { values: [1, -1, 0.5, 0], shape: [4] } });
       c.a = { shape: [2, 3, 100], seed: seed++, scale: 2, abs: true };
-      const r = await page.call('accumulatorRun', c, FLOAT32_ROUNDING);
+      const r = await page().call('accumulatorRun', c, FLOAT32_ROUNDING);
       expect(r.runs.narrow).toBe(1);
       expect(r.gpuStats).toEqual(r.cpuStats);
       expect(r.gpuStats.additions).toBeGreaterThan(0);
@@ -263,7 +255,7 @@ describe('simulated narrow accumulators in GLSL equal the CPU engine bit for bit
 
 describe('GPU memory', () => {
   it('returns to its baseline after many calls (every product and width) and after disposing the weight', async () => {
-    const m = await page.call('memoryAfterManyCalls', 40);
+    const m = await page().call('memoryAfterManyCalls', 40);
     expect(m.during.cached).toBe(1);
     expect(m.after.cached).toBe(0);
     expect(m.during.numTensors).toBe(m.before.numTensors + 1);

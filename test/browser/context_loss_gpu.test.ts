@@ -6,22 +6,13 @@
  * new context whose results equal those before the loss. Page: pages/context_loss_page.ts.
  */
 import * as path from 'path';
-import { closeBrowser, openPage, PageHandle } from '../../tools/harness/browser';
+import { usePage } from './page_fixture';
 
-let page: PageHandle;
-
-beforeAll(async () => {
-  page = await openPage(path.join(__dirname, 'pages', 'context_loss_page.ts'));
-}, 180_000);
-
-afterAll(async () => {
-  await page?.close();
-  await closeBrowser();
-});
+const page = usePage(path.join(__dirname, 'pages', 'context_loss_page.ts'));
 
 describe('WebGL context loss', () => {
   it('makes every later call fail with PbqContextLostError (no hang, no zeros); recreateBackend() recovers', async () => {
-    const r = await page.call('loseContext');
+    const r = await page().call('loseContext');
     expect(r.before).toHaveLength(18);
     expect(r.before.some((v: number) => v !== 0)).toBe(true);
     const lost = { error: 'PbqContextLostError', message: expect.stringMatching(/WebGL context .* was lost .*recreateBackend/) };

@@ -8,22 +8,17 @@
 import type { PbqBackendWebGL } from '../../src/backend_webgl';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import {
-  FragmentGrid, fragmentGrid, PlacementShape, placedTexel, placementGLSL, placementShape, placeRows, PRODUCT_COORDS,
-  PRODUCT_OUTPUTS, productCoordsGLSL,
+  FragmentGrid, fragmentGrid, PlacementShape, placedTexel, placementGLSL, placementShape, placeRows, PRODUCT_COORD_UNIFORMS,
+  PRODUCT_COORDS, PRODUCT_OUTPUTS, productCoordsGLSL,
 } from '../../kernels/webgl/raw_layout';
 import {
-  allocateTensorTexture, floatTexture, maxTextureSize, RawPass, rawKey, RAW_HEADER, RawTexture, runRaw,
+  allocateTensorTexture, floatTexture, maxTextureSize, RawProgram, RAW_HEADER, RawTexture, runRaw,
 } from '../../kernels/webgl/raw_program';
 
 /** The reference product pass: K/4 texels of activations per row, 4K texels of weights per group. */
-class F32RefPass implements RawPass {
-  readonly name = 'F32RefProduct';
-  readonly key: string;
-  readonly samplers = ['Wf', 'Xf'];
-  readonly uniforms = [{ name: 'shapeM', type: 'int' }, { name: 'fragments', type: 'int' }, { name: 'gridWidth', type: 'int' }] as const;
-
-  constructor(readonly p: { kq: number; groups: number; wPlace: PlacementShape; xPlace: PlacementShape }) {
-    this.key = rawKey(this.name, p);
+class F32RefPass extends RawProgram<{ kq: number; groups: number; wPlace: PlacementShape; xPlace: PlacementShape }> {
+  constructor(p: F32RefPass['p']) {
+    super('F32RefProduct', p, ['Wf', 'Xf'], PRODUCT_COORD_UNIFORMS);
   }
 
   source(): string {

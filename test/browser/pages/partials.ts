@@ -22,20 +22,15 @@ import { activationCodes, MatMulSetup, setupMatMul } from '../../../kernels/webg
 import {
   batchIndexDecl, batchIndexExpr, batchIndexMode, batchIndexTable, batchIndexUniforms, placementShape, placeRows,
 } from '../../../kernels/webgl/raw_layout';
-import { allocateTensorTexture, RawPass, rawKey, RAW_HEADER, rawResources, RawUniformValues, runRaw } from '../../../kernels/webgl/raw_program';
+import { allocateTensorTexture, RawProgram, RAW_HEADER, rawResources, RawUniformValues, runRaw } from '../../../kernels/webgl/raw_program';
 import { SamplerProductProgram } from '../../../kernels/webgl/sampler_product_gpu';
 
 /** Fragment i of an unpacked [outBatch, M, N, t+1] tensor → S_j (j < t) or T (j = t) of its output. */
-class PlanesPartialsPass implements RawPass {
-  readonly name = 'PlanesPartials';
-  readonly key: string;
-  readonly samplers = ['Wt', 'Wm', 'At'];
-  readonly uniforms: RawPass['uniforms'];
-
-  constructor(readonly p: PlanesParams) {
-    this.key = rawKey(this.name, p);
-    this.uniforms = [{ name: 'shapeM', type: 'int' }, { name: 'shapeN', type: 'int' }, { name: 'total', type: 'int' },
-      { name: 'texWidth', type: 'int' }, ...batchIndexUniforms(p.aIndex, 'aIdx'), ...batchIndexUniforms(p.bIndex, 'bIdx')];
+class PlanesPartialsPass extends RawProgram<PlanesParams> {
+  constructor(p: PlanesParams) {
+    super('PlanesPartials', p, ['Wt', 'Wm', 'At'], [{ name: 'shapeM', type: 'int' }, { name: 'shapeN', type: 'int' },
+      { name: 'total', type: 'int' }, { name: 'texWidth', type: 'int' }, ...batchIndexUniforms(p.aIndex, 'aIdx'),
+      ...batchIndexUniforms(p.bIndex, 'bIdx')]);
   }
 
   source(): string {

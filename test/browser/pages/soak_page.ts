@@ -22,21 +22,23 @@ async function fetchJson(url: string) {
   return r.json();
 }
 
-/** JS heap in use after a full GC (null where the page cannot force one or read the heap). */
-function heapBytes(): number | null {
+/** JS heap in use after pending tasks ran and two full GCs (null where the page cannot force one or read the heap). */
+async function heapBytes(): Promise<number | null> {
   const w = window as unknown as { gc?: () => void };
   const memory = (performance as unknown as { memory?: { usedJSHeapSize: number } }).memory;
   if (!w.gc || !memory) return null;
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  w.gc();
   w.gc();
   return memory.usedJSHeapSize;
 }
 
-function sample(calls: number): Sample {
+async function sample(calls: number): Promise<Sample> {
   const m = tf.memory() as tf.MemoryInfo & { numBytesInGPU: number; numBytesInGPUAllocated: number };
   const scratchBytes = tf.getBackend() === 'pbq' ? rawResources(tf.backend() as PbqBackendWebGL).scratchBytes : 0;
   return {
     calls, numTensors: m.numTensors, numBytesInGPU: m.numBytesInGPU, numBytesInGPUAllocated: m.numBytesInGPUAllocated, scratchBytes,
-    heapBytes: heapBytes(),
+    heapBytes: await heapBytes(),
   };
 }
 
@@ -52,9 +54,9 @@ async function soak(calls: number, warmUp: number, every: number, step: (i: numb
     if (i % 10 === 9) await y.data();
     else y.dataSync();
     y.dispose();
-    if (i + 1 >= warmUp && (i + 1 - warmUp) % every === 0) samples.push(sample(i + 1));
+    if (i + 1 >= warmUp && (i + 1 - warmUp) % every === 0) samples.push(await sample(i + 1));
   }
-  if (samples[samples.length - 1].calls !== calls) samples.push(sample(calls));
+  if (samples[samples.length - 1].calls !== calls) samples.push(await sample(calls));
   return { samples, msPerCall: (performance.now() - started) / calls };
 }
 
@@ -65,9 +67,9 @@ const api = {
     pbq.configure({ weightBits: 4, activationBits: 8 });
     const meta = await fetchJson('/fs/models/mnist-mlp/eval.json');
     const pixels = new Uint8Array(await (await fetch(`/fs/models/mnist-mlp/${meta.imagesFile}`)).arrayBuffer());
-    const initial = sample(0);
+    const initial = await sample(0);
     const model = await tfl.loadLayersModel('/fs/models/mnist-mlp/model.json');
-    const before = sample(0);
+    const before = await sample(0);
     const r = await soak(predictions, Math.ceil(predictions / 10), Math.ceil(predictions / 10), (i) => tf.tidy(() => {
       const d = i % meta.n;
       const x = tf.tensor2d(Float32Array.from(pixels.subarray(d * 784, (d + 1) * 784), (p) => p / 255), [1, 784]);
@@ -75,7 +77,7 @@ const api = {
     }));
     model.dispose();
     pbq.resetConfig();
-    return { initial, before, ...r, disposed: sample(predictions), base: pbq.detectBaseKind() };
+    return { initial, before, ...r, disposed: await sample(predictions), base: pbq.detectBaseKind() };
   },
 
   /** LSTM LM predictions of `window`-character windows (the fused PbqLSTMStep: `window` steps each) until `steps` steps. */
@@ -85,17 +87,17 @@ const api = {
     tf.env().set(FUSED_LSTM_FLAG, true);
     const meta = await fetchJson('/fs/models/lstm-lm/eval.json');
     const ids = Int32Array.from(meta.ids as number[]);
-    const initial = sample(0);
+    const initial = await sample(0);
     const model = await tfl.loadLayersModel('/fs/models/lstm-lm/model.json');
     const windows = Math.ceil(steps / window);
     const input = (i: number) => tf.tensor2d(Array.from(ids.subarray((i * window) % (ids.length - window)).slice(0, window)), [1, window]);
     const profile = await tf.profile(() => tf.tidy(() => (model.predict(input(0)) as tf.Tensor).dataSync()));
-    const before = sample(0);
+    const before = await sample(0);
     const r = await soak(windows, Math.ceil(windows / 10), Math.ceil(windows / 10), (i) => tf.tidy(() => model.predict(input(i)) as tf.Tensor));
     model.dispose();
     pbq.resetConfig();
     return {
-      initial, before, ...r, disposed: sample(windows), steps: windows * window,
+      initial, before, ...r, disposed: await sample(windows), steps: windows * window,
       fusedSteps: profile.kernels.filter((k) => k.name === 'PbqLSTMStep').length,
     };
   },
