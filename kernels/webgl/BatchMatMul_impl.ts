@@ -17,7 +17,7 @@ import { NarrowAccumulatorProgram, NarrowConfig } from './narrow_accumulator_gpu
 import { pairsField, PairsPackPass, PairsProductPass, pairTexelsPerWord } from './pairs_product_gpu';
 import { planeGroups, PlanesPackPass, PlanesProductPass } from './planes_product_gpu';
 import { batchIndexInput, MatMulSetup, quantizedActivations, RawProduct, runRawProduct, setupMatMul } from './product_operands';
-import { BatchIndexMode, placementShape, RawProductParams, RowPlacement } from './raw_layout';
+import { BatchIndexMode, channelGroups, placementShape, RawProductParams, RowPlacement } from './raw_layout';
 import { ActivationPlanesProgram, ProductDims, ProductShape, SamplerProductProgram } from './sampler_product_gpu';
 import { countRun, placementFallback, ProductKind, selectProduct } from './select_product';
 
@@ -41,7 +41,7 @@ function rawProductParams(
   const w = s.weight;
   return {
     activationBits: s.activationBits, weightBits: s.t, storedBits: w.bits, perChannelPlanes: w.channelBits !== undefined,
-    groups: Math.ceil(s.plan.n / 4), aPlace: placementShape(aPlace), wPlace: placementShape(wPlace), aIndex, bIndex,
+    groups: channelGroups(s.plan.n), aPlace: placementShape(aPlace), wPlace: placementShape(wPlace), aIndex, bIndex,
   };
 }
 

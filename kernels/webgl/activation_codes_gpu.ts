@@ -12,9 +12,9 @@ import { aElement } from './row_exponent_gpu';
 export class ActivationCodesProgram extends ShapeFreeProgram {
   variableNames = ['A', 'RowExp'];
 
-  /** a: [batch, M, K] (or [batch, K, M] with transposeA), RowExp [batch, M]. Output [batch·M, K]. */
-  constructor(batch: number, m: number, k: number, transposeA: boolean, bits: number) {
-    super([batch * m, k], { shapeM: m });
+  /** a: [batch·M, K] (or [batch·K, M] with transposeA: aView; `direct`: aElement), RowExp [batch, M]. Output [batch·M, K]. */
+  constructor(batch: number, m: number, k: number, transposeA: boolean, direct: boolean, bits: number) {
+    super([batch * m, k], { shapeM: m, shapeK: k });
     this.userCode = `
       ${POW2_HELPERS}
       ${activationCodeGLSL(bits)}
@@ -28,7 +28,7 @@ export class ActivationCodesProgram extends ShapeFreeProgram {
           setOutput(0.0);
           return;
         }
-        float x = ${aElement(transposeA)};
+        float x = ${aElement(transposeA, direct)};
         setOutput(float(activationCode(x, activationFactors(rowExp))));
       }
     `;

@@ -22,7 +22,7 @@
 import { channelPlanes, QuantizedWeight, weightCode } from '../../src/quantize';
 import { PACK_UNIFORMS, packPassSource } from './activation_codes_gpu';
 import {
-  PlacementShape, placedTexel, placementGLSL, PRODUCT_COORDS, productDeclarations, productMatrices,
+  channelGroups, channelSlot, PlacementShape, placedTexel, placementGLSL, PRODUCT_COORDS, productDeclarations, productMatrices,
   productPassUniforms, RawProductParams, RowPlacement,
 } from './raw_layout';
 import { RawProgram, RAW_HEADER } from './raw_program';
@@ -65,19 +65,20 @@ export interface CodesParams extends RawProductParams {
 }
 
 /**
- * An RGBA32UI weight image: row b·groups + ⌊n/4⌋ holds channel (b, n) in lane n % 4, its texel
+ * An RGBA32UI weight image: row b·groups + g holds channel (b, n) in lane q (n = qG + g,
+ * channelSlot), its texel
  * j = rowWords(c, t_n)[j] (c = b·N + n, t_n = channelPlanes(w, c, t)).
  */
 export function channelRows(
   w: QuantizedWeight, t: number, place: RowPlacement, rowWords: (c: number, tn: number) => ArrayLike<number>,
 ): Uint32Array {
-  const groups = Math.ceil(w.n / 4);
+  const groups = channelGroups(w.n);
   const out = new Uint32Array(place.width * place.height * 4);
   for (let b = 0; b < w.batch; b++) {
     for (let n = 0; n < w.n; n++) {
       const c = b * w.n + n;
-      const row = b * groups + (n >> 2);
-      const base = placedTexel(place, row, 0) + (n & 3);
+      const { group, lane } = channelSlot(w.n, n);
+      const base = placedTexel(place, b * groups + group, 0) + lane;
       const words = rowWords(c, channelPlanes(w, c, t));
       for (let j = 0; j < words.length; j++) out[base + 4 * j] = words[j] >>> 0;
     }
@@ -139,8 +140,8 @@ export function productPrelude(s: CodesParams, activationSampler: 'sampler2D' | 
 }
 
 /**
- * The product: fragment (g, row = ob·M + m) → d of channels 4g..4g+3 (vec4), written to a
- * packed tfjs tensor like the plane form's product (same epilogue).
+ * The product: fragment (g, row = ob·M + m) → d of the 4 channels of group g (channelGroups),
+ * written to 4 render targets like the plane form's product (same epilogue).
  */
 export class CodesProductPass extends RawProgram<CodesParams> {
   constructor(p: CodesParams) {

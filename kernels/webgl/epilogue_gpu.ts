@@ -13,8 +13,8 @@ export interface EpilogueDims { outBatch: number; m: number; n: number; gridWidt
 
 /**
  * y = 2^(E−(A−1)) · (m_n 2^−t_n) · d (+ bias, activation). D0..D3 are the product's 4 targets
- * [gridHeight, gridWidth]: channel 4g + q of output row `row` is D_q[y, x] at the fragment
- * (x, y) of index row·groups + g.
+ * [gridHeight, gridWidth]: channel n = qG + g of output row `row` (raw_layout.ts channelSlot)
+ * is D_q[y, x] at the fragment (x, y) of index row·G + g.
  */
 export class EpilogueProgram extends ShapeFreeProgram {
   variableNames: string[];
@@ -37,11 +37,14 @@ export class EpilogueProgram extends ShapeFreeProgram {
         int ai = ${s.aIndex};
         int bi = ${s.bIndex};
         ${outputSnippet(s, `
-          int fragment = (ob * shapeM + m) * ((shapeN + 3) / 4) + n / 4;
+          int groups = (shapeN + 3) / 4;
+          int q = n / groups;
+          int fragment = (ob * shapeM + m) * groups + n - q * groups;
           int gy = fragment / gridWidth;
           int gx = fragment - gy * gridWidth;
-          int q = n % 4;
-          float d = q == 0 ? getD0(gy, gx) : q == 1 ? getD1(gy, gx) : q == 2 ? getD2(gy, gx) : getD3(gy, gx);`, epilogue)}
+          // D_q are unpacked textures shaped like their tensors (productTarget): one texelFetch
+          ivec2 t = ivec2(gx, gy);
+          float d = q == 0 ? texelFetch(D0, t, 0).r : q == 1 ? texelFetch(D1, t, 0).r : q == 2 ? texelFetch(D2, t, 0).r : texelFetch(D3, t, 0).r;`, epilogue)}
       }
     `;
   }

@@ -19,7 +19,7 @@ import type { CachedWeight, Disposable } from '../../src/weight_cache';
 import { codeTexels, codeWordCount } from './codes_product_gpu';
 import { pairCodeTexels } from './pairs_product_gpu';
 import { planesWeightTexels } from './planes_product_gpu';
-import { placeRows, RowPlacement } from './raw_layout';
+import { channelGroups, placeRows, RowPlacement } from './raw_layout';
 import { RawTexture, uintTexture } from './raw_program';
 import { channelPlaneCounts, channelScales, samplerWeightTexels } from './sampler_product_gpu';
 
@@ -82,7 +82,7 @@ export class WebGLWeight implements Disposable {
   planes(maxSize: number): PlanesTextures | undefined {
     if (this.planeTextures === undefined) {
       const w = this.weight;
-      const groups = Math.ceil(w.n / 4);
+      const groups = channelGroups(w.n);
       const wPlace = placeRows(w.words, w.batch * groups * w.bits, maxSize);
       const mPlace = placeRows(w.bits + 1, w.batch * groups, maxSize);
       if (!wPlace || !mPlace) {
@@ -106,7 +106,7 @@ export class WebGLWeight implements Disposable {
     if (!this.codeTextures.has(key)) {
       const w = this.weight;
       // pairs: one more texel per row, Q = Σ_k q_k of the 4 channels
-      const place = placeRows(codeWordCount(w.k, field) + (pairs ? 1 : 0), w.batch * Math.ceil(w.n / 4), maxSize);
+      const place = placeRows(codeWordCount(w.k, field) + (pairs ? 1 : 0), w.batch * channelGroups(w.n), maxSize);
       const data = place && (pairs ? pairCodeTexels(w, t, field, place) : codeTexels(w, t, field, place));
       this.codeTextures.set(key, place && data
         ? { w: uintTexture(this.backend, place.width, place.height, data), place } : null);

@@ -92,7 +92,7 @@ export class PairsPackPass extends RawProgram<PairsPackParams> {
   }
 }
 
-/** The pair product: fragment (g, row) → d of channels 4g..4g+3, like CodesProductPass. */
+/** The pair product: fragment (g, row) → d of the 4 channels of group g, like CodesProductPass. */
 export class PairsProductPass extends RawProgram<CodesParams & { k: number }> {
   /** p.k: K, compiled in for the offset term o·2^A·K. */
   constructor(p: CodesParams & { k: number }) {

@@ -21,7 +21,7 @@
  */
 import { RawProgram, RAW_HEADER } from './raw_program';
 import {
-  PlacementShape, placedTexel, placementGLSL, PRODUCT_COORDS, productDeclarations, productMatrices,
+  channelGroups, channelSlot, PlacementShape, placedTexel, placementGLSL, PRODUCT_COORDS, productDeclarations, productMatrices,
   productPassUniforms, RawProductParams, RowPlacement,
 } from './raw_layout';
 import { PACK_UNIFORMS, packPassSource } from './activation_codes_gpu';
@@ -143,7 +143,7 @@ export function planesCoreGLSL(s: PlanesParams): string {
   `;
 }
 
-/** The product pass: fragment (g, row = ob·M + m) → d of channels 4g..4g+3 (vec4). */
+/** The product pass: fragment (g, row = ob·M + m) → d of the 4 channels of group g (channelGroups). */
 export class PlanesProductPass extends RawProgram<PlanesParams> {
   constructor(p: PlanesParams) {
     super('PlanesProduct', p, ['Wt', 'Wm', 'At'], productPassUniforms(p));
@@ -179,21 +179,21 @@ export class PlanesProductPass extends RawProgram<PlanesParams> {
 
 /**
  * Weight planes as RGBA32UI texels: row (bBatch·groups + g)·storedBits + i holds word j of plane
- * i of channels 4g..4g+3 at texel j. Meta row cg: texel i = popcount(P_i) of the 4 channels,
+ * i of the 4 channels of group g (channelSlot) at texel j. Meta row cg: texel i = popcount(P_i) of the 4 channels,
  * texel storedBits = planes of each channel.
  */
 export function planesWeightTexels(
   planes: Uint32Array, batch: number, n: number, bits: number, words: number, channelPlanes: (c: number) => number,
   wPlace: RowPlacement, mPlace: RowPlacement,
 ): { w: Uint32Array; meta: Uint32Array } {
-  const groups = Math.ceil(n / 4);
+  const groups = channelGroups(n);
   const w = new Uint32Array(wPlace.width * wPlace.height * 4);
   const meta = new Uint32Array(mPlace.width * mPlace.height * 4);
   for (let b = 0; b < batch; b++) {
     for (let ch = 0; ch < n; ch++) {
       const c = b * n + ch;
-      const cg = b * groups + (ch >> 2);
-      const lane = ch & 3;
+      const { group, lane } = channelSlot(n, ch);
+      const cg = b * groups + group;
       for (let i = 0; i < bits; i++) {
         const src = (c * bits + i) * words;
         const row = cg * bits + i;

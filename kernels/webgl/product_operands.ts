@@ -16,10 +16,10 @@ import { EpilogueProgram } from './epilogue_gpu';
 import { runShapeFree, ShapeFreeProgram } from './glsl_common';
 import { WebGLWeight, webglWeight } from './gpu_weight';
 import {
-  BatchIndexMode, batchIndexMode, batchIndexTable, fitsIndexTable, FragmentGrid, fragmentGrid, placeRows, RowPlacement,
+  BatchIndexMode, batchIndexMode, batchIndexTable, channelGroups, fitsIndexTable, FragmentGrid, fragmentGrid, placeRows, RowPlacement,
 } from './raw_layout';
 import { allocateTensorTexture, maxTextureSize, RawPass, rawResources, RawUniformValues, runRaw, tensorTexture } from './raw_program';
-import { RowExponentProgram } from './row_exponent_gpu';
+import { aView, directlyFetchable, RowExponentProgram } from './row_exponent_gpu';
 
 /** What every product starts from. */
 export interface MatMulSetup {
@@ -51,13 +51,14 @@ function reshape(backend: PbqBackendWebGL, x: TensorInfo, shape: number[]): Tens
   return kernel.kernelFunc({ inputs: { x }, backend, attrs: { shape } }) as TensorInfo;
 }
 
-/** A as [batch, M, K] (or [batch, K, M]) and its row exponents E (row_exponent_gpu.ts). */
+/** A as the 2D view aView (row_exponent_gpu.ts) and its row exponents E. */
 export function rowExponents(backend: PbqBackendWebGL, a: TensorInfo, plan: MatMulPlan, transposeA: boolean, temps: TensorInfo[]) {
-  const a3 = reshape(backend, a, transposeA ? [plan.aBatch, plan.k, plan.m] : [plan.aBatch, plan.m, plan.k]);
-  temps.push(a3);
-  const rowExp = runShapeFree(backend, new RowExponentProgram(plan.aBatch, plan.m, plan.k, transposeA), [a3]);
+  const a2 = reshape(backend, a, aView(plan.aBatch, plan.m, plan.k, transposeA));
+  temps.push(a2);
+  const direct = directlyFetchable(backend, a2);
+  const rowExp = runShapeFree(backend, new RowExponentProgram(plan.aBatch, plan.m, plan.k, transposeA, direct), [a2]);
   temps.push(rowExp);
-  return { a3, rowExp };
+  return { a2, direct, rowExp };
 }
 
 /**
@@ -75,15 +76,16 @@ export function batchIndexInput(
 }
 
 /** A program quantizing A per row from A and its row exponents (activation codes, or the sampler's planes). */
-export type ActivationProgram = new (batch: number, m: number, k: number, transposeA: boolean, bits: number) => ShapeFreeProgram;
+export type ActivationProgram = new (
+  batch: number, m: number, k: number, transposeA: boolean, direct: boolean, bits: number) => ShapeFreeProgram;
 
 /** The row exponents E of A, then `Program` of A and E; both pushed on temps. */
 export function quantizedActivations(
   backend: PbqBackendWebGL, args: MatMulArgs, s: MatMulSetup, Program: ActivationProgram, temps: TensorInfo[],
 ): { rowExp: TensorInfo; out: TensorInfo } {
   const { plan } = s;
-  const { a3, rowExp } = rowExponents(backend, args.a, plan, args.transposeA, temps);
-  const out = runShapeFree(backend, new Program(plan.aBatch, plan.m, plan.k, args.transposeA, s.activationBits), [a3, rowExp]);
+  const { a2, direct, rowExp } = rowExponents(backend, args.a, plan, args.transposeA, temps);
+  const out = runShapeFree(backend, new Program(plan.aBatch, plan.m, plan.k, args.transposeA, direct, s.activationBits), [a2, rowExp]);
   temps.push(out);
   return { rowExp, out };
 }
@@ -96,7 +98,7 @@ export function activationCodes(backend: PbqBackendWebGL, args: MatMulArgs, s: M
 
 /**
  * The 4 unpacked tfjs tensors [height, width] a raw product pass writes on its grid (render
- * targets 0..3: channel 4g + q of fragment (x, y) is D_q[y, x]).
+ * targets 0..3: lane q of fragment (x, y) is D_q[y, x]; raw_layout.ts channelSlot).
  */
 function productTarget(backend: PbqBackendWebGL, grid: FragmentGrid, temps: TensorInfo[]) {
   const d = [0, 1, 2, 3].map(() => allocateTensorTexture(backend, [grid.height, grid.width], false));
@@ -130,7 +132,7 @@ function runEpilogue(
 
 /** The fragment grid of a raw product: one fragment per (output row, channel group of 4). */
 export function productGrid(s: MatMulSetup): FragmentGrid | undefined {
-  return fragmentGrid(s.plan.outBatch * s.plan.m * Math.ceil(s.plan.n / 4), s.maxSize);
+  return fragmentGrid(s.plan.outBatch * s.plan.m * channelGroups(s.plan.n), s.maxSize);
 }
 
 /** What a raw product (planes, codes, pairs) adds to the shared steps. */

@@ -139,6 +139,24 @@ export function batchIndexTable(index: Int32Array, mode: BatchIndexMode): Int32A
   return table;
 }
 
+/**
+ * Channel groups of a raw product: a fragment computes 4 channels, one per lane of a weight
+ * texel. Group g of G = ceil(N/4) holds the channels g, G + g, 2G + g, 3G + g (lane q: channel
+ * qG + g), so neighbouring outputs n come from one render target q = ⌊n/G⌋ and the epilogue's
+ * neighbouring fragments read the same texture (4 consecutive channels per group would make
+ * every fragment of a SIMD group read a different one).
+ */
+export function channelGroups(n: number): number {
+  return Math.ceil(n / 4);
+}
+
+/** The group and lane of channel `c` of N (channelGroups). */
+export function channelSlot(n: number, c: number): { group: number; lane: number } {
+  const groups = channelGroups(n);
+  const lane = Math.floor(c / groups);
+  return { group: c - lane * groups, lane };
+}
+
 /** What every raw product compiles in (all fixed by the weight and the bit settings). */
 export interface RawProductParams {
   activationBits: number;

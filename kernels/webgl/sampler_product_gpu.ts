@@ -48,7 +48,7 @@ export class ActivationPlanesProgram extends ShapeFreeProgram {
    * Output [batch·M·(bits+1), texels]: row (batch·M + r)·(bits+1) + p holds plane p of row r,
    * 16 columns k per texel (bit l of texel h is k = 16h + l).
    */
-  constructor(batch: number, m: number, k: number, transposeA: boolean, bits: number) {
+  constructor(batch: number, m: number, k: number, transposeA: boolean, direct: boolean, bits: number) {
     const planes = bits + 1;
     const texels = 2 * Math.ceil(k / 32);
     super([batch * m * planes, texels], { shapeM: m, shapeK: k });
@@ -72,7 +72,7 @@ export class ActivationPlanesProgram extends ShapeFreeProgram {
         for (int l = 0; l < ${TEXEL_BITS}; l++) {
           int k = c.y * ${TEXEL_BITS} + l;
           if (k >= shapeK) break;
-          float x = ${aElement(transposeA)};
+          float x = ${aElement(transposeA, direct)};
           int code = activationCode(x, f);
           word |= ((uint(code) >> shift) & 1u) << uint(l);
         }

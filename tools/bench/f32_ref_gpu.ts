@@ -8,7 +8,7 @@
 import type { PbqBackendWebGL } from '../../src/backend_webgl';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import {
-  FragmentGrid, fragmentGrid, PlacementShape, placedTexel, placementGLSL, placementShape, placeRows, PRODUCT_COORD_UNIFORMS,
+  channelGroups, FragmentGrid, fragmentGrid, PlacementShape, placedTexel, placementGLSL, placementShape, placeRows, PRODUCT_COORD_UNIFORMS,
   PRODUCT_COORDS, PRODUCT_OUTPUTS, productCoordsGLSL,
 } from '../../kernels/webgl/raw_layout';
 import {
@@ -57,7 +57,7 @@ export class F32RefMatMul {
 
   constructor(private backend: PbqBackendWebGL, xv: Float32Array, wv: Float32Array, private m: number, k: number, n: number) {
     const maxSize = maxTextureSize(backend.gpgpu);
-    const groups = Math.ceil(n / 4);
+    const groups = channelGroups(n);
     const kq = Math.ceil(k / 4);
     const wPlace = placeRows(4 * kq, groups, maxSize);
     const xPlace = placeRows(kq, m, maxSize);
@@ -67,7 +67,7 @@ export class F32RefMatMul {
     for (let g = 0; g < groups; g++) {
       const base = placedTexel(wPlace, g, 0);
       for (let kk = 0; kk < k; kk++) {
-        for (let l = 0; l < 4 && 4 * g + l < n; l++) wData[base + 4 * kk + l] = wv[kk * n + 4 * g + l];
+        for (let l = 0; l < 4 && l * groups + g < n; l++) wData[base + 4 * kk + l] = wv[kk * n + l * groups + g];
       }
     }
     const xData = new Float32Array(xPlace.width * xPlace.height * 4);

@@ -20,7 +20,7 @@ import { NarrowAccumulatorProgram } from '../../../kernels/webgl/narrow_accumula
 import { PlanesPackPass, PlanesParams, planesCoreGLSL } from '../../../kernels/webgl/planes_product_gpu';
 import { activationCodes, MatMulSetup, setupMatMul } from '../../../kernels/webgl/product_operands';
 import {
-  batchIndexDecl, batchIndexExpr, batchIndexMode, batchIndexTable, batchIndexUniforms, placementShape, placeRows,
+  batchIndexDecl, batchIndexExpr, channelGroups, batchIndexMode, batchIndexTable, batchIndexUniforms, placementShape, placeRows,
 } from '../../../kernels/webgl/raw_layout';
 import { allocateTensorTexture, RawProgram, RAW_HEADER, rawResources, RawUniformValues, runRaw } from '../../../kernels/webgl/raw_program';
 import { SamplerProductProgram } from '../../../kernels/webgl/sampler_product_gpu';
@@ -58,14 +58,14 @@ class PlanesPartialsPass extends RawProgram<PlanesParams> {
       int ai = ${batchIndexExpr(s.aIndex, 'aIdx')};
       int bi = ${batchIndexExpr(s.bIndex, 'bIdx')};
       int ra = ai * shapeM + m;
-      int cg = bi * ${s.groups} + n / 4;
+      int lane = n / ${s.groups};
+      int cg = bi * ${s.groups} + n - lane * ${s.groups};
       float v;
       if (j == ${t}) {
         v = float(rowSum(ra));
       } else {
         ivec4 G[1];
         planeSums1(ra, cg, j, G);
-        int lane = n % 4;
         v = float(lane == 0 ? G[0].x : lane == 1 ? G[0].y : lane == 2 ? G[0].z : G[0].w);
       }
       outColor = vec4(v, 0.0, 0.0, 0.0);
@@ -89,7 +89,7 @@ function planesPartials(backend: PbqBackendWebGL, args: MatMulArgs, s: MatMulSet
   const bIndex = batchIndexMode(plan.bIndex, plan.bBatch);
   const pass = new PlanesPartialsPass({
     activationBits: s.activationBits, weightBits: s.t, storedBits: w.bits, perChannelPlanes: w.channelBits !== undefined,
-    groups: Math.ceil(plan.n / 4), aPlace: placementShape(aPlace), wPlace: placementShape(textures.wPlace), aIndex, bIndex,
+    groups: channelGroups(plan.n), aPlace: placementShape(aPlace), wPlace: placementShape(textures.wPlace), aIndex, bIndex,
     words: w.words, mPlace: placementShape(textures.mPlace),
   });
   const out = allocateTensorTexture(backend, [plan.outBatch, plan.m, plan.n, s.t + 1], false);
