@@ -56,7 +56,9 @@ export function planesProduct(s: MatMulSetup): RawProduct {
       const t = textures();
       return t && [t.w.texture, t.meta.texture];
     },
-    packPass: (aPlace) => new PlanesPackPass({ k: plan.k, words: w.words, activationBits: s.activationBits, place: placementShape(aPlace) }),
+    packPass: (aPlace, from) => new PlanesPackPass({
+      k: plan.k, words: w.words, activationBits: s.activationBits, place: placementShape(aPlace), from,
+    }),
     productPass: (aPlace, aIndex, bIndex) => {
       const t = textures()!;
       return new PlanesProductPass({
@@ -79,9 +81,9 @@ function codesProduct(s: MatMulSetup, pairs: boolean): RawProduct {
       const t = textures();
       return t && [t.w.texture];
     },
-    packPass: (aPlace) => (pairs
-      ? new PairsPackPass({ k: plan.k, field, activationBits: s.activationBits, place: placementShape(aPlace) })
-      : new CodesPackPass({ k: plan.k, place: placementShape(aPlace) })),
+    packPass: (aPlace, from) => (pairs
+      ? new PairsPackPass({ k: plan.k, field, activationBits: s.activationBits, place: placementShape(aPlace), from })
+      : new CodesPackPass({ k: plan.k, activationBits: s.activationBits, place: placementShape(aPlace), from })),
     productPass: (aPlace, aIndex, bIndex) => {
       const params = { ...rawProductParams(s, aPlace, textures()!.place, aIndex, bIndex), field, codeWords };
       return pairs ? new PairsProductPass({ ...params, k: plan.k }) : new CodesProductPass(params);

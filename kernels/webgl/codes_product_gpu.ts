@@ -20,7 +20,7 @@
  * otherwise rounded like it. Pairs: exact in int32 (see below).
  */
 import { channelPlanes, QuantizedWeight, weightCode } from '../../src/quantize';
-import { PACK_UNIFORMS, packPassSource } from './activation_codes_gpu';
+import { CodesSource, packPassSource, packSamplers, packUniforms } from './activation_codes_gpu';
 import {
   channelGroups, channelSlot, PlacementShape, placedTexel, placementGLSL, PRODUCT_COORDS, productDeclarations, productMatrices,
   productPassUniforms, RawProductParams, RowPlacement,
@@ -100,19 +100,19 @@ export function codeTexels(w: QuantizedWeight, t: number, f: number, place: RowP
   });
 }
 
-/** What the codes pack pass compiles in: K and the placement of the activation rows. */
-export interface CodesPackParams { k: number; place: PlacementShape }
+/** What the codes pack pass compiles in: K, the placement of the activation rows, A and where it reads the codes. */
+export interface CodesPackParams { k: number; place: PlacementShape; activationBits: number; from: CodesSource }
 
 /** Activation pass: fragment (row, texel q) → vec4 of codes 4q..4q+3 (0 past K); the last texel → T. */
 export class CodesPackPass extends RawProgram<CodesPackParams> {
   constructor(p: CodesPackParams) {
-    super('CodesPack', p, ['Codes'], PACK_UNIFORMS);
+    super('CodesPack', p, packSamplers(p.from), packUniforms(p.from));
   }
 
   source(): string {
-    const { k, place } = this.p;
+    const { k, place, activationBits, from } = this.p;
     return packPassSource({
-      out: 'vec4', place, k, tTexel: place.rowLength - 1,
+      out: 'vec4', place, k, activationBits, from, tTexel: place.rowLength - 1,
       body: `vec4 o = vec4(0.0);
       ivec2 p = codeTexel(base + 4 * j);
       for (int l = 0; l < 4; l++) if (4 * j + l < ${k}) o[l] = nextCode(p);

@@ -4,7 +4,7 @@
  * ≈ 3x faster than one code per multiply on SwiftShader (tools/bench/README.md, round 3).
  */
 import { QuantizedWeight, weightCode } from '../../src/quantize';
-import { PACK_UNIFORMS, packPassSource } from './activation_codes_gpu';
+import { CodesSource, packPassSource, packSamplers, packUniforms } from './activation_codes_gpu';
 import { channelRows, CodesParams, codesPerWord, codeWordCount, productPrelude } from './codes_product_gpu';
 import { PlacementShape, productPassUniforms, RowPlacement } from './raw_layout';
 import { RawProgram } from './raw_program';
@@ -64,8 +64,8 @@ export function pairTexelsPerWord(f: number): number {
   return 16 / f / 4;
 }
 
-/** What the pairs pack pass compiles in: K, the code field, A and the placement of the activation rows. */
-export interface PairsPackParams { k: number; field: number; activationBits: number; place: PlacementShape }
+/** What the pairs pack pass compiles in: K, the code field, A, the placement of the activation rows, where it reads the codes. */
+export interface PairsPackParams { k: number; field: number; activationBits: number; place: PlacementShape; from: CodesSource }
 
 /**
  * Activation pass of the pair product: texel e of word j holds A_(4e..4e+3) of that word;
@@ -73,14 +73,14 @@ export interface PairsPackParams { k: number; field: number; activationBits: num
  */
 export class PairsPackPass extends RawProgram<PairsPackParams> {
   constructor(p: PairsPackParams) {
-    super('PairsPack', p, ['Codes'], PACK_UNIFORMS);
+    super('PairsPack', p, packSamplers(p.from), packUniforms(p.from));
   }
 
   source(): string {
-    const { k, field: f, activationBits: bits, place } = this.p;
+    const { k, field: f, activationBits: bits, place, from } = this.p;
     const perWord = pairTexelsPerWord(f);
     return packPassSource({
-      out: 'uvec4', place, k, tTexel: place.rowLength - 1,
+      out: 'uvec4', place, k, activationBits: bits, from, tTexel: place.rowLength - 1,
       body: `// the 8 codes k0 .. k0 + 7 of texel e of word w, as a' = a + 2^A (0 past K)
       int w = j / ${perWord};
       int k0 = ${32 / f} * w + 8 * (j - w * ${perWord});

@@ -24,7 +24,7 @@ import {
   channelGroups, channelSlot, PlacementShape, placedTexel, placementGLSL, PRODUCT_COORDS, productDeclarations, productMatrices,
   productPassUniforms, RawProductParams, RowPlacement,
 } from './raw_layout';
-import { PACK_UNIFORMS, packPassSource } from './activation_codes_gpu';
+import { CodesSource, packPassSource, packSamplers, packUniforms } from './activation_codes_gpu';
 import { POW2_HELPERS } from './glsl_common';
 
 /** Words added into the bit-sliced accumulator between popcounts. */
@@ -40,20 +40,20 @@ function accumulatorLevels(activationBits: number): number {
   return activationBits + 1 + Math.ceil(Math.log2(FLUSH_WORDS));
 }
 
-/** What the pack pass compiles in: K, words per row, A, and the placement of its rows. */
-export interface PlanesPackParams { k: number; words: number; activationBits: number; place: PlacementShape }
+/** What the pack pass compiles in: K, words per row, A, the placement of its rows, where it reads the codes. */
+export interface PlanesPackParams { k: number; words: number; activationBits: number; place: PlacementShape; from: CodesSource }
 
 /**
  * Pack pass: activation planes, fragment (row, plane group, word) → uvec4 of 4 planes;
- * word = words → T. Uniforms: rows (aRows·planeGroups), codesWidth.
+ * word = words → T.
  */
 export class PlanesPackPass extends RawProgram<PlanesPackParams> {
   constructor(p: PlanesPackParams) {
-    super('PlanesPack', p, ['Codes'], PACK_UNIFORMS);
+    super('PlanesPack', p, packSamplers(p.from), packUniforms(p.from));
   }
 
   source(): string {
-    const { k, words, activationBits: bits, place } = this.p;
+    const { k, words, activationBits: bits, place, from } = this.p;
     const groups = planeGroups(bits);
     const bitsOf: string[] = [];
     for (let l = 0; l < 32; l++) {
@@ -65,7 +65,7 @@ export class PlanesPackPass extends RawProgram<PlanesPackParams> {
       }`);
     }
     return packPassSource({
-      out: 'uvec4', place, k, tTexel: words, tWhen: 'gp == 0',
+      out: 'uvec4', place, k, activationBits: bits, from, tTexel: words, tWhen: 'gp == 0',
       row: `int ra = rr / ${groups};
       int gp = rr - ra * ${groups};`,
       body: `// planes 4gp..4gp+3 are bits A-4gp .. A-4gp-3 of a' = a + 2^A: bits 3..0 of a' >> sh

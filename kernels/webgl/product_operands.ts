@@ -11,7 +11,7 @@ import type { CachedWeight } from '../../src/weight_cache';
 import { MatMulArgs, preluWeights } from '../shared/matmul_args';
 import { MatMulPlan, planMatMul, weightLayout } from '../shared/matmul_plan';
 import { nonFiniteWeights } from '../shared/matmul_route';
-import { ActivationCodesProgram } from './activation_codes_gpu';
+import { ActivationCodesProgram, CodesSource } from './activation_codes_gpu';
 import { EpilogueProgram } from './epilogue_gpu';
 import { runShapeFree, ShapeFreeProgram } from './glsl_common';
 import { WebGLWeight, webglWeight } from './gpu_weight';
@@ -90,10 +90,24 @@ export function quantizedActivations(
   return { rowExp, out };
 }
 
-/** The activation codes of A as a float texture (activation_codes_gpu.ts), with row exponents. */
-export function activationCodes(backend: PbqBackendWebGL, args: MatMulArgs, s: MatMulSetup, temps: TensorInfo[]) {
-  const { rowExp, out } = quantizedActivations(backend, args, s, ActivationCodesProgram, temps);
-  return { rowExp, codes: tensorTexture(backend, out) };
+/** What a pack pass reads (activation_codes_gpu.ts CodesSource): its textures and uniform values, and E for the epilogue. */
+export interface PackInputs { rowExp: TensorInfo; from: CodesSource; textures: WebGLTexture[]; values: RawUniformValues }
+
+/**
+ * The pack pass's inputs: A and its row exponents themselves when both textures have their
+ * tensors' shapes (the pack pass quantizes on the fly: no codes pass), else the activation codes.
+ */
+export function packInputs(backend: PbqBackendWebGL, args: MatMulArgs, s: MatMulSetup, temps: TensorInfo[]): PackInputs {
+  const { plan } = s;
+  const { a2, direct, rowExp } = rowExponents(backend, args.a, plan, args.transposeA, temps);
+  if (direct && !args.transposeA && directlyFetchable(backend, rowExp)) {
+    const textures = [tensorTexture(backend, a2).texture, tensorTexture(backend, rowExp).texture];
+    return { rowExp, from: 'activations', textures, values: { codesWidth: plan.k, shapeM: plan.m } };
+  }
+  const out = runShapeFree(backend, new ActivationCodesProgram(plan.aBatch, plan.m, plan.k, args.transposeA, direct, s.activationBits), [a2, rowExp]);
+  temps.push(out);
+  const codes = tensorTexture(backend, out);
+  return { rowExp, from: 'codes', textures: [codes.texture], values: { codesWidth: codes.texShape[1] } };
 }
 
 /**
@@ -143,8 +157,8 @@ export interface RawProduct {
   aTexture: 'uint' | 'float';
   /** Its weight textures, in its product pass's sampler order (undefined: they do not fit the texture limits). */
   weightTextures(): WebGLTexture[] | undefined;
-  /** The pack pass: activation codes → its activation texture. */
-  packPass(aPlace: RowPlacement): RawPass;
+  /** The pack pass: activation codes (read from `from`) → its activation texture. */
+  packPass(aPlace: RowPlacement, from: CodesSource): RawPass;
   /** The product pass (its last sampler is the activation texture). */
   productPass(aPlace: RowPlacement, aIndex: BatchIndexMode, bIndex: BatchIndexMode): RawPass;
 }
@@ -173,11 +187,11 @@ export function runRawProduct(
   const grid = productGrid(s);
   const weights = aPlace && grid ? p.weightTextures() : undefined;
   if (!aPlace || !grid || !weights) return undefined;
-  const { rowExp, codes } = activationCodes(backend, args, s, temps);
+  const acts = packInputs(backend, args, s, temps);
   const at = rawResources(backend).scratchTexture(p.aTexture, aPlace.width, aPlace.height);
-  runRaw(backend, p.packPass(aPlace), [codes.texture], at, { rows: aPlace.rows, codesWidth: codes.texShape[1] });
+  runRaw(backend, p.packPass(aPlace, acts.from), acts.textures, at, { rows: aPlace.rows, ...acts.values });
   const d = productTarget(backend, grid, temps);
   runRaw(backend, p.productPass(aPlace, aIndex, bIndex), [...weights, at.texture], d.target,
     productUniformValues(s, grid, aIndex, bIndex));
-  return runEpilogue(backend, args, s, grid, d.infos, rowExp, temps);
+  return runEpilogue(backend, args, s, grid, d.infos, acts.rowExp, temps);
 }

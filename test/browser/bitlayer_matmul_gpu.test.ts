@@ -50,10 +50,14 @@ function expectSame(cmp: Comparison, what: string) {
   expect(cmp.length).toBeGreaterThan(0);
 }
 
+/** Where the planes' pack passes read the codes (A itself, or the codes pass: transposed A). */
+const packSources = new Set<string>();
+
 async function expectPartialsEqual(c: CaseSpec) {
   for (const product of PARTIAL_SUM_PRODUCTS) {
     const r = await page().call('partials', c, product);
     expect(r.program).toBe(product);
+    if (r.from) packSources.add(r.from);
     expectSame(r, `${product} partial sums`);
   }
 }
@@ -68,6 +72,7 @@ describe('GLSL partial sums equal the CPU engine bit for bit (planes core and sa
         await expectPartialsEqual(randomCase(seed++, aShape, bShape, 1 + ((bits * 7) % 16), bits, { transposeA: tA, transposeB: tB }));
       }
     }
+    expect([...packSources].sort()).toEqual(['activations', 'codes']);
   });
 
   it('on all-ones words (codes -1 in every plane, full sign planes)', async () => {

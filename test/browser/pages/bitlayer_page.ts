@@ -150,7 +150,7 @@ const api = {
       const cpu = c.accumulator && c.accumulator.type !== 'exact'
         ? cpuAccumulatorPartials(v.a, c.a.shape, v.b, c.b.shape, tA, tB, c.weightBits, c.activationBits, c.accumulator)
         : cpuPartials(v.a, c.a.shape, v.b, c.b.shape, tA, tB, c.weightBits, c.activationBits);
-      return { program: gpu.program, ...compareExact(gpu.values, cpu) };
+      return { program: gpu.program, from: gpu.from, ...compareExact(gpu.values, cpu) };
     } finally {
       tf.dispose([a, b]);
       pbq.configure({ webglProduct: 'auto' });

@@ -17,8 +17,8 @@ import { planMatMul } from '../../../kernels/shared/matmul_plan';
 import { planesProduct, samplerOperands } from '../../../kernels/webgl/BatchMatMul_impl';
 import { runShapeFree } from '../../../kernels/webgl/glsl_common';
 import { NarrowAccumulatorProgram } from '../../../kernels/webgl/narrow_accumulator_gpu';
-import { PlanesPackPass, PlanesParams, planesCoreGLSL } from '../../../kernels/webgl/planes_product_gpu';
-import { activationCodes, MatMulSetup, setupMatMul } from '../../../kernels/webgl/product_operands';
+import { PlanesParams, planesCoreGLSL } from '../../../kernels/webgl/planes_product_gpu';
+import { MatMulSetup, packInputs, setupMatMul } from '../../../kernels/webgl/product_operands';
 import {
   batchIndexDecl, batchIndexExpr, channelGroups, batchIndexMode, batchIndexTable, batchIndexUniforms, placementShape, placeRows,
 } from '../../../kernels/webgl/raw_layout';
@@ -73,18 +73,18 @@ class PlanesPartialsPass extends RawProgram<PlanesParams> {
   }
 }
 
-/** The planes product's partial sums, or undefined when its textures do not fit. */
-function planesPartials(backend: PbqBackendWebGL, args: MatMulArgs, s: MatMulSetup, temps: TensorInfo[]): TensorInfo | undefined {
+/** The planes product's partial sums and where its pack pass read the codes, or undefined when its textures do not fit. */
+function planesPartials(backend: PbqBackendWebGL, args: MatMulArgs, s: MatMulSetup, temps: TensorInfo[]) {
   const { plan, weight: w } = s;
   const p = planesProduct(s);
   const aPlace = placeRows(p.aRowLength, p.aRows, s.maxSize);
   const weights = aPlace && p.weightTextures();
   const textures = s.gpu.planes(s.maxSize);
   if (!aPlace || !weights || !textures) return undefined;
-  const { codes } = activationCodes(backend, args, s, temps);
+  // the pack pass and its inputs as the product runs them (from A itself or from the codes)
+  const acts = packInputs(backend, args, s, temps);
   const at = rawResources(backend).scratchTexture(p.aTexture, aPlace.width, aPlace.height);
-  runRaw(backend, new PlanesPackPass({ k: plan.k, words: w.words, activationBits: s.activationBits, place: placementShape(aPlace) }),
-    [codes.texture], at, { rows: aPlace.rows, codesWidth: codes.texShape[1] });
+  runRaw(backend, p.packPass(aPlace, acts.from), acts.textures, at, { rows: aPlace.rows, ...acts.values });
   const aIndex = batchIndexMode(plan.aIndex, plan.aBatch);
   const bIndex = batchIndexMode(plan.bIndex, plan.bBatch);
   const pass = new PlanesPartialsPass({
@@ -101,22 +101,30 @@ function planesPartials(backend: PbqBackendWebGL, args: MatMulArgs, s: MatMulSet
   if (aTable) values.aIdx = aTable;
   if (bTable) values.bIdx = bTable;
   runRaw(backend, pass, [...weights, at.texture], { texture: out.texture, width: out.texShape[1], height: out.texShape[0] }, values);
-  return out.info;
+  return { info: out.info, from: acts.from };
 }
 
 /**
  * GPU partial sums [outBatch, M, N, t+1] of a call (planes core, or the sampler program when
  * webglProduct is 'sampler' or the planes cannot be placed); with a narrow accumulator,
- * [outBatch, M, N, 3] = [register, overflows, underflows]. Returns the values and which ran.
+ * [outBatch, M, N, 3] = [register, overflows, underflows]. Returns the values, which program ran
+ * and, for the planes, where its pack pass read the codes (activation_codes_gpu.ts CodesSource).
  */
-export function gpuPartials(backend: PbqBackendWebGL, args: MatMulArgs, config: PbqConfig): { values: Float32Array; program: string } {
+export function gpuPartials(
+  backend: PbqBackendWebGL, args: MatMulArgs, config: PbqConfig,
+): { values: Float32Array; program: string; from?: string } {
   const s = setupMatMul(backend, args, config);
   const temps: TensorInfo[] = [];
   try {
     const acc = config.accumulator;
     let out: TensorInfo | undefined;
     let program = 'planes';
-    if (acc.type === 'exact' && config.webglProduct !== 'sampler') out = planesPartials(backend, args, s, temps);
+    let from: string | undefined;
+    if (acc.type === 'exact' && config.webglProduct !== 'sampler') {
+      const planes = planesPartials(backend, args, s, temps);
+      out = planes?.info;
+      from = planes?.from;
+    }
     if (!out) {
       const ops = samplerOperands(backend, args, s, temps);
       program = acc.type === 'exact' ? 'sampler' : 'narrow';
@@ -124,7 +132,7 @@ export function gpuPartials(backend: PbqBackendWebGL, args: MatMulArgs, config: 
         : new NarrowAccumulatorProgram(ops.shape, ops.dims, acc, 'partials'), ops.inputs);
     }
     temps.push(out);
-    return { values: backend.readSync(out.dataId) as Float32Array, program };
+    return { values: backend.readSync(out.dataId) as Float32Array, program, from };
   } finally {
     for (const temp of temps) backend.disposeIntermediateTensorInfo(temp);
   }
