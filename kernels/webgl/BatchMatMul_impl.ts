@@ -41,7 +41,7 @@ function rawProductParams(
   const w = s.weight;
   return {
     activationBits: s.activationBits, weightBits: s.t, storedBits: w.bits, perChannelPlanes: w.channelBits !== undefined,
-    groups: channelGroups(s.plan.n), aPlace: placementShape(aPlace), wPlace: placementShape(wPlace), aIndex, bIndex,
+    groups: channelGroups(s.plan.n), singleRow: s.plan.outBatch * s.plan.m === 1, aPlace: placementShape(aPlace), wPlace: placementShape(wPlace), aIndex, bIndex,
   };
 }
 

@@ -35,8 +35,9 @@ describe('programs compiled per new batch size', () => {
       const got: Compiled = await withPage((p) => p.call('mlpBatches', 'pbq', product, [1, 2, 3, 5]));
       process.stderr.write(`  pbq ${product}: ${got.map((s) => `${s.all} / ${s.pbq}`).join(', ')}\n`);
       // batch 2 compiles, once, the tfjs programs whose inputs had a dimension of 1 at batch 1
-      // (tfjs's keys record size-1 dimensions): 3 per layer (row exponents, codes or planes, epilogue)
-      expect({ product, batch2: got[1].pbq }).toEqual({ product, batch2: 6 });
+      // (tfjs's keys record size-1 dimensions) and, for the raw products, the multi-row variant
+      // of each layer's product pass (batch 1 has its own: raw_layout.ts productCoordsGLSL)
+      expect({ product, batch2: got[1].pbq }).toEqual({ product, batch2: product === 'sampler' ? 6 : 8 });
       expect({ product, later: got.slice(2).map((s) => s.pbq) }).toEqual({ product, later: [0, 0] });
       // what remains is tfjs's upload of the input and read-back of the output, which stock webgl compiles too
       expect({ product, later: got.slice(2).map((s) => s.all) }).toEqual({ product, later: [2, 2] });

@@ -16,20 +16,20 @@ import {
 } from '../../kernels/webgl/raw_program';
 
 /** The reference product pass: K/4 texels of activations per row, 4K texels of weights per group. */
-class F32RefPass extends RawProgram<{ kq: number; groups: number; wPlace: PlacementShape; xPlace: PlacementShape }> {
+class F32RefPass extends RawProgram<{ kq: number; groups: number; singleRow: boolean; wPlace: PlacementShape; xPlace: PlacementShape }> {
   constructor(p: F32RefPass['p']) {
     super('F32RefProduct', p, ['Wf', 'Xf'], PRODUCT_COORD_UNIFORMS);
   }
 
   source(): string {
-    const { kq, groups, wPlace, xPlace } = this.p;
+    const { kq, groups, singleRow, wPlace, xPlace } = this.p;
     return `${RAW_HEADER}
       uniform sampler2D Wf;
       uniform sampler2D Xf;
       ${PRODUCT_OUTPUTS}
       ${placementGLSL('placeW', wPlace)}
       ${placementGLSL('placeX', xPlace)}
-      ${productCoordsGLSL(groups)}
+      ${productCoordsGLSL(groups, singleRow)}
       void main() {
         ${PRODUCT_COORDS}
         ivec2 pw = placeW(g);
@@ -80,7 +80,7 @@ export class F32RefMatMul {
     this.weightBytes = this.w.bytes;
     this.grid = grid;
     this.allocateTargets();
-    this.pass = new F32RefPass({ kq, groups, wPlace: placementShape(wPlace), xPlace: placementShape(xPlace) });
+    this.pass = new F32RefPass({ kq, groups, singleRow: m === 1, wPlace: placementShape(wPlace), xPlace: placementShape(xPlace) });
   }
 
   private allocateTargets(): void {

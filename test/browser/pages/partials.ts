@@ -89,7 +89,7 @@ function planesPartials(backend: PbqBackendWebGL, args: MatMulArgs, s: MatMulSet
   const bIndex = batchIndexMode(plan.bIndex, plan.bBatch);
   const pass = new PlanesPartialsPass({
     activationBits: s.activationBits, weightBits: s.t, storedBits: w.bits, perChannelPlanes: w.channelBits !== undefined,
-    groups: channelGroups(plan.n), aPlace: placementShape(aPlace), wPlace: placementShape(textures.wPlace), aIndex, bIndex,
+    groups: channelGroups(plan.n), singleRow: plan.outBatch * plan.m === 1, aPlace: placementShape(aPlace), wPlace: placementShape(textures.wPlace), aIndex, bIndex,
     words: w.words, mPlace: placementShape(textures.mPlace),
   });
   const out = allocateTensorTexture(backend, [plan.outBatch, plan.m, plan.n, s.t + 1], false);
