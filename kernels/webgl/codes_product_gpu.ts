@@ -22,7 +22,7 @@
 import { channelPlanes, QuantizedWeight, weightCode } from '../../src/quantize';
 import { CodesSource, packPassSource, packSamplers, packUniforms } from './activation_codes_gpu';
 import {
-  channelGroups, channelSlot, PlacementShape, placedTexel, placementGLSL, PRODUCT_COORDS, productDeclarations, productMatrices,
+  channelGroups, PlacementShape, placedTexel, placementGLSL, PRODUCT_COORDS, productDeclarations, productMatrices,
   productPassUniforms, RawProductParams, RowPlacement,
 } from './raw_layout';
 import { RawProgram, RAW_HEADER } from './raw_program';
@@ -65,8 +65,7 @@ export interface CodesParams extends RawProductParams {
 }
 
 /**
- * An RGBA32UI weight image: row b·groups + g holds channel (b, n) in lane q (n = qG + g,
- * channelSlot), its texel
+ * An RGBA32UI weight image: row b·groups + ⌊n/4⌋ holds channel (b, n) in lane n % 4, its texel
  * j = rowWords(c, t_n)[j] (c = b·N + n, t_n = channelPlanes(w, c, t)).
  */
 export function channelRows(
@@ -77,8 +76,7 @@ export function channelRows(
   for (let b = 0; b < w.batch; b++) {
     for (let n = 0; n < w.n; n++) {
       const c = b * w.n + n;
-      const { group, lane } = channelSlot(w.n, n);
-      const base = placedTexel(place, b * groups + group, 0) + lane;
+      const base = placedTexel(place, b * groups + (n >> 2), 0) + (n & 3);
       const words = rowWords(c, channelPlanes(w, c, t));
       for (let j = 0; j < words.length; j++) out[base + 4 * j] = words[j] >>> 0;
     }
@@ -113,10 +111,9 @@ export class CodesPackPass extends RawProgram<CodesPackParams> {
     const { k, place, activationBits, from } = this.p;
     return packPassSource({
       out: 'vec4', place, k, activationBits, from, tTexel: place.rowLength - 1,
-      body: `vec4 o = vec4(0.0);
-      ivec2 p = codeTexel(base + 4 * j);
-      for (int l = 0; l < 4; l++) if (4 * j + l < ${k}) o[l] = nextCode(p);
-      outColor = o;`,
+      body: `ivec2 p = codeTexel(base + 4 * j);
+      ${[0, 1, 2, 3].map((l) => `float c${l} = 4 * j + ${l} < ${k} ? nextCode(p) : 0.0;`).join('\n      ')}
+      outColor = vec4(c0, c1, c2, c3);`,
     });
   }
 }
@@ -140,8 +137,8 @@ export function productPrelude(s: CodesParams, activationSampler: 'sampler2D' | 
 }
 
 /**
- * The product: fragment (g, row = ob·M + m) → d of the 4 channels of group g (channelGroups),
- * written to 4 render targets like the plane form's product (same epilogue).
+ * The product: fragment (g, row = ob·M + m) → d of channels 4g..4g+3 (vec4), written like the
+ * plane form's product (same epilogue).
  */
 export class CodesProductPass extends RawProgram<CodesParams> {
   constructor(p: CodesParams) {

@@ -81,18 +81,17 @@ export class PairsPackPass extends RawProgram<PairsPackParams> {
     const perWord = pairTexelsPerWord(f);
     return packPassSource({
       out: 'uvec4', place, k, activationBits: bits, from, tTexel: place.rowLength - 1,
-      body: `// the 8 codes k0 .. k0 + 7 of texel e of word w, as a' = a + 2^A (0 past K)
+      body: `// the 8 codes k0 .. k0 + 7 of texel e of word w, as a' = a + 2^A (0 past K); unrolled: no array
       int w = j / ${perWord};
       int k0 = ${32 / f} * w + 8 * (j - w * ${perWord});
       ivec2 p = codeTexel(base + k0);
-      uint c[8];
-      for (int i = 0; i < 8; i++) c[i] = k0 + i < ${k} ? uint(int(nextCode(p)) + ${2 ** bits}) : 0u;
-      outColor = uvec4(c[1] | (c[0] << 16), c[3] | (c[2] << 16), c[5] | (c[4] << 16), c[7] | (c[6] << 16));`,
+      ${Array.from({ length: 8 }, (_, i) => `uint c${i} = k0 + ${i} < ${k} ? uint(int(nextCode(p)) + ${2 ** bits}) : 0u;`).join('\n      ')}
+      outColor = uvec4(c1 | (c0 << 16), c3 | (c2 << 16), c5 | (c4 << 16), c7 | (c6 << 16));`,
     });
   }
 }
 
-/** The pair product: fragment (g, row) → d of the 4 channels of group g, like CodesProductPass. */
+/** The pair product: fragment (g, row) → d of channels 4g..4g+3, like CodesProductPass. */
 export class PairsProductPass extends RawProgram<CodesParams & { k: number }> {
   /** p.k: K, compiled in for the offset term o·2^A·K. */
   constructor(p: CodesParams & { k: number }) {

@@ -21,7 +21,7 @@
  */
 import { RawProgram, RAW_HEADER } from './raw_program';
 import {
-  channelGroups, channelSlot, PlacementShape, placedTexel, placementGLSL, PRODUCT_COORDS, productDeclarations, productMatrices,
+  channelGroups, PlacementShape, placedTexel, placementGLSL, PRODUCT_COORDS, productDeclarations, productMatrices,
   productPassUniforms, RawProductParams, RowPlacement,
 } from './raw_layout';
 import { CodesSource, packPassSource, packSamplers, packUniforms } from './activation_codes_gpu';
@@ -143,7 +143,7 @@ export function planesCoreGLSL(s: PlanesParams): string {
   `;
 }
 
-/** The product pass: fragment (g, row = ob·M + m) → d of the 4 channels of group g (channelGroups). */
+/** The product pass: fragment (g, row = ob·M + m) → d of channels 4g..4g+3 (vec4). */
 export class PlanesProductPass extends RawProgram<PlanesParams> {
   constructor(p: PlanesParams) {
     super('PlanesProduct', p, ['Wt', 'Wm', 'At'], productPassUniforms(p));
@@ -179,7 +179,7 @@ export class PlanesProductPass extends RawProgram<PlanesParams> {
 
 /**
  * Weight planes as RGBA32UI texels: row (bBatch·groups + g)·storedBits + i holds word j of plane
- * i of the 4 channels of group g (channelSlot) at texel j. Meta row cg: texel i = popcount(P_i) of the 4 channels,
+ * i of channels 4g..4g+3 at texel j. Meta row cg: texel i = popcount(P_i) of the 4 channels,
  * texel storedBits = planes of each channel.
  */
 export function planesWeightTexels(
@@ -192,8 +192,8 @@ export function planesWeightTexels(
   for (let b = 0; b < batch; b++) {
     for (let ch = 0; ch < n; ch++) {
       const c = b * n + ch;
-      const { group, lane } = channelSlot(n, ch);
-      const cg = b * groups + group;
+      const cg = b * groups + (ch >> 2);
+      const lane = ch & 3;
       for (let i = 0; i < bits; i++) {
         const src = (c * bits + i) * words;
         const row = cg * bits + i;

@@ -18,7 +18,7 @@ import { WebGLWeight, webglWeight } from './gpu_weight';
 import {
   BatchIndexMode, batchIndexMode, batchIndexTable, channelGroups, fitsIndexTable, FragmentGrid, fragmentGrid, placeRows, RowPlacement,
 } from './raw_layout';
-import { allocateTensorTexture, maxTextureSize, RawPass, rawResources, RawUniformValues, runRaw, tensorTexture } from './raw_program';
+import { maxTextureSize, RawPass, rawResources, RawUniformValues, runRaw, tensorTexture } from './raw_program';
 import { aView, directlyFetchable, RowExponentProgram } from './row_exponent_gpu';
 
 /** What every product starts from. */
@@ -111,31 +111,38 @@ export function packInputs(backend: PbqBackendWebGL, args: MatMulArgs, s: MatMul
 }
 
 /**
- * The 4 unpacked tfjs tensors [height, width] a raw product pass writes on its grid (render
- * targets 0..3: lane q of fragment (x, y) is D_q[y, x]; raw_layout.ts channelSlot).
+ * The texture a raw product pass writes: an own RGBA32F scratch texture grid.width × grid.height
+ * (one texel of 4 channels per fragment), and a tfjs tensor [height, width] that lends it to the
+ * epilogue (a tfjs program: it reads the texel with texelFetch, so the tensor's format does not
+ * matter). The tensor is detached from the texture before it is freed (releaseTarget), so the
+ * texture never enters tfjs's pool; a packed tfjs tensor instead would cost an unpack pass.
  */
-function productTarget(backend: PbqBackendWebGL, grid: FragmentGrid, temps: TensorInfo[]) {
-  const d = [0, 1, 2, 3].map(() => allocateTensorTexture(backend, [grid.height, grid.width], false));
-  temps.push(...d.map((x) => x.info));
-  if (d[0].texShape[0] !== grid.height || d[0].texShape[1] !== grid.width) {
-    throw new Error(`pbq: unexpected texture shape ${d[0].texShape} for the product's [${grid.height}, ${grid.width}]`);
-  }
-  return {
-    infos: d.map((x) => x.info),
-    target: { texture: d[0].texture, more: d.slice(1).map((x) => x.texture), width: grid.width, height: grid.height },
-  };
+function productTarget(backend: PbqBackendWebGL, grid: FragmentGrid) {
+  const texture = rawResources(backend).scratchTexture('product', grid.width, grid.height);
+  const info = backend.makeTensorInfo([grid.height, grid.width], 'float32');
+  const texData = backend.texData.get(info.dataId);
+  texData.texture = { texture: texture.texture, texShape: [grid.height, grid.width] } as unknown as typeof texData.texture;
+  texData.texShape = [grid.height, grid.width];
+  texData.isPacked = false;
+  return { info, target: { texture: texture.texture, width: grid.width, height: grid.height } };
+}
+
+/** Frees the tensor of productTarget without handing its texture to tfjs. */
+function releaseTarget(backend: PbqBackendWebGL, info: TensorInfo): void {
+  backend.texData.get(info.dataId).texture = null as unknown as ReturnType<typeof backend.texData.get>['texture'];
+  backend.disposeIntermediateTensorInfo(info);
 }
 
 /** y from the product d: scales, row steps, bias and activation (epilogue_gpu.ts). */
 function runEpilogue(
-  backend: PbqBackendWebGL, args: MatMulArgs, s: MatMulSetup, grid: FragmentGrid, d: TensorInfo[], rowExp: TensorInfo,
+  backend: PbqBackendWebGL, args: MatMulArgs, s: MatMulSetup, grid: FragmentGrid, d: TensorInfo, rowExp: TensorInfo,
   temps: TensorInfo[],
 ): TensorInfo {
   const { plan } = s;
   const aIdx = batchIndexInput(backend, plan.aIndex, plan.aBatch, 'AIndex', temps);
   const bIdx = batchIndexInput(backend, plan.bIndex, plan.bBatch, 'BIndex', temps);
   const prelu = preluWeights(args);
-  const inputs = [...d, rowExp, s.gpu.scales(s.t), aIdx.table, bIdx.table, args.bias, prelu].filter((x): x is TensorInfo => x !== undefined);
+  const inputs = [d, rowExp, s.gpu.scales(s.t), aIdx.table, bIdx.table, args.bias, prelu].filter((x): x is TensorInfo => x !== undefined);
   const program = new EpilogueProgram(
     { activationBits: s.activationBits, aIndex: aIdx.expr, bIndex: bIdx.expr },
     { outBatch: plan.outBatch, m: plan.m, n: plan.n, gridWidth: grid.width },
@@ -190,8 +197,12 @@ export function runRawProduct(
   const acts = packInputs(backend, args, s, temps);
   const at = rawResources(backend).scratchTexture(p.aTexture, aPlace.width, aPlace.height);
   runRaw(backend, p.packPass(aPlace, acts.from), acts.textures, at, { rows: aPlace.rows, ...acts.values });
-  const d = productTarget(backend, grid, temps);
-  runRaw(backend, p.productPass(aPlace, aIndex, bIndex), [...weights, at.texture], d.target,
-    productUniformValues(s, grid, aIndex, bIndex));
-  return runEpilogue(backend, args, s, grid, d.infos, acts.rowExp, temps);
+  const d = productTarget(backend, grid);
+  try {
+    runRaw(backend, p.productPass(aPlace, aIndex, bIndex), [...weights, at.texture], d.target,
+      productUniformValues(s, grid, aIndex, bIndex));
+    return runEpilogue(backend, args, s, grid, d.info, acts.rowExp, temps);
+  } finally {
+    releaseTarget(backend, d.info);
+  }
 }

@@ -143,22 +143,9 @@ export function batchIndexTable(index: Int32Array, mode: BatchIndexMode): Int32A
   return table;
 }
 
-/**
- * Channel groups of a raw product: a fragment computes 4 channels, one per lane of a weight
- * texel. Group g of G = ceil(N/4) holds the channels g, G + g, 2G + g, 3G + g (lane q: channel
- * qG + g), so neighbouring outputs n come from one render target q = ⌊n/G⌋ and the epilogue's
- * neighbouring fragments read the same texture (4 consecutive channels per group would make
- * every fragment of a SIMD group read a different one).
- */
+/** Channel groups of a raw product: a fragment computes channels 4g..4g+3, one per lane of a weight texel. */
 export function channelGroups(n: number): number {
   return Math.ceil(n / 4);
-}
-
-/** The group and lane of channel `c` of N (channelGroups). */
-export function channelSlot(n: number, c: number): { group: number; lane: number } {
-  const groups = channelGroups(n);
-  const lane = Math.floor(c / groups);
-  return { group: c - lane * groups, lane };
 }
 
 /** What every raw product compiles in (all fixed by the weight and the bit settings). */
@@ -187,15 +174,12 @@ export function productPassUniforms(p: RawProductParams) {
 }
 
 /**
- * GLSL of a product's output: d of the fragment's 4 channels goes to 4 render targets, one
- * float each (`writeD(d)`): 4 unpacked tfjs tensors [grid.height, grid.width] that the epilogue
- * reads directly (a packed target would need an unpack pass first).
+ * GLSL of a product's output: d of the fragment's 4 channels as one RGBA32F texel (`writeD(d)`)
+ * of a texture grid.width × grid.height that the epilogue reads with texelFetch (product_operands.ts
+ * productTarget; 4 render targets of one float each measured slower on SwiftShader).
  */
-export const PRODUCT_OUTPUTS = `layout(location = 0) out float d0;
-    layout(location = 1) out float d1;
-    layout(location = 2) out float d2;
-    layout(location = 3) out float d3;
-    void writeD(vec4 d) { d0 = d.x; d1 = d.y; d2 = d.z; d3 = d.w; }`;
+export const PRODUCT_OUTPUTS = `layout(location = 0) out vec4 outColor;
+    void writeD(vec4 d) { outColor = d; }`;
 
 /** Declarations of a raw product: batch tables, the outputs, and productCoords(). */
 export function productDeclarations(p: RawProductParams): string {

@@ -240,7 +240,8 @@ export class RawResources {
     return bytes;
   }
 
-  scratchTexture(kind: 'uint' | 'float', width: number, height: number): RawTexture {
+  /** A scratch texture: 'uint' RGBA32UI, 'float' RGBA32F (activations), 'product' RGBA32F (the products' d). */
+  scratchTexture(kind: 'uint' | 'float' | 'product', width: number, height: number): RawTexture {
     return this.scratch.get(`${kind}:${width}x${height}`, () => (kind === 'uint'
       ? uintTexture(this.backend, width, height, null) : floatTexture(this.backend, width, height, null)));
   }
@@ -283,18 +284,8 @@ function timed(backend: MathBackendWebGL, name: string, draw: () => void): void 
   timers.activeTimers.push({ name, query: timers.getQueryTime(query) });
 }
 
-/**
- * Where a raw pass draws: a texture of width×height texels (fragment output location 0), and
- * optionally more of the same size at locations 1, 2, … (multiple render targets).
- */
-export interface RawTarget { texture: WebGLTexture; width: number; height: number; more?: readonly WebGLTexture[] }
-
-/** Attaches `more` at color attachments 1.. of the bound framebuffer (null: detaches n of them) and sets the draw buffers. */
-function attachMore(gl: WebGL2RenderingContext, more: ReadonlyArray<WebGLTexture | null>): void {
-  more.forEach((texture, i) => gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT1 + i, gl.TEXTURE_2D, texture, 0));
-  const attached = more[0] === null ? 0 : more.length;
-  gl.drawBuffers(Array.from({ length: attached + 1 }, (_, i) => gl.COLOR_ATTACHMENT0 + i));
-}
+/** Where a raw pass draws: a texture of width×height texels. */
+export interface RawTarget { texture: WebGLTexture; width: number; height: number }
 
 /** Draws `pass` over the whole target, `inputs` bound to its samplers in order, with its uniforms' values. */
 export function runRaw(
@@ -312,8 +303,6 @@ export function runRaw(
   const gl = gpgpu.gl as WebGL2RenderingContext;
   timed(backend, pass.name, () => {
     gpgpu.setOutputMatrixTexture(target.texture, target.height, target.width);
-    const more = target.more ?? [];
-    if (more.length > 0) attachMore(gl, more);
     gpgpu.setProgram(binary.program);
     gpgpu.bindVertexArray(binary.program.vao);
     inputs.forEach((texture, i) => {
@@ -328,8 +317,6 @@ export function runRaw(
       else gl.uniform4iv(loc, value as Int32Array);
     });
     gpgpu.executeProgram();
-    // tfjs's programs draw to attachment 0 alone
-    if (more.length > 0) attachMore(gl, more.map(() => null));
   });
 }
 

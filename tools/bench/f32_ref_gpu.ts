@@ -2,17 +2,16 @@
  * `pbq-f32-ref`: the honesty baseline of the benchmark. A plain float32 matmul shader with the
  * same texture handling and fragment mapping as pbq's bitlayer product (own textures read with
  * texelFetch, rows placed so they never wrap, one fragment = one row × 4 output channels,
- * written to 4 render targets), but float32 weights (RGBA32F: 4 channels of one k per texel)
+ * written as one RGBA32F texel), but float32 weights (RGBA32F: 4 channels of one k per texel)
  * and float32 activations (4 consecutive k per texel) instead of bit planes.
  */
 import type { PbqBackendWebGL } from '../../src/backend_webgl';
-import type { TensorInfo } from '@tensorflow/tfjs-core';
 import {
   channelGroups, FragmentGrid, fragmentGrid, PlacementShape, placedTexel, placementGLSL, placementShape, placeRows, PRODUCT_COORD_UNIFORMS,
   PRODUCT_COORDS, PRODUCT_OUTPUTS, productCoordsGLSL,
 } from '../../kernels/webgl/raw_layout';
 import {
-  allocateTensorTexture, floatTexture, maxTextureSize, RawProgram, RAW_HEADER, RawTexture, runRaw,
+  floatTexture, maxTextureSize, RawProgram, RAW_HEADER, RawTexture, runRaw,
 } from '../../kernels/webgl/raw_program';
 
 /** The reference product pass: K/4 texels of activations per row, 4K texels of weights per group. */
@@ -49,8 +48,8 @@ class F32RefPass extends RawProgram<{ kq: number; groups: number; singleRow: boo
 export class F32RefMatMul {
   private w: RawTexture;
   private x: RawTexture;
-  /** The 4 render targets (one float per output channel of a fragment), as the bitlayer products write them. */
-  private out: Array<{ info: TensorInfo; texture: WebGLTexture }> = [];
+  /** The product's RGBA32F texture (4 channels per fragment), as the bitlayer products write theirs. */
+  private out: RawTexture;
   private pass: F32RefPass;
   private grid: FragmentGrid;
   readonly weightBytes: number;
@@ -67,7 +66,7 @@ export class F32RefMatMul {
     for (let g = 0; g < groups; g++) {
       const base = placedTexel(wPlace, g, 0);
       for (let kk = 0; kk < k; kk++) {
-        for (let l = 0; l < 4 && l * groups + g < n; l++) wData[base + 4 * kk + l] = wv[kk * n + l * groups + g];
+        for (let l = 0; l < 4 && 4 * g + l < n; l++) wData[base + 4 * kk + l] = wv[kk * n + 4 * g + l];
       }
     }
     const xData = new Float32Array(xPlace.width * xPlace.height * 4);
@@ -79,34 +78,25 @@ export class F32RefMatMul {
     this.x = floatTexture(backend, xPlace.width, xPlace.height, xData);
     this.weightBytes = this.w.bytes;
     this.grid = grid;
-    this.allocateTargets();
+    this.out = floatTexture(backend, grid.width, grid.height, null);
     this.pass = new F32RefPass({ kq, groups, singleRow: m === 1, wPlace: placementShape(wPlace), xPlace: placementShape(xPlace) });
-  }
-
-  private allocateTargets(): void {
-    this.out = [0, 1, 2, 3].map(() => allocateTensorTexture(this.backend, [this.grid.height, this.grid.width], false));
-  }
-
-  private freeTargets(): void {
-    for (const o of this.out) this.backend.disposeIntermediateTensorInfo(o.info);
   }
 
   /** One product; `sync` reads the result back (waits for the GPU). */
   run(sync: boolean): void {
     runRaw(this.backend, this.pass, [this.w.texture, this.x.texture],
-      { texture: this.out[0].texture, more: this.out.slice(1).map((o) => o.texture), width: this.grid.width, height: this.grid.height },
+      { texture: this.out.texture, width: this.grid.width, height: this.grid.height },
       { shapeM: this.m, fragments: this.grid.count, gridWidth: this.grid.width });
     if (sync) {
-      // readSync caches the values on the CPU: read fresh tensors next time.
-      this.backend.readSync(this.out[3].info.dataId);
-      this.freeTargets();
-      this.allocateTargets();
+      // the products' d, read back from the target still bound to the framebuffer
+      const gl = this.backend.gpgpu.gl as WebGL2RenderingContext;
+      gl.readPixels(0, 0, this.grid.width, this.grid.height, gl.RGBA, gl.FLOAT, new Float32Array(this.grid.width * this.grid.height * 4));
     }
   }
 
   dispose(): void {
     this.w.dispose();
     this.x.dispose();
-    this.freeTargets();
+    this.out.dispose();
   }
 }

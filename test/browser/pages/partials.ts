@@ -58,8 +58,8 @@ class PlanesPartialsPass extends RawProgram<PlanesParams> {
       int ai = ${batchIndexExpr(s.aIndex, 'aIdx')};
       int bi = ${batchIndexExpr(s.bIndex, 'bIdx')};
       int ra = ai * shapeM + m;
-      int lane = n / ${s.groups};
-      int cg = bi * ${s.groups} + n - lane * ${s.groups};
+      int cg = bi * ${s.groups} + n / 4;
+      int lane = n % 4;
       float v;
       if (j == ${t}) {
         v = float(rowSum(ra));
