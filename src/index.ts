@@ -19,7 +19,7 @@ installFusedLstm();
 if (isNode()) registerFileRouters();
 
 export {
-  configure, getConfig, resetConfig, DEFAULT_CONFIG, FLAGS, PbqConfigError, WEBGL_PRODUCTS,
+  configure, getConfig, resetConfig, withConfig, DEFAULT_CONFIG, FLAGS, PbqConfigError, WEBGL_PRODUCTS,
 } from './config';
 export type { PbqConfig, AccumulatorConfig, WebGLProductFlag } from './config';
 export { BACKEND_NAME, detectBaseKind, recreateBackend } from './register';

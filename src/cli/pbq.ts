@@ -123,7 +123,10 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
     return 2;
   }
   try {
-    const report = await convert({ ...options, onProgress: io.isTTY && !options.json ? progressBar(io) : undefined });
+    const report = await convert({
+      ...options, onProgress: io.isTTY && !options.json ? progressBar(io) : undefined,
+      onNote: (note) => io.stderr(`pbq convert: ${note}\n`),
+    });
     io.stdout((options.json ? JSON.stringify(report, null, 2) : formatReport(report)) + '\n');
     return 0;
   } catch (e) {
