@@ -128,15 +128,18 @@ export class LruCache<V> {
   /** Values evicted since creation. */
   evictions = 0;
 
-  constructor(private capacityValue: number, private readonly free: (value: V) => void) {}
+  /** `minCapacity`: the least bound that keeps working (values used together must fit). */
+  constructor(private capacityValue: number, private readonly free: (value: V) => void, private readonly minCapacity = 1) {}
 
   get capacity(): number {
     return this.capacityValue;
   }
 
-  /** Changes the bound (≥ 1), evicting the oldest values past it. */
+  /** Changes the bound (≥ minCapacity), evicting the oldest values past it. */
   set capacity(n: number) {
-    if (!Number.isInteger(n) || n < 1) throw new Error(`pbq: a cache capacity must be an integer ≥ 1, got ${n}`);
+    if (!Number.isInteger(n) || n < this.minCapacity) {
+      throw new Error(`pbq: this cache's capacity must be an integer ≥ ${this.minCapacity}, got ${n}`);
+    }
     this.capacityValue = n;
     this.trim();
   }
@@ -211,7 +214,8 @@ export class RawResources {
   constructor(private readonly backend: PbqBackendWebGL) {
     this.gpgpu = backend.gpgpu;
     this.programs = new LruCache<RawBinary>(RAW_PROGRAM_CACHE_SIZE, (b) => this.gpgpu.deleteProgram(b.program));
-    this.scratch = new LruCache<RawTexture>(SCRATCH_TEXTURE_CACHE_SIZE, (t) => t.dispose());
+    // a product uses two scratch textures at once (activations, d)
+    this.scratch = new LruCache<RawTexture>(SCRATCH_TEXTURE_CACHE_SIZE, (t) => t.dispose(), 2);
   }
 
   binary(pass: RawPass): RawBinary {
