@@ -1,8 +1,11 @@
 /**
- * tfjs-backend-pbq: importing this module registers the pbq backends ('pbq', 'pbq-cpu',
- * 'pbq-webgl' in browsers) and routes tfjs-layers' LSTM cells to PbqLSTMStep (src/layers/).
+ * tfjs-backend-pbq's API, the same in every environment: importing this module registers the pbq
+ * backends ('pbq', 'pbq-cpu', 'pbq-wasm' where WebAssembly has SIMD; 'pbq-webgl' in browsers), routes tfjs-layers' LSTM cells to
+ * PbqLSTMStep (src/layers/) and, in Node, adds the file:// model router. The package's entries
+ * add to it: src/node.ts (Node: `main`, `require`, `import`) exports `convert`; src/browser.ts
+ * (the browser builds) a `convert` that explains it runs in Node only.
  *
- *   import * as tf from '@tensorflow/tfjs-core';
+ *   import * as tf from '@tensorflow/tfjs';
  *   import * as pbq from 'tfjs-backend-pbq';
  *   await tf.setBackend('pbq');
  *   pbq.configure({ weightBits: 4, activationBits: 8 });
@@ -22,10 +25,12 @@ export {
   configure, getConfig, resetConfig, withConfig, DEFAULT_CONFIG, FLAGS, PbqConfigError, WEBGL_PRODUCTS,
 } from './config';
 export type { PbqConfig, AccumulatorConfig, WebGLProductFlag } from './config';
-export { BACKEND_NAME, detectBaseKind, recreateBackend } from './register';
-export type { BaseName } from './register';
+export { BACKEND_NAME, detectBaseKind, recreateBackend, setWasmPaths, setWasmSource } from './register';
+export type { BaseName, WasmSource } from './register';
 export { PbqBackendCPU } from './backend_cpu';
 export { PbqContextLostError } from './errors';
+// a type only: loading tfjs-backend-wasm registers its 'wasm' backend, so it waits for pbq-wasm
+export type { PbqBackendWasm } from './backend_wasm';
 export { accumulatorStats, resetAccumulatorStats } from './accumulator';
 export type { AccumulatorStats } from './accumulator';
 export * as quantization from './quantize';

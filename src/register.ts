@@ -3,20 +3,21 @@
  * over its own (kernels/<base>/register_all_kernels.ts):
  *
  *   'pbq-cpu'    tfjs-backend-cpu + the TypeScript engine (everywhere)
+ *   'pbq-wasm'   tfjs-backend-wasm + the WebAssembly SIMD products (where WebAssembly has SIMD)
  *   'pbq-webgl'  tfjs-backend-webgl + the GLSL products (browsers with WebGL 2)
  *   'pbq'        the best base available here, chosen when it is first created: WebGL 2 in a
- *                browser, else the CPU
+ *                browser, else WebAssembly SIMD (Node too), else the CPU
  *
  * All register with priority 0, so tfjs never picks one by itself: `await tf.setBackend('pbq')`.
  */
-import { engine, env, getBackend, KernelBackend, registerBackend, setBackend } from '@tensorflow/tfjs-core';
+import { engine, env, findBackendFactory, getBackend, KernelBackend, registerBackend, setBackend } from '@tensorflow/tfjs-core';
 import { registerFlags } from './config';
 import { PbqBackendCPU } from './backend_cpu';
 import { registerAllKernels as registerCpuKernels } from '../kernels/cpu/register_all_kernels';
 
 export const BACKEND_NAME = 'pbq';
 
-export type BaseName = 'webgl' | 'cpu';
+export type BaseName = 'webgl' | 'wasm' | 'cpu';
 
 interface PbqBase {
   name: BaseName;
@@ -42,16 +43,67 @@ function hasWebGL2(): boolean {
   }
 }
 
+/** A module of one function returning a v128: compiles only where WebAssembly has SIMD. */
+const SIMD_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, // magic, version
+  1, 5, 1, 0x60, 0, 1, 0x7b, // type section: () -> v128
+  3, 2, 1, 0, // function section
+  10, 22, 1, 20, 0, 0xfd, 0x0c, ...new Array(16).fill(0), 0x0b, // code: v128.const 0; end
+]);
+
+/**
+ * True where tfjs-backend-wasm can load: its 'wasm' backend is registered (the browser builds:
+ * imported by the ES module build, or tf-backend-wasm.js loaded before the script-tag build), or
+ * Node resolves the package (an optional peer dependency there).
+ */
+function hasWasmBackendPackage(): boolean {
+  if (findBackendFactory('wasm')) return true;
+  if (!env().getBool('IS_NODE')) return false;
+  try {
+    (eval('require') as NodeRequire).resolve('@tensorflow/tfjs-backend-wasm');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** True where WebAssembly validates SIMD (Node ≥ 16.4, Chrome ≥ 91, Firefox ≥ 89, Safari ≥ 16.4). */
+function hasWasmSimd(): boolean {
+  try {
+    return typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE);
+  } catch {
+    return false;
+  }
+}
+
 /* eslint-disable @typescript-eslint/no-var-requires */
 const BASES: readonly PbqBase[] = [
   {
     name: 'webgl',
     browserOnly: true,
     available: hasWebGL2,
-    // Loaded on demand, so Node never evaluates tfjs-backend-webgl.
+    // Loaded on demand, so Node (the CommonJS build) never evaluates tfjs-backend-webgl. The
+    // browser builds (tools/build/bundles.ts: esbuild, entry src/browser.ts) bundle these two
+    // requires and import tfjs-backend-webgl up front, as a browser should; no build of pbq is
+    // plain ES modules from tsc, which would have no `require`.
     create: () => new (require('./backend_webgl') as typeof import('./backend_webgl')).PbqBackendWebGL(),
     registerKernels: (name) =>
       (require('../kernels/webgl/register_all_kernels') as typeof import('../kernels/webgl/register_all_kernels')).registerAllKernels(name),
+  },
+  {
+    name: 'wasm',
+    browserOnly: false,
+    available: () => hasWasmSimd() && hasWasmBackendPackage(),
+    // tfjs-backend-wasm is loaded (its kernels registered) before the first await.
+    create: async () => {
+      const { createPbqBackendWasm } = require('./backend_wasm') as typeof import('./backend_wasm');
+      const { attachKernelContext } = require('../kernels/wasm/context') as typeof import('../kernels/wasm/context');
+      const backend = await createPbqBackendWasm();
+      await attachKernelContext(backend);
+      return backend;
+    },
+    registerKernels: (name) =>
+      (require('../kernels/wasm/register_all_kernels') as typeof import('../kernels/wasm/register_all_kernels')).registerAllKernels(name),
   },
   { name: 'cpu', browserOnly: false, available: () => true, create: () => new PbqBackendCPU(), registerKernels: registerCpuKernels },
 ];
@@ -106,3 +158,7 @@ export async function recreateBackend(name: string = getBackend()): Promise<bool
   registerBackend(name, entry.factory, entry.priority);
   return setBackend(name);
 }
+
+/** Where pbq-wasm finds its own module, pbq_simd.wasm (tfjs-backend-wasm's: its setWasmPaths). */
+export { setWasmPaths, setWasmSource } from '../kernels/wasm/engine';
+export type { WasmSource } from '../kernels/wasm/engine';

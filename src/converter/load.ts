@@ -14,6 +14,7 @@ import '../chained_ops';
 import { channelPlanes, QuantizedWeight } from '../quantize';
 import { attachStoredPlanes, detachStoredPlanes } from '../weight_cache';
 import { routeDenseThroughVariable, splitGruRecurrentKernel } from '../layers/load_patches';
+import { isNode } from '../io/file_io';
 import { ConversionError, oneLine } from './errors';
 import { decodePbq, PbqHeader, PBQ_FILE } from './pbq_format';
 
@@ -24,14 +25,28 @@ export interface LoadedPbqModel {
   planeWeights: string[];
 }
 
+/** The model.pbq URL of a folder URL (`out/`, `/models/m`), a model.json URL or a .pbq URL. */
+function pbqUrl(source: string): string {
+  return source.endsWith('.pbq') ? source : `${source.replace(/\/model\.json$/, '').replace(/\/$/, '')}/${PBQ_FILE}`;
+}
+
+/** fetch()es the bytes; in a browser a relative URL is relative to the page, as for tf.loadLayersModel. */
+async function fetchBytes(url: string): Promise<{ bytes: Uint8Array; file: string }> {
+  if (url.startsWith('file://')) throw new ConversionError(`cannot load ${url}: file:// paths load in Node only (serve the folder and pass its URL)`);
+  let res: Response;
+  try {
+    res = await fetch(url);
+  } catch (e) {
+    throw new ConversionError(`cannot fetch ${url}: ${oneLine(e)}`);
+  }
+  if (!res.ok) throw new ConversionError(`cannot fetch ${url}: HTTP ${res.status}`);
+  return { bytes: new Uint8Array(await res.arrayBuffer()), file: url };
+}
+
 /** The bytes of model.pbq and the file name for messages. */
 async function readBytes(source: string): Promise<{ bytes: Uint8Array; file: string }> {
-  if (/^https?:\/\//.test(source)) {
-    const url = source.endsWith('.pbq') ? source : `${source.replace(/\/model\.json$/, '').replace(/\/$/, '')}/${PBQ_FILE}`;
-    const res = await fetch(url);
-    if (!res.ok) throw new ConversionError(`cannot fetch ${url}: HTTP ${res.status}`);
-    return { bytes: new Uint8Array(await res.arrayBuffer()), file: url };
-  }
+  // Outside Node every string is a URL (absolute or relative to the page); in Node, http(s) URLs.
+  if (/^https?:\/\//.test(source) || !isNode()) return fetchBytes(pbqUrl(source));
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const req = eval('require') as (m: string) => any;
   const fs = req('fs');

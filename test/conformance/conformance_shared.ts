@@ -3,15 +3,17 @@ import {RunResult} from './analysis';
 import {checkRun, CheckOutcome, formatSummary, loadExpectations} from './check';
 import {runEnv} from './suite';
 import {SpecSetName} from './spec_sets';
+import {baseTarget, TargetName, TARGETS} from './targets';
 
-export function conformanceSuite(env: 'node' | 'browser', extra?: (get: () => Array<{set: SpecSetName; result: RunResult}>) => void) {
-  describe(`tfjs-core conformance against 'pbq' (${env})`, () => {
+export function conformanceSuite(env: TargetName, extra?: (get: () => Array<{set: SpecSetName; result: RunResult}>) => void) {
+  describe(`tfjs-core conformance against '${TARGETS[env].backend}' (${env})`, () => {
     let runs: Array<{set: SpecSetName; result: RunResult}> = [];
     let o: CheckOutcome;
 
     beforeAll(async () => {
       runs = await runEnv(env);
-      o = checkRun(env, runs, loadExpectations());
+      const base = baseTarget(TARGETS[env]);
+      o = checkRun(env, runs, loadExpectations(), base && await runEnv(base));
       process.stdout.write('\n' + formatSummary(o) + '\n\n');
     }, 10 * 60_000);
 
@@ -33,6 +35,10 @@ export function conformanceSuite(env: 'node' | 'browser', extra?: (get: () => Ar
 
     it('keeps every quantization-tolerance failure within the pbq error bound', () => {
       expect(o.boundViolations.map(b => `${b.key}: ${b.detail}`)).toEqual([]);
+    });
+
+    it('lists as inherited only failures of the stock base backend', () => {
+      expect(o.notInherited).toEqual([]);
     });
 
     extra?.(() => runs);

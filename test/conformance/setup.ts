@@ -1,21 +1,30 @@
 /**
- * Imported first by every conformance bundle (Node and browser): registers the backend under
- * test as 'pbq', configures 16/16 bits, sets the tfjs test environment, installs a probe on the
+ * Imported first by every conformance bundle (Node and browser): runs the specs on the backend
+ * under test (PBQ_BACKEND: 'pbq-cpu', 'pbq-wasm', or 'pbq' in the browser), configures 16/16 bits, sets the tfjs test environment, installs a probe on the
  * pbq matmul kernels (operand ranges for the error bound) and a jasmine reporter that collects
  * results into globalThis.__pbqConformance.
  */
-import {findBackend, getKernel, KernelConfig, KernelBackend, NamedAttrMap, registerKernel, TensorInfo, unregisterKernel} from '@tensorflow/tfjs-core';
+import {backend as activeBackend, findBackend, getKernel, KernelConfig, KernelBackend, NamedAttrMap, registerKernel, setBackend, TensorInfo, unregisterKernel} from '@tensorflow/tfjs-core';
 import {setTestEnvs} from '@tensorflow/tfjs-core/dist/jasmine_util';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import '@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops';
+import {setWasmPaths as setTfjsWasmPaths} from '@tensorflow/tfjs-backend-wasm';
 // Resolved by the bundler to src/index.ts, or to the stand-in (see build.ts).
 import * as pbq from 'pbq-backend-under-test';
 import {MatMulCall, parseNumericFailure, RunResult, SpecResult, specErrorBound} from './analysis';
 
 declare const PBQ_ENV: 'node' | 'browser';
 declare const PBQ_IMPLEMENTATION: string;
+declare const PBQ_BACKEND: string;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 declare const jasmine: any;
+
+// A bundle is not next to the .wasm files: tell both modules where they are (Node runs from
+// the repository root).
+if (PBQ_ENV === 'node') {
+  setTfjsWasmPaths(`${process.cwd()}/node_modules/@tensorflow/tfjs-backend-wasm/dist/`);
+  pbq.setWasmPaths(`${process.cwd()}/kernels/wasm/build/`);
+}
 
 export const BITS = {weightBits: 16, activationBits: 16};
 pbq.configure(BITS);
@@ -24,7 +33,7 @@ pbq.configure(BITS);
 // the pbq bit widths must travel as flags of the test env (configure() alone would be reset).
 setTestEnvs([{
   name: 'pbq',
-  backendName: 'pbq',
+  backendName: PBQ_BACKEND,
   flags: {PBQ_WEIGHT_BITS: BITS.weightBits, PBQ_ACTIVATION_BITS: BITS.activationBits},
   isDataSync: true,
 }]);
@@ -42,12 +51,12 @@ function maxAbs(backend: KernelBackend, t: TensorInfo): number {
   return m;
 }
 
-// The backend registers its kernels when it is first created: create it now, then wrap them.
-const pbqBackend = findBackend('pbq');
-if (!pbqBackend) throw new Error("backend 'pbq' could not be created");
+// The backend registers its kernels when it is first created: start creating it now (an async
+// backend, pbq-wasm, finishes later; tfjs creates it again for every suite), then wrap them.
+findBackend(PBQ_BACKEND);
 for (const name of ['BatchMatMul', '_FusedMatMul']) {
-  const orig = getKernel(name, 'pbq');
-  if (!orig) throw new Error(`backend under test registers no ${name} kernel for 'pbq'`);
+  const orig = getKernel(name, PBQ_BACKEND);
+  if (!orig) throw new Error(`backend under test registers no ${name} kernel for '${PBQ_BACKEND}'`);
   const wrapped: KernelConfig = {
     ...orig,
     kernelFunc: (args) => {
@@ -64,7 +73,7 @@ for (const name of ['BatchMatMul', '_FusedMatMul']) {
       return orig.kernelFunc(args);
     },
   };
-  unregisterKernel(name, 'pbq');
+  unregisterKernel(name, PBQ_BACKEND);
   registerKernel(wrapped);
 }
 
@@ -72,10 +81,10 @@ for (const name of ['BatchMatMul', '_FusedMatMul']) {
 const MAX_MSG = 1500;
 const result: RunResult = {
   env: PBQ_ENV,
-  backend: 'pbq',
+  backend: PBQ_BACKEND,
   implementation: PBQ_IMPLEMENTATION,
-  backendClass: pbqBackend.constructor.name,
-  floatPrecision: pbqBackend.floatPrecision(),
+  backendClass: '?',
+  floatPrecision: 0,
   specs: [],
   suiteErrors: [],
   overallStatus: 'running',
@@ -90,6 +99,14 @@ let currentBits: SpecResult['bits'];
 function trim(msg: string): string {
   return msg.length > MAX_MSG ? msg.slice(0, MAX_MSG) + ` … [${msg.length - MAX_MSG} more chars]` : msg;
 }
+
+// The backend's class and precision, once it exists (before every spec: the suites' beforeAll
+// creates it).
+beforeAll(async () => {
+  if (!(await setBackend(PBQ_BACKEND))) throw new Error(`backend '${PBQ_BACKEND}' could not be created`);
+  result.backendClass = activeBackend().constructor.name;
+  result.floatPrecision = activeBackend().floatPrecision();
+});
 
 jasmine.getEnv().addReporter({
   jasmineStarted() {

@@ -1,12 +1,16 @@
-/** Runs both spec sets in one environment (used by the Jest tests and the CLI). */
+/** Runs both spec sets on one target (used by the Jest tests and the CLI). */
 import {RunResult} from './analysis';
 import {runBrowser, runNode} from './run';
 import {SpecSetName} from './spec_sets';
+import {Target, TargetName, TARGETS} from './targets';
 
 export const SETS: SpecSetName[] = ['matmul', 'broad'];
 
-export async function runEnv(env: 'node' | 'browser'): Promise<Array<{set: SpecSetName; result: RunResult}>> {
+export type Runs = Array<{set: SpecSetName; result: RunResult}>;
+
+export async function runEnv(name: TargetName | Target): Promise<Runs> {
+  const target = typeof name === 'string' ? TARGETS[name] : name;
   const out: Array<{set: SpecSetName; result: RunResult}> = [];
-  for (const set of SETS) out.push({set, result: env === 'node' ? await runNode(set) : await runBrowser(set)});
+  for (const set of SETS) out.push({set, result: target.env === 'node' ? await runNode(target, set) : await runBrowser(target, set)});
   return out;
 }

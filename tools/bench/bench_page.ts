@@ -8,13 +8,18 @@
  *   pbq-glsl:product=<p>  pbq-glsl with webglProduct = p (ablations)
  *   pbq-f32-ref  plain float32 shader with the bitlayer kernel's layout and fragment mapping
  *   webgl-f32    stock tfjs 'webgl' backend
+ *   pbq-wasm     pbq-wasm backend (WebAssembly SIMD engine on tfjs-backend-wasm)
+ *   wasm         stock tfjs 'wasm' backend (XNNPACK)
  * Each timing runs `reps` calls back to back and reads the last result with dataSync (the GPU
  * executes in order), so the ≥ 4.6 ms of an `await data()` never enters a figure.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import * as pbq from '../../src/index';
+import type { PbqBackendWasm } from '../../src/backend_wasm';
+import { WasmWeight } from '../../kernels/wasm/context';
 import '../../src/chained_ops';
 import type { PbqBackendWebGL } from '../../src/backend_webgl';
 import { deviceProfile } from '../../kernels/webgl/BatchMatMul_impl';
@@ -39,7 +44,23 @@ const inputs = new Map<string, Record<string, tf.Tensor2D>>();
 
 const BACKEND_OF: Record<string, string> = {
   'pbq-glsl': 'pbq', 'pbq-glsl-legacy': 'pbq', 'webgl-f32': 'webgl', 'webgl-f16': 'webgl-f16', 'pbq-f32-ref': 'pbq',
+  'pbq-wasm': 'pbq-wasm', wasm: 'wasm',
 };
+/** Every backend a case is prepared on. */
+const BACKENDS = ['webgl', 'webgl-f16', 'pbq', 'wasm', 'pbq-wasm'];
+
+// the .wasm files, as the harness serves the repository
+setWasmPaths('/fs/node_modules/@tensorflow/tfjs-backend-wasm/dist/');
+pbq.setWasmPaths('/fs/kernels/wasm/build/');
+
+/** Bytes of a k×n weight's pbq-wasm packing at `bits` (made by the runs so far). */
+function pbqWasmBytes(w: tf.Tensor, bits: number): number {
+  const [k, n] = w.shape as [number, number];
+  const b = tf.engine().findBackend('pbq-wasm') as PbqBackendWasm;
+  const { device } = b.weightCache.get(w.dataId, { batch: 1, k, n, transposed: false }, bits, () => { throw new Error('not cached'); });
+  if (!(device instanceof WasmWeight)) throw new Error('pbq-wasm has not packed this weight');
+  return device.atWidth(bits).bytes;
+}
 
 /**
  * `webgl-f16`: stock tfjs webgl with WEBGL_FORCE_F16_TEXTURES, as a second backend instance (its
@@ -126,7 +147,7 @@ const api = {
     const xv = seededValues(m * k, seed, 1);
     const wv = seededValues(k * n, seed + 1, 0.05);
     const c: MatMulCase = { m, k, n, x: {}, w: {} };
-    for (const backend of ['webgl', 'webgl-f16', 'pbq']) {
+    for (const backend of BACKENDS) {
       halfFloatTextures(backend === 'webgl-f16');
       await tf.setBackend(backend);
       c.x[backend] = tf.tensor2d(xv, [m, k]);
@@ -177,8 +198,9 @@ const api = {
     const c = cases.get(id)!;
     await use(contender, s ?? undefined); // the kernel options decide the layout
     contender = baseOf(contender);
-    if (contender === 'webgl-f32') return 4 * c.k * c.n;
+    if (contender === 'webgl-f32' || contender === 'wasm') return 4 * c.k * c.n;
     if (contender === 'webgl-f16') return 2 * c.k * c.n;
+    if (contender === 'pbq-wasm') return pbqWasmBytes(c.w['pbq-wasm'], s!.weightBits);
     if (contender === 'pbq-f32-ref') return c.ref!.weightBytes;
     return pbqGlslBytes(c.k, c.n, s!, contender);
   },
@@ -189,7 +211,7 @@ const api = {
     const weights = mlpWeights();
     const byBackend: Record<string, tfl.LayersModel> = {};
     const xs: Record<string, tf.Tensor2D> = {};
-    for (const backend of ['webgl', 'webgl-f16', 'pbq']) {
+    for (const backend of BACKENDS) {
       halfFloatTextures(backend === 'webgl-f16');
       await tf.setBackend(backend);
       const model = tfl.sequential();
@@ -220,6 +242,7 @@ const api = {
     const model = models.get(`mlp-b${batch}`)![BACKEND_OF[baseOf(contender)]];
     const kernels = model.layers.map((l) => (l as unknown as { kernel: { read(): tf.Tensor } }).kernel.read());
     if (contender === 'webgl-f16') return kernels.reduce((s2, k) => s2 + 2 * k.size, 0);
+    if (contender === 'pbq-wasm') return kernels.reduce((s2, k) => s2 + pbqWasmBytes(k, s!.weightBits), 0);
     if (baseOf(contender) !== 'pbq-glsl' && contender !== 'pbq-glsl-legacy') return kernels.reduce((s2, k) => s2 + 4 * k.size, 0);
     return kernels.reduce((sum, k) => sum + pbqGlslBytes(k.shape[0] as number, k.shape[1] as number, s!, contender), 0);
   },
@@ -229,7 +252,7 @@ const api = {
     const byBackend: Record<string, tfl.LayersModel> = {};
     const xs: Record<string, tf.Tensor2D> = {};
     let vocab = 0;
-    for (const backend of ['webgl', 'webgl-f16', 'pbq']) {
+    for (const backend of BACKENDS) {
       halfFloatTextures(backend === 'webgl-f16');
       await tf.setBackend(backend);
       byBackend[backend] = await tfl.loadLayersModel('/fs/models/lstm-lm/model.json');
@@ -258,6 +281,11 @@ const api = {
     const kernels = model.weights.filter((w) => w.shape.length === 2 && /kernel/.test(w.originalName ?? w.name));
     const size = (w: { shape: number[] }) => (w.shape[0] as number) * (w.shape[1] as number);
     if (baseOf(contender) === 'pbq-glsl') return kernels.reduce((sum, k) => sum + pbqGlslBytes(k.shape[0] as number, k.shape[1] as number, s!, contender), 0);
+    if (contender === 'pbq-wasm') {
+      // by formula: the fused LSTM step caches its own [W; U] weight, not these
+      const format = s!.weightBits <= 4 ? 4 : s!.weightBits <= 8 ? 8 : 16;
+      return kernels.reduce((sum, k) => sum + Math.ceil((k.shape[1] as number) / 4) * 4 * (Math.ceil((k.shape[0] as number) / 32) * format * 4 + 8), 0);
+    }
     return kernels.reduce((sum, k) => sum + (contender === 'webgl-f16' ? 2 : 4) * size(k as { shape: number[] }), 0);
   },
 

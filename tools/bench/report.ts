@@ -30,6 +30,7 @@ function markdown(meta: Record<string, unknown>, records: FigureRecord[]): strin
       lines.push(`| ${sh} | ${fmt(f?.msMedian ?? null)} | ${cells.join(' | ')} |`);
     }
     lines.push('', 'Cells: speed-up (median ms).', '');
+    lines.push(...wasmTable(side, mine));
     lines.push(`### All ${side} figures`, '');
     lines.push('| shape | contender | W | A | accumulator | ms (median) | speed-up vs f32 | weight MiB | weight bytes / f32 | reps×samples |');
     lines.push('|---|---|---|---|---|---|---|---|---|---|');
@@ -40,6 +41,26 @@ function markdown(meta: Record<string, unknown>, records: FigureRecord[]): strin
     lines.push('');
   }
   return lines.join('\n');
+}
+
+/** pbq-wasm against stock tfjs-backend-wasm of the same run and side: wasm ms / pbq-wasm ms. */
+function wasmTable(side: 'browser' | 'node', mine: FigureRecord[]): string[] {
+  const shapes = [...new Set(mine.filter((r) => r.contender === 'pbq-wasm').map((r) => r.shape))];
+  if (!shapes.length) return [];
+  const settings = [8, 16].flatMap((a) => [1, 2, 4, 8].map((w) => [w, a]));
+  const lines = [`### ${side === 'browser' ? 'Browser' : 'Node'}: pbq-wasm vs stock wasm (ratio wasm ms / pbq-wasm ms)`, ''];
+  lines.push('| shape | wasm ms | ' + settings.map(([w, a]) => `W${w}A${a}`).join(' | ') + ' |');
+  lines.push('|---|---|' + '---|'.repeat(settings.length));
+  for (const sh of shapes) {
+    const stock = mine.find((r) => r.shape === sh && r.contender === 'wasm');
+    const cells = settings.map(([w, a]) => {
+      const r = mine.find((x) => x.shape === sh && x.contender === 'pbq-wasm' && x.weightBits === w && x.activationBits === a && x.accumulator === 'exact');
+      return r && stock ? `${fmt(stock.msMedian / r.msMedian, 1)}x (${fmt(r.msMedian)})` : '–';
+    });
+    lines.push(`| ${sh} | ${fmt(stock?.msMedian ?? null)} | ${cells.join(' | ')} |`);
+  }
+  lines.push('', 'Cells: ratio (pbq-wasm median ms).', '');
+  return lines;
 }
 
 const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];

@@ -17,12 +17,13 @@ import { evaluateLm, evaluateMnist, LmEvalSet, MnistEvalSet } from '../../models
 export type ModelName = 'mnist-mlp' | 'lstm-lm' | 'gru-lm';
 export const MODEL_NAMES: ModelName[] = ['mnist-mlp', 'lstm-lm', 'gru-lm'];
 
+/** `fullSize`: when `set` is a subset, the size of the whole eval set (digits, or LM windows). */
 export type Task =
-  | { kind: 'mnist'; set: MnistEvalSet; batchSize: number }
-  | { kind: 'lm'; set: LmEvalSet; batchSize: number };
+  | { kind: 'mnist'; set: MnistEvalSet; batchSize: number; fullSize?: number }
+  | { kind: 'lm'; set: LmEvalSet; batchSize: number; fullSize?: number };
 
 export interface Setting {
-  /** 'cpu' / 'webgl' = stock float32 tfjs backend; 'pbq' = quantized. */
+  /** 'cpu' / 'webgl' / 'wasm' = stock float32 tfjs backend; 'pbq' or 'pbq-<base>' = quantized. */
   backend: string;
   weightBits?: number;
   activationBits?: number;
@@ -53,8 +54,13 @@ export function accumulatorLabel(acc: AccumulatorConfig | undefined): string {
   return `float M${acc.mantissa}E${acc.exponent} chunk ${acc.chunk}${acc.rounding === 'nearest' ? ' nearest' : ''}`;
 }
 
+/** True for pbq's backends: 'pbq' (the best base here) and 'pbq-<base>'. */
+export function isPbqBackend(backend: string): boolean {
+  return backend === 'pbq' || backend.startsWith('pbq-');
+}
+
 export function settingLabel(s: Setting): string {
-  if (s.backend !== 'pbq') return `float32 (${s.backend})`;
+  if (!isPbqBackend(s.backend)) return `float32 (${s.backend})`;
   const acc = s.accumulator && s.accumulator.type !== 'exact' ? `, acc ${accumulatorLabel(s.accumulator)}` : '';
   return `W${s.weightBits}A${s.activationBits}${acc}`;
 }
@@ -110,7 +116,7 @@ export async function applySetting(s: Setting): Promise<void> {
     const ok = await tf.setBackend(s.backend);
     if (!ok) throw new Error(`backend '${s.backend}' could not be initialized`);
   }
-  if (s.backend === 'pbq') {
+  if (isPbqBackend(s.backend)) {
     pbq.configure({
       weightBits: s.weightBits ?? 8,
       activationBits: s.activationBits ?? 8,
@@ -129,17 +135,21 @@ export function warmUp(model: LayersModel, task: Task): void {
   });
 }
 
+/** Batches, and the examples evaluated, labelled as a subset when they are one. */
 export function describeTask(task: Task): { batches: number; batchDesc: string; examples: string } {
+  const subset = task.fullSize !== undefined && task.fullSize > (task.kind === 'mnist' ? task.set.n : lmWindows(task.set));
   if (task.kind === 'mnist') {
     const b = Math.min(task.batchSize, task.set.n);
-    return { batches: Math.ceil(task.set.n / b), batchDesc: `${b} digits`, examples: `${task.set.n} digits` };
+    const examples = subset ? `${task.set.n} of ${task.fullSize} digits, evenly spaced` : `${task.set.n} digits`;
+    return { batches: Math.ceil(task.set.n / b), batchDesc: `${b} digits`, examples };
   }
   const w = lmWindows(task.set);
   const b = Math.min(task.batchSize, w);
+  const chars = `${w * task.set.seqLen} chars`;
   return {
     batches: Math.ceil(w / b),
     batchDesc: `${b}×${task.set.seqLen} chars`,
-    examples: `${w * task.set.seqLen} chars`,
+    examples: subset ? `${chars}: first ${w} of ${task.fullSize} windows` : chars,
   };
 }
 
@@ -158,7 +168,7 @@ export async function runSetting(model: LayersModel, modelName: string, task: Ta
   const metric = await evaluateTask(model, task);
   const ms = performance.now() - t0;
   const d = describeTask(task);
-  const quantized = s.backend === 'pbq';
+  const quantized = isPbqBackend(s.backend);
   return {
     model: modelName,
     backend: s.backend,
