@@ -25,9 +25,10 @@ export {
   configure, getConfig, resetConfig, withConfig, DEFAULT_CONFIG, FLAGS, PbqConfigError, WEBGL_PRODUCTS,
 } from './config';
 export type { PbqConfig, AccumulatorConfig, WebGLProductFlag } from './config';
-export { BACKEND_NAME, detectBaseKind, setWasmPaths, setWasmSource } from './register';
+export { BACKEND_NAME, detectBaseKind, recreateBackend, setWasmPaths, setWasmSource } from './register';
 export type { BaseName, WasmSource } from './register';
 export { PbqBackendCPU } from './backend_cpu';
+export { PbqContextLostError } from './errors';
 // a type only: loading tfjs-backend-wasm registers its 'wasm' backend, so it waits for pbq-wasm
 export type { PbqBackendWasm } from './backend_wasm';
 export { accumulatorStats, resetAccumulatorStats } from './accumulator';

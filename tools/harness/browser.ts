@@ -35,9 +35,30 @@ export const CHROMIUM_ARGS = [
   '--disable-sync',
   '--no-first-run',
   '--disable-quic',
-  '--use-angle=swiftshader',
-  '--enable-unsafe-swiftshader',
 ];
+
+/** WebGL on SwiftShader (the default here: no GPU on this machine). */
+export const SWIFTSHADER_ARGS = ['--use-angle=swiftshader', '--enable-unsafe-swiftshader'];
+
+/**
+ * WebGL on the machine's GPU: ANGLE's backend from PBQ_CHROMIUM_ANGLE (default 'default': ANGLE
+ * picks; e.g. 'vulkan', 'gl', 'egl'), the GPU blocklist ignored (headless servers are on it).
+ */
+export function gpuArgs(angle = process.env.PBQ_CHROMIUM_ANGLE || 'default'): string[] {
+  return [`--use-angle=${angle}`, '--ignore-gpu-blocklist', '--enable-gpu'];
+}
+
+/** Whether the environment asks for the real GPU (PBQ_CHROMIUM_GPU=1). */
+export function gpuRequested(): boolean {
+  return /^(1|true|yes)$/i.test(process.env.PBQ_CHROMIUM_GPU ?? '');
+}
+
+export interface LaunchOptions {
+  /** WebGL on the machine's GPU instead of SwiftShader (default: PBQ_CHROMIUM_GPU=1). */
+  gpu?: boolean;
+  /** More Chromium flags (e.g. '--js-flags=--expose-gc'). */
+  extraArgs?: string[];
+}
 
 // ---------------------------------------------------------------------------------------------
 // esbuild bundling with an on-disk cache (.cache/), keyed by options and input mtimes.
@@ -124,8 +145,13 @@ export function chromiumAvailable(): boolean {
   return fs.existsSync(CHROMIUM_PATH);
 }
 
-export async function launchBrowser(): Promise<Browser> {
+/**
+ * The browser of this test file, launched on first use with `opts` (later calls get the same
+ * browser: pass options to the first call, e.g. in beforeAll before openPage).
+ */
+export async function launchBrowser(opts: LaunchOptions = {}): Promise<Browser> {
   if (browserPromise) return browserPromise;
+  const args = [...CHROMIUM_ARGS, ...((opts.gpu ?? gpuRequested()) ? gpuArgs() : SWIFTSHADER_ARGS), ...(opts.extraArgs ?? [])];
   if (!chromiumAvailable()) {
     throw new Error(`Chromium not found at ${CHROMIUM_PATH} ` +
       '(set PBQ_CHROMIUM to override); install with apt-get install -y chromium');
@@ -136,7 +162,7 @@ export async function launchBrowser(): Promise<Browser> {
     return puppeteer.launch({
       executablePath: CHROMIUM_PATH,
       headless: true,
-      args: CHROMIUM_ARGS,
+      args,
       userDataDir,
       protocolTimeout: 15 * 60 * 1000,
       timeout: 60_000,
