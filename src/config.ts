@@ -24,6 +24,13 @@ export type AccumulatorConfig =
 export const WEBGL_PRODUCTS = ['auto', 'planes', 'codes', 'pairs', 'sampler'] as const;
 export type WebGLProductFlag = typeof WEBGL_PRODUCTS[number];
 
+/**
+ * The WebGPU product (kernels/webgpu/select_product.ts): 'planes' = bit-plane AND + countOneBits,
+ * 'dot4' = packed codes with dot4I8Packed; 'auto' asks the device profile.
+ */
+export const WEBGPU_PRODUCTS = ['auto', 'planes', 'dot4'] as const;
+export type WebGPUProductFlag = typeof WEBGPU_PRODUCTS[number];
+
 export interface PbqConfig {
   /** Weight bit planes used at run time, 1..16 (MSB first: fewer bits drop LSB planes). */
   weightBits: number;
@@ -39,6 +46,8 @@ export interface PbqConfig {
   accumulator: AccumulatorConfig;
   /** Which WebGL program computes the exact products ('auto': the device profile's choice). */
   webglProduct: WebGLProductFlag;
+  /** Which WebGPU program computes the exact products ('auto': the device profile's choice). */
+  webgpuProduct: WebGPUProductFlag;
 }
 
 export const MAX_BITS = 16;
@@ -49,6 +58,7 @@ export const DEFAULT_CONFIG: Readonly<PbqConfig> = Object.freeze<PbqConfig>({
   activationMatMul: 'quantize',
   accumulator: { type: 'exact' },
   webglProduct: 'auto',
+  webgpuProduct: 'auto',
 });
 
 /** tf.env() flag of each config key. */
@@ -58,6 +68,7 @@ export const FLAGS = {
   activationMatMul: 'PBQ_ACTIVATION_MATMUL',
   accumulator: 'PBQ_ACCUMULATOR',
   webglProduct: 'PBQ_WEBGL_PRODUCT',
+  webgpuProduct: 'PBQ_WEBGPU_PRODUCT',
 } as const;
 
 const KNOWN_KEYS = Object.keys(FLAGS) as Array<keyof PbqConfig>;
@@ -166,6 +177,7 @@ export function validateConfig(partial: Partial<PbqConfig>): Partial<PbqConfig> 
   }
   if ('accumulator' in partial) out.accumulator = validateAccumulator(partial.accumulator);
   if ('webglProduct' in partial) out.webglProduct = checkOneOf('webglProduct', partial.webglProduct, WEBGL_PRODUCTS);
+  if ('webgpuProduct' in partial) out.webgpuProduct = checkOneOf('webgpuProduct', partial.webgpuProduct, WEBGPU_PRODUCTS);
   return out;
 }
 
@@ -181,6 +193,7 @@ export function registerFlags(): void {
   e.registerFlag(FLAGS.activationMatMul, () => DEFAULT_CONFIG.activationMatMul);
   e.registerFlag(FLAGS.accumulator, () => accumulatorToFlag(DEFAULT_CONFIG.accumulator));
   e.registerFlag(FLAGS.webglProduct, () => DEFAULT_CONFIG.webglProduct);
+  e.registerFlag(FLAGS.webgpuProduct, () => DEFAULT_CONFIG.webgpuProduct);
 }
 
 /** Sets some settings; takes effect at the next kernel call (no re-quantization needed). */
@@ -193,6 +206,7 @@ export function configure(partial: Partial<PbqConfig>): PbqConfig {
   if (valid.activationMatMul !== undefined) e.set(FLAGS.activationMatMul, valid.activationMatMul);
   if (valid.accumulator !== undefined) e.set(FLAGS.accumulator, accumulatorToFlag(valid.accumulator));
   if (valid.webglProduct !== undefined) e.set(FLAGS.webglProduct, valid.webglProduct);
+  if (valid.webgpuProduct !== undefined) e.set(FLAGS.webgpuProduct, valid.webgpuProduct);
   return getConfig();
 }
 
@@ -206,6 +220,7 @@ export function getConfig(): PbqConfig {
     activationMatMul: checkOneOf(FLAGS.activationMatMul, e.get(FLAGS.activationMatMul), ['quantize', 'float'] as const),
     accumulator: accumulatorFromFlag(e.get(FLAGS.accumulator)),
     webglProduct: checkOneOf(FLAGS.webglProduct, e.get(FLAGS.webglProduct), WEBGL_PRODUCTS),
+    webgpuProduct: checkOneOf(FLAGS.webgpuProduct, e.get(FLAGS.webgpuProduct), WEBGPU_PRODUCTS),
   };
 }
 

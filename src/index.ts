@@ -19,9 +19,9 @@ installFusedLstm();
 if (isNode()) registerFileRouters();
 
 export {
-  configure, getConfig, resetConfig, DEFAULT_CONFIG, FLAGS, PbqConfigError, WEBGL_PRODUCTS,
+  configure, getConfig, resetConfig, DEFAULT_CONFIG, FLAGS, PbqConfigError, WEBGL_PRODUCTS, WEBGPU_PRODUCTS,
 } from './config';
-export type { PbqConfig, AccumulatorConfig, WebGLProductFlag } from './config';
+export type { PbqConfig, AccumulatorConfig, WebGLProductFlag, WebGPUProductFlag } from './config';
 export { BACKEND_NAME, detectBaseKind } from './register';
 export type { BaseName } from './register';
 export { PbqBackendCPU } from './backend_cpu';

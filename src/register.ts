@@ -4,6 +4,7 @@
  *
  *   'pbq-cpu'    tfjs-backend-cpu + the TypeScript engine (everywhere)
  *   'pbq-webgl'  tfjs-backend-webgl + the GLSL products (browsers with WebGL 2)
+ *   'pbq-webgpu' tfjs-backend-webgpu + the WGSL products (browsers with WebGPU, secure contexts)
  *   'pbq'        the best base available here, chosen when it is first created: WebGL 2 in a
  *                browser, else the CPU
  *
@@ -16,7 +17,7 @@ import { registerAllKernels as registerCpuKernels } from '../kernels/cpu/registe
 
 export const BACKEND_NAME = 'pbq';
 
-export type BaseName = 'webgl' | 'cpu';
+export type BaseName = 'webgl' | 'webgpu' | 'cpu';
 
 interface PbqBase {
   name: BaseName;
@@ -52,6 +53,15 @@ const BASES: readonly PbqBase[] = [
     create: () => new (require('./backend_webgl') as typeof import('./backend_webgl')).PbqBackendWebGL(),
     registerKernels: (name) =>
       (require('../kernels/webgl/register_all_kernels') as typeof import('../kernels/webgl/register_all_kernels')).registerAllKernels(name),
+  },
+  {
+    name: 'webgpu',
+    browserOnly: true,
+    // After webgl: 'pbq' keeps WebGL 2 as its browser default until WebGPU is measured faster on real GPUs.
+    available: () => (require('./backend_webgpu') as typeof import('./backend_webgpu')).webgpuExposed(),
+    create: () => (require('./backend_webgpu') as typeof import('./backend_webgpu')).createPbqBackendWebGPU(),
+    registerKernels: (name) =>
+      (require('../kernels/webgpu/register_all_kernels') as typeof import('../kernels/webgpu/register_all_kernels')).registerAllKernels(name),
   },
   { name: 'cpu', browserOnly: false, available: () => true, create: () => new PbqBackendCPU(), registerKernels: registerCpuKernels },
 ];

@@ -13,6 +13,10 @@
  * - Pages are served by request interception on a fake origin (http://pbq.test/), nothing on
  *   disk is opened with file:// (so .wasm/.json fetches work). `/fs/<path relative to repo>`
  *   serves any file of the repository; `opts.files` maps extra URL paths to files.
+ * - `{webgpu: true}`: the page is served on the secure origin https://pbq.test (WebGPU needs a
+ *   secure context; intercepted like the default one) and this file's Chromium is launched with
+ *   WEBGPU_ARGS (open the first page of a test file with it). Real GPU: PBQ_CHROMIUM_GPU=1 (see
+ *   gpuArgs()).
  * - Console errors/warnings, page errors and failed requests are forwarded to stderr and kept,
  *   so a failing call() explains itself.
  */
@@ -38,6 +42,29 @@ export const CHROMIUM_ARGS = [
   '--use-angle=swiftshader',
   '--enable-unsafe-swiftshader',
 ];
+
+/** The secure origin of `{webgpu: true}` pages (WebGPU exposes no adapter to http://pbq.test). */
+export const SECURE_ORIGIN = 'https://pbq.test';
+
+/** Added to CHROMIUM_ARGS for WebGPU pages (headless Chromium: SwiftShader's Vulkan adapter). */
+export const WEBGPU_ARGS = ['--enable-unsafe-webgpu'];
+
+/**
+ * Launch flags for a real GPU (PBQ_CHROMIUM_GPU=1): CHROMIUM_ARGS without the SwiftShader pair,
+ * with WebGPU, the GPU blocklist off and ANGLE/Dawn on Vulkan (Linux; on other systems set
+ * PBQ_CHROMIUM_GPU_ARGS to the space-separated flags to use instead, e.g. `--use-angle=metal`).
+ */
+export function gpuArgs(): string[] {
+  const base = CHROMIUM_ARGS.filter((a) => !/swiftshader/.test(a));
+  const extra = process.env.PBQ_CHROMIUM_GPU_ARGS?.split(/\s+/).filter(Boolean) ??
+    ['--use-angle=vulkan', '--enable-features=Vulkan', '--ignore-gpu-blocklist', '--enable-gpu'];
+  return [...base, ...WEBGPU_ARGS, ...extra];
+}
+
+/** Whether this process runs Chromium on a real GPU (PBQ_CHROMIUM_GPU=1). */
+export function realGpu(): boolean {
+  return process.env.PBQ_CHROMIUM_GPU === '1';
+}
 
 // ---------------------------------------------------------------------------------------------
 // esbuild bundling with an on-disk cache (.cache/), keyed by options and input mtimes.
@@ -119,13 +146,22 @@ export async function bundlePage(entryTs: string, extra: BuildOpts = {}): Promis
 
 let browserPromise: Promise<Browser> | null = null;
 let userDataDir: string | null = null;
+/** Whether this file's browser was launched with WEBGPU_ARGS. */
+let browserHasWebGPU = false;
 
 export function chromiumAvailable(): boolean {
   return fs.existsSync(CHROMIUM_PATH);
 }
 
-export async function launchBrowser(): Promise<Browser> {
-  if (browserPromise) return browserPromise;
+export async function launchBrowser(opts: {webgpu?: boolean} = {}): Promise<Browser> {
+  if (browserPromise) {
+    if (opts.webgpu && !browserHasWebGPU) {
+      throw new Error('this test file\'s Chromium was launched without WebGPU: open its first page with {webgpu: true}');
+    }
+    return browserPromise;
+  }
+  const args = realGpu() ? gpuArgs() : opts.webgpu ? [...CHROMIUM_ARGS, ...WEBGPU_ARGS] : CHROMIUM_ARGS;
+  browserHasWebGPU = args.includes(WEBGPU_ARGS[0]);
   if (!chromiumAvailable()) {
     throw new Error(`Chromium not found at ${CHROMIUM_PATH} ` +
       '(set PBQ_CHROMIUM to override); install with apt-get install -y chromium');
@@ -136,7 +172,7 @@ export async function launchBrowser(): Promise<Browser> {
     return puppeteer.launch({
       executablePath: CHROMIUM_PATH,
       headless: true,
-      args: CHROMIUM_ARGS,
+      args,
       userDataDir,
       protocolTimeout: 15 * 60 * 1000,
       timeout: 60_000,
@@ -154,6 +190,7 @@ export async function launchBrowser(): Promise<Browser> {
 export async function closeBrowser(): Promise<void> {
   const p = browserPromise;
   browserPromise = null;
+  browserHasWebGPU = false;
   if (p) {
     try {
       const b = await p;
@@ -196,6 +233,8 @@ export interface OpenPageOptions {
   verbose?: boolean;
   /** Label used in forwarded log lines. */
   label?: string;
+  /** Serve on SECURE_ORIGIN and launch Chromium with WEBGPU_ARGS (WebGPU needs both). */
+  webgpu?: boolean;
 }
 
 export interface PageHandle {
@@ -229,7 +268,8 @@ export async function openPage(entry: string | {bundle: string},
                                opts: OpenPageOptions = {}): Promise<PageHandle> {
   const bundlePath = typeof entry === 'string' ? await bundlePage(entry, opts.build) : entry.bundle;
   const label = opts.label ?? path.basename(typeof entry === 'string' ? entry : entry.bundle);
-  const browser = await launchBrowser();
+  const browser = await launchBrowser({webgpu: opts.webgpu});
+  const origin = opts.webgpu ? SECURE_ORIGIN : ORIGIN;
   const page = await browser.newPage();
   page.setDefaultTimeout(120_000);
   const problems: string[] = [];
@@ -273,8 +313,8 @@ ${opts.preInline ? `<script src="/pre/inline.js"></script>` : ''}
       req.continue().catch(() => undefined);
       return;
     }
-    if (!url.startsWith(ORIGIN + '/')) {
-      note('blocked', `request outside ${ORIGIN}: ${url}`);
+    if (!url.startsWith(origin + '/')) {
+      note('blocked', `request outside ${origin}: ${url}`);
       req.abort('blockedbyclient').catch(() => undefined);
       return;
     }
@@ -299,7 +339,7 @@ ${opts.preInline ? `<script src="/pre/inline.js"></script>` : ''}
     }).catch(() => undefined);
   });
 
-  await page.goto(ORIGIN + '/', {waitUntil: 'load', timeout: 120_000});
+  await page.goto(origin + '/', {waitUntil: 'load', timeout: 120_000});
 
   const callWithTimeout = async (timeoutMs: number, fnName: string, ...args: unknown[]) => {
     let timer: NodeJS.Timeout | undefined;

@@ -1,0 +1,89 @@
+/**
+ * The pbq-webgpu backend (a browser with WebGPU, in a secure context): tfjs-backend-webgpu with
+ * pbq's kernels (kernels/webgpu/) registered over its own. State: the quantized-weight cache
+ * (with each weight's storage buffers) and what the adapter says about the device.
+ */
+import '@tensorflow/tfjs-backend-webgpu';
+import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import { env } from '@tensorflow/tfjs-core';
+import type { DataId } from '@tensorflow/tfjs-core';
+import { WeightCache } from './weight_cache';
+
+/** What the adapter reports (GPUAdapterInfo), read by the device profile (kernels/webgpu/device_profile.ts). */
+export interface WebGPUAdapterDescription {
+  vendor: string;
+  architecture: string;
+  description: string;
+  isFallbackAdapter: boolean;
+}
+
+export class PbqBackendWebGPU extends WebGPUBackend {
+  readonly weightCache = new WeightCache();
+  /** GPU tensors owned by cached weights (kernels/webgpu/gpu_weight.ts), not tensors of the engine. */
+  cacheOwnedDataIds = 0;
+
+  constructor(device: GPUDevice, readonly adapter: WebGPUAdapterDescription, adapterInfo?: GPUAdapterInfo) {
+    super(device, adapterInfo);
+  }
+
+  /**
+   * Data ids of tensors, excluding the storage buffers that cached weights own: those are freed
+   * with their weight, not by the engine, so tfjs's per-kernel leak check must not count them.
+   * Their bytes still show in tf.memory().numBytesInGPU.
+   */
+  override numDataIds(): number {
+    return super.numDataIds() - this.cacheOwnedDataIds;
+  }
+
+  override disposeData(dataId: DataId, force = false): boolean {
+    const freed = super.disposeData(dataId, force);
+    if (freed) this.weightCache.forget(dataId);
+    return freed;
+  }
+
+  override dispose(): void {
+    this.weightCache.clear();
+    super.dispose();
+  }
+}
+
+/** True where WebGPU may exist: a browser with navigator.gpu in a secure context (the adapter is asked at creation). */
+export function webgpuExposed(): boolean {
+  return env().getBool('IS_BROWSER') && typeof navigator !== 'undefined' && 'gpu' in navigator &&
+    (typeof isSecureContext === 'undefined' || isSecureContext);
+}
+
+/**
+ * Creates the backend on its own GPUDevice, with the adapter limits and features that the stock
+ * 'webgpu' backend asks for (tfjs-backend-webgpu 4.22 base.ts).
+ */
+export async function createPbqBackendWebGPU(): Promise<PbqBackendWebGPU> {
+  if (!webgpuExposed()) throw new Error('pbq: WebGPU is not available here (navigator.gpu needs a browser and a secure context)');
+  const adapter = await navigator.gpu.requestAdapter({
+    powerPreference: env().get('WEBGPU_USE_LOW_POWER_GPU') ? 'low-power' : 'high-performance',
+  });
+  if (!adapter) throw new Error('pbq: navigator.gpu.requestAdapter() returned no adapter (Chromium needs --enable-unsafe-webgpu on Linux)');
+  const requiredFeatures: GPUFeatureName[] = [];
+  if (adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
+  const l = adapter.limits;
+  const device = await adapter.requestDevice({
+    requiredFeatures,
+    requiredLimits: {
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+      maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxBufferSize: l.maxBufferSize,
+      maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+    },
+  });
+  const info = (adapter as GPUAdapter & { info?: GPUAdapterInfo }).info;
+  const description: WebGPUAdapterDescription = {
+    vendor: info?.vendor ?? '',
+    architecture: info?.architecture ?? '',
+    description: info?.description ?? '',
+    isFallbackAdapter: Boolean((info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter ??
+      (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter),
+  };
+  return new PbqBackendWebGPU(device, description, info);
+}
