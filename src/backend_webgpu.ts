@@ -1,13 +1,14 @@
 /**
  * The pbq-webgpu backend (a browser with WebGPU, in a secure context): tfjs-backend-webgpu with
  * pbq's kernels (kernels/webgpu/) registered over its own. State: the quantized-weight cache
- * (with each weight's storage buffers) and what the adapter says about the device.
+ * (with each weight's storage buffers), the weights quantized on the GPU, and what the adapter
+ * says about the device.
  */
 import '@tensorflow/tfjs-backend-webgpu';
 import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { env } from '@tensorflow/tfjs-core';
 import type { DataId } from '@tensorflow/tfjs-core';
-import { WeightCache } from './weight_cache';
+import { Disposable, WeightCache } from './weight_cache';
 
 /** What the adapter reports (GPUAdapterInfo), read by the device profile (kernels/webgpu/device_profile.ts). */
 export interface WebGPUAdapterDescription {
@@ -17,8 +18,57 @@ export interface WebGPUAdapterDescription {
   isFallbackAdapter: boolean;
 }
 
+/**
+ * Weights quantized on the GPU (kernels/webgpu/gpu_weight.ts DeviceQuantizedWeight: B operands
+ * whose values exist only on the GPU), by dataId and layout key; freed with their dataId.
+ */
+export class DeviceWeightStore<D extends Disposable = Disposable> {
+  private entries = new WeakMap<DataId, Map<string, D>>();
+  private readonly live = new Set<D>();
+
+  get(dataId: DataId, key: string): D | undefined {
+    return this.entries.get(dataId)?.get(key);
+  }
+
+  /** Installs `entry` (freeing the one it replaces). */
+  set(dataId: DataId, key: string, entry: D): void {
+    let byKey = this.entries.get(dataId);
+    if (!byKey) {
+      byKey = new Map();
+      this.entries.set(dataId, byKey);
+    }
+    const old = byKey.get(key);
+    if (old) this.drop(old);
+    byKey.set(key, entry);
+    this.live.add(entry);
+  }
+
+  private drop(entry: D): void {
+    entry.dispose();
+    this.live.delete(entry);
+  }
+
+  forget(dataId: DataId): void {
+    const byKey = this.entries.get(dataId);
+    if (!byKey) return;
+    for (const entry of byKey.values()) this.drop(entry);
+    this.entries.delete(dataId);
+  }
+
+  clear(): void {
+    for (const entry of [...this.live]) this.drop(entry);
+    this.entries = new WeakMap();
+  }
+
+  /** Entries held (for leak tests). */
+  get size(): number {
+    return this.live.size;
+  }
+}
+
 export class PbqBackendWebGPU extends WebGPUBackend {
   readonly weightCache = new WeightCache();
+  readonly deviceWeights = new DeviceWeightStore();
   /** GPU tensors owned by cached weights (kernels/webgpu/gpu_weight.ts), not tensors of the engine. */
   cacheOwnedDataIds = 0;
 
@@ -37,12 +87,22 @@ export class PbqBackendWebGPU extends WebGPUBackend {
 
   override disposeData(dataId: DataId, force = false): boolean {
     const freed = super.disposeData(dataId, force);
-    if (freed) this.weightCache.forget(dataId);
+    if (freed) {
+      this.weightCache.forget(dataId);
+      this.deviceWeights.forget(dataId);
+    }
     return freed;
+  }
+
+  /** Whether a tensor's values exist only in a GPU buffer (WebGPU cannot read them back synchronously). */
+  gpuResident(dataId: DataId): boolean {
+    const data = this.tensorMap.get(dataId);
+    return data !== undefined && data.values == null && data.resource != null;
   }
 
   override dispose(): void {
     this.weightCache.clear();
+    this.deviceWeights.clear();
     super.dispose();
   }
 }

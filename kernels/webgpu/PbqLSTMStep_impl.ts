@@ -17,8 +17,10 @@ export function lstmStepImpl(backend: PbqBackendWebGPU, args: LstmStepArgs, conf
   try {
     const z = batchMatMulImpl(backend, { a: args.h, b: args.recurrentKernel, transposeA: false, transposeB: false, bias: zx, activation: 'linear' }, config);
     temps.push(z);
-    const cell = (output: 'h' | 'c') =>
-      backend.runWebGPUProgram(new LstmCellProgram(batch, units, args.recurrentActivation, output), [z, args.c], 'float32');
+    const cell = (output: 'h' | 'c') => {
+      const program = new LstmCellProgram(batch, units, args.recurrentActivation, output);
+      return backend.runWebGPUProgram(program, [z, args.c], 'float32', program.uniformData);
+    };
     return [cell('h'), cell('c')];
   } finally {
     for (const t of temps) backend.disposeData(t.dataId);

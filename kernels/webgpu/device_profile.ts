@@ -17,8 +17,8 @@ export interface TileRequest {
   outBatch: number;
   /** Weight words per channel of the product. */
   weightWords: number;
-  /** Staged activation u32 per row and weight word. */
-  stagePerWord: number;
+  /** Staged activation u32 per row and weight word, at most (sizes the chunk). */
+  maxStagePerWord: number;
 }
 
 export interface DeviceProfile {
@@ -31,12 +31,17 @@ export interface DeviceProfile {
 }
 
 const THREADS = 64;
-/** Rows per workgroup: each weight word then serves up to this many rows from registers. */
-const MAX_TILE_ROWS = 4;
+/**
+ * Rows per workgroup: 1 at batch 1, else 4 (rows past M are masked; two tile shapes keep the
+ * pipelines few): each weight word then serves 4 rows from registers.
+ */
+function tileRows(m: number): number {
+  return m === 1 ? 1 : 4;
+}
 
-function tileOf(r: TileRequest, splits: number): ProductTile {
-  const rows = Math.min(r.m, MAX_TILE_ROWS);
-  return { threads: THREADS, rows, splits, chunk: chunkWords(rows, r.stagePerWord, Math.ceil(r.weightWords / splits)) };
+function tileOf(r: TileRequest, splits: number, staged: boolean): ProductTile {
+  const rows = tileRows(r.m);
+  return { threads: THREADS, rows, splits, staged, chunk: chunkWords(rows, r.maxStagePerWord) };
 }
 
 /**
@@ -49,7 +54,7 @@ export const SWIFTSHADER_PROFILE: DeviceProfile = {
   name: 'swiftshader',
   evidence: 'tools/bench/README.md, WebGPU ablation (planes vs dot4, 1×4096×4096 and MLP batch 1, W1–8 A8)',
   autoProduct: (t, activationBits) => (t <= 2 || t > 8 || activationBits > 14 ? 'planes' : 'dot4'),
-  tile: (r) => tileOf(r, 1),
+  tile: (r) => tileOf(r, 1, false),
 };
 
 /**
@@ -65,10 +70,10 @@ export const GPU_PROFILE: DeviceProfile = {
   evidence: 'unmeasured: operation counts per 32 MACs (planes 3t(A+1), dot4 8 per digit); DESIGN-NOTES §1, §10',
   autoProduct: (t, activationBits) => (t <= 1 || t > 8 || activationBits > 14 ? 'planes' : 'dot4'),
   tile: (r) => {
-    const rows = Math.min(r.m, MAX_TILE_ROWS);
+    const rows = tileRows(r.m);
     const groups = Math.ceil(r.np4 / THREADS) * Math.ceil(r.m / rows) * r.outBatch;
     const splits = Math.max(1, Math.min(Math.floor(256 / groups), Math.floor(r.weightWords / 16), 64));
-    return tileOf(r, splits);
+    return tileOf(r, splits, true);
   },
 };
 

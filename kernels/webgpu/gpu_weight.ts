@@ -1,24 +1,35 @@
 /**
- * The storage buffers of one cached weight (WeightCache entry.device), in the layouts the
- * products read, each made on first use and freed with the weight:
+ * The storage buffers of one quantized weight, in the layouts the products read, each made on
+ * first use and freed with the weight:
  *
  *   planes()      the stored planes, [batch][plane][word][channel]: bits/32 of float32's bytes
  *                 (planes_product_wgsl.ts reads the first t of them)
  *   codes(t)      f-bit codes at t planes (f = t rounded up to 1, 2, 4, 8), [batch][word·f][channel]:
- *                 f/32 of float32's bytes (dot4_product_wgsl.ts)
+ *                 f/32 of float32's bytes, made from the planes on the GPU (weight_codes_wgsl.ts;
+ *                 dot4_product_wgsl.ts)
  *   scales(t)     m_n · 2^−t_n per channel (the epilogue)
  *   shifts(t)     δ_n = t − t_n per channel, for weights whose channels store different plane
- *                 counts (planes product only)
+ *                 counts (planes product, codes pass)
  *
- * Channels are padded to a multiple of 4 (vec4 loads). These tfjs tensors are not tensors of the
- * engine: PbqBackendWebGPU.numDataIds leaves them out of tfjs's per-kernel leak check
- * (cacheOwnedDataIds); their bytes show in tf.memory().numBytesInGPU.
+ * Two kinds: WebGPUWeight, from planes quantized on the CPU (src/quantize.ts, the WeightCache
+ * entry's `device` copy: the usual case, B's values are in host memory), and
+ * DeviceQuantizedWeight, quantized on the GPU by the same rule, bit for bit (weight_range_wgsl.ts,
+ * weight_planes_wgsl.ts), for a B operand whose values exist only on the GPU (the output of a GPU
+ * op): WebGPU has no synchronous read-back, and tfjs-webgpu's canvas-based readSync loses the
+ * device in headless Chromium. Channels are padded to a multiple of 4 (vec4 loads). These tfjs
+ * tensors are not tensors of the engine: PbqBackendWebGPU.numDataIds leaves them out of tfjs's
+ * per-kernel leak check (cacheOwnedDataIds); their bytes show in tf.memory().numBytesInGPU.
  */
 import type { DataType, TensorInfo } from '@tensorflow/tfjs-core';
 import type { PbqBackendWebGPU } from '../../src/backend_webgpu';
-import { channelPlanes, QuantizedWeight } from '../../src/quantize';
-import type { CachedWeight, Disposable } from '../../src/weight_cache';
+import { channelPlanes, QuantizedWeight, wordsFor } from '../../src/quantize';
+import type { CachedWeight, Disposable, WeightLayout } from '../../src/weight_cache';
 import { codeField } from './product_parts';
+import { WeightCodesProgram } from './weight_codes_wgsl';
+import { WeightPlanesProgram } from './weight_planes_wgsl';
+import { WeightRangeProgram } from './weight_range_wgsl';
+import { WeightScalesProgram } from './weight_scales_wgsl';
+import type { PbqFlatProgram } from './wgsl_common';
 
 /** Channels rounded up to whole vec4s. */
 export function paddedChannels(n: number): number {
@@ -42,44 +53,6 @@ export function planesBuffer(w: QuantizedWeight): Int32Array {
   return out;
 }
 
-/**
- * The f-bit codes of t planes (dot4_product_wgsl.ts): code of (channel, k) in word
- * g = floor(k·f/32), byte b = k mod 4, field j = floor((k mod 32/f) / 4), bits 8b + f·j. f = 8:
- * q_t as a signed byte; f < 8: the offset code v = q_t + 2^(f−1) (product_parts.ts).
- */
-export function codesBuffer(w: QuantizedWeight, t: number): Int32Array {
-  const f = codeField(t);
-  if (f === 0) throw new Error(`pbq: dot4 codes need 1..8 planes, got ${t}`);
-  const np = paddedChannels(w.n);
-  const groups = w.words * f;
-  const out = new Int32Array(w.batch * groups * np);
-  const perWord = 32 / f;
-  const codes = new Int32Array(32);
-  for (let c = 0; c < w.batch * w.n; c++) {
-    const b = Math.floor(c / w.n);
-    const n = c - b * w.n;
-    const tn = channelPlanes(w, c, t);
-    const base = c * w.bits * w.words;
-    for (let word = 0; word < w.words; word++) {
-      // q_tn of the 32 columns of this word, from its first tn planes (MSB first)
-      codes.fill(0);
-      for (let p = 0; p < tn; p++) {
-        const bits = w.planes[base + p * w.words + word];
-        if (bits === 0) continue;
-        const weight = p === 0 ? -(2 ** (tn - 1)) : 2 ** (tn - 1 - p);
-        for (let l = 0; l < 32; l++) if ((bits >>> l) & 1) codes[l] += weight;
-      }
-      for (let l = 0; l < 32; l++) {
-        const k = word * 32 + l;
-        const code = f === 8 ? codes[l] & 0xff : codes[l] + 2 ** (f - 1);
-        const kk = k % perWord;
-        out[(b * groups + Math.floor(k / perWord)) * np + n] |= code << (8 * (kk % 4) + f * Math.floor(kk / 4));
-      }
-    }
-  }
-  return out;
-}
-
 /** m_n · 2^−t_n per channel: the factor between d and y, without the row step. */
 export function channelScales(w: QuantizedWeight, t: number): Float32Array {
   return w.ranges.map((m, c) => m * 2 ** -channelPlanes(w, c, t));
@@ -90,71 +63,160 @@ export function channelShifts(w: QuantizedWeight, t: number): Int32Array {
   return Int32Array.from(w.ranges, (_, c) => t - channelPlanes(w, c, t));
 }
 
-export class WebGPUWeight implements Disposable {
-  private planeTensor?: TensorInfo;
-  private readonly codeTensors = new Map<number, TensorInfo>();
-  private readonly scaleTensors = new Map<number, TensorInfo>();
-  private readonly shiftTensors = new Map<number, TensorInfo>();
+/** What the products read of a weight, whichever side quantized it. */
+export interface WeightBuffers extends Disposable {
+  /** Planes stored per channel. */
+  readonly bits: number;
+  readonly batch: number;
+  readonly n: number;
+  readonly words: number;
+  /** t_n: the planes channel c (batch·N + n) uses at t. */
+  channelPlanes(c: number, t: number): number;
+  planes(): TensorInfo;
+  codes(t: number): TensorInfo;
+  scales(t: number): TensorInfo;
+  /** Per-channel δ_n at t, or undefined when every channel stores the same planes. */
+  shifts(t: number): TensorInfo | undefined;
+  /** GPU bytes held (4 per element). */
+  readonly bytes: number;
+}
 
-  constructor(private readonly backend: PbqBackendWebGPU, readonly weight: QuantizedWeight) {}
+/** The buffers and bookkeeping both kinds share: owned tensors, memoized per t, freed together. */
+abstract class OwnedBuffers implements Disposable {
+  private readonly held: TensorInfo[] = [];
+  private readonly memos = new Map<string, TensorInfo>();
 
-  /** A tfjs tensor owned by this weight (counted out of the engine's data ids). */
-  private owned(dtype: DataType, values: Int32Array | Float32Array): TensorInfo {
+  constructor(protected readonly backend: PbqBackendWebGPU) {}
+
+  /** Takes ownership of a tensor (counted out of the engine's data ids). */
+  protected own(info: TensorInfo): TensorInfo {
     this.backend.cacheOwnedDataIds++;
-    return this.backend.makeTensorInfo([values.length], dtype, values);
+    this.held.push(info);
+    return info;
   }
 
-  private memo(map: Map<number, TensorInfo>, t: number, make: () => TensorInfo): TensorInfo {
-    let info = map.get(t);
+  protected upload(dtype: DataType, values: Int32Array | Float32Array): TensorInfo {
+    return this.own(this.backend.makeTensorInfo([values.length], dtype, values));
+  }
+
+  protected run(program: PbqFlatProgram, inputs: TensorInfo[], dtype: DataType): TensorInfo {
+    return this.own(this.backend.runWebGPUProgram(program, inputs, dtype, program.uniformData));
+  }
+
+  protected memo(key: string, make: () => TensorInfo): TensorInfo {
+    let info = this.memos.get(key);
     if (!info) {
       info = make();
-      map.set(t, info);
+      this.memos.set(key, info);
     }
     return info;
   }
 
-  planes(): TensorInfo {
-    this.planeTensor ??= this.owned('int32', planesBuffer(this.weight));
-    return this.planeTensor;
-  }
-
-  codes(t: number): TensorInfo {
-    return this.memo(this.codeTensors, t, () => this.owned('int32', codesBuffer(this.weight, t)));
-  }
-
-  scales(t: number): TensorInfo {
-    return this.memo(this.scaleTensors, t, () => this.owned('float32', channelScales(this.weight, t)));
-  }
-
-  /** Per-channel δ_n at t, or undefined when every channel stores the same planes. */
-  shifts(t: number): TensorInfo | undefined {
-    if (!this.weight.channelBits) return undefined;
-    return this.memo(this.shiftTensors, t, () => this.owned('int32', channelShifts(this.weight, t)));
-  }
-
-  private tensors(): TensorInfo[] {
-    return [...(this.planeTensor ? [this.planeTensor] : []), ...this.codeTensors.values(), ...this.scaleTensors.values(),
-      ...this.shiftTensors.values()];
-  }
-
-  /** Bytes held (4 per element). */
   get bytes(): number {
-    return this.tensors().reduce((sum, info) => sum + 4 * info.shape[0], 0);
+    return this.held.reduce((sum, info) => sum + 4 * info.shape.reduce((a, b) => a * b, 1), 0);
   }
 
   dispose(): void {
-    for (const info of this.tensors()) {
+    for (const info of this.held) {
       this.backend.disposeData(info.dataId);
       this.backend.cacheOwnedDataIds--;
     }
-    this.planeTensor = undefined;
-    this.codeTensors.clear();
-    this.scaleTensors.clear();
-    this.shiftTensors.clear();
+    this.held.length = 0;
+    this.memos.clear();
   }
 }
 
-/** The WebGPU copies of a cached weight (made on first use). */
+/** The codes of t planes from a weight's planes buffer (weight_codes_wgsl.ts). */
+function codesProgram(w: WeightBuffers, t: number): WeightCodesProgram {
+  const field = codeField(t);
+  if (field === 0) throw new Error(`pbq: dot4 codes need 1..8 planes, got ${t}`);
+  return new WeightCodesProgram({
+    batch: w.batch, n: w.n, words: w.words, np: paddedChannels(w.n), storedBits: w.bits, t, field, shifts: w.shifts(t) !== undefined,
+  });
+}
+
+/** A weight quantized on the CPU (src/quantize.ts): its planes uploaded once. */
+export class WebGPUWeight extends OwnedBuffers implements WeightBuffers {
+  readonly bits: number;
+  readonly batch: number;
+  readonly n: number;
+  readonly words: number;
+
+  constructor(backend: PbqBackendWebGPU, readonly weight: QuantizedWeight) {
+    super(backend);
+    ({ bits: this.bits, batch: this.batch, n: this.n, words: this.words } = weight);
+  }
+
+  channelPlanes(c: number, t: number): number {
+    return channelPlanes(this.weight, c, t);
+  }
+
+  planes(): TensorInfo {
+    return this.memo('planes', () => this.upload('int32', planesBuffer(this.weight)));
+  }
+
+  codes(t: number): TensorInfo {
+    return this.memo(`codes${t}`, () => {
+      const shifts = this.shifts(t);
+      return this.run(codesProgram(this, t), shifts ? [this.planes(), shifts] : [this.planes()], 'int32');
+    });
+  }
+
+  scales(t: number): TensorInfo {
+    return this.memo(`scales${t}`, () => this.upload('float32', channelScales(this.weight, t)));
+  }
+
+  shifts(t: number): TensorInfo | undefined {
+    if (!this.weight.channelBits) return undefined;
+    return this.memo(`shifts${t}`, () => this.upload('int32', channelShifts(this.weight, t)));
+  }
+}
+
+/**
+ * A weight quantized on the GPU from B's GPU buffer, with quantize.ts's rule and 'nan' policy
+ * (a channel with NaN/Inf has range NaN and NaN outputs: a GPU-resident tf.Variable with NaN
+ * cannot raise quantize.ts's error without a read-back). Every channel has `bits` planes.
+ */
+export class DeviceQuantizedWeight extends OwnedBuffers implements WeightBuffers {
+  readonly batch: number;
+  readonly n: number;
+  readonly words: number;
+  private readonly ranges: TensorInfo;
+  private readonly planeBuffer: TensorInfo;
+
+  constructor(backend: PbqBackendWebGPU, b: TensorInfo, layout: WeightLayout, readonly bits: number) {
+    super(backend);
+    this.batch = layout.batch;
+    this.n = layout.n;
+    this.words = wordsFor(layout.k);
+    this.ranges = this.run(new WeightRangeProgram(layout.batch, layout.k, layout.n, layout.transposed), [b], 'float32');
+    this.planeBuffer = this.run(new WeightPlanesProgram({
+      batch: layout.batch, k: layout.k, n: layout.n, words: this.words, np: paddedChannels(layout.n), bits, transposed: layout.transposed,
+    }), [b, this.ranges], 'int32');
+  }
+
+  channelPlanes(_c: number, t: number): number {
+    return Math.min(t, this.bits);
+  }
+
+  planes(): TensorInfo {
+    return this.planeBuffer;
+  }
+
+  codes(t: number): TensorInfo {
+    return this.memo(`codes${t}`, () => this.run(codesProgram(this, t), [this.planeBuffer], 'int32'));
+  }
+
+  scales(t: number): TensorInfo {
+    return this.memo(`scales${t}`, () => this.run(new WeightScalesProgram(this.batch * this.n, t), [this.ranges], 'float32'));
+  }
+
+  shifts(): undefined {
+    return undefined;
+  }
+}
+
+/** The WebGPU copies of a CPU-quantized cached weight (made on first use). */
 export function webgpuWeight(backend: PbqBackendWebGPU, entry: CachedWeight): WebGPUWeight {
   if (entry.device instanceof WebGPUWeight) return entry.device;
   const copies = new WebGPUWeight(backend, entry.weight);

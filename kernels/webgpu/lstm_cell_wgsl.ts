@@ -15,9 +15,10 @@ export class LstmCellProgram extends PbqFlatProgram {
       : 'return clamp(0.2 * x + 0.5, 0.0, 1.0);';
     super({
       name: 'lstm_cell',
-      key: `${batch}_${units}_${recurrentActivation}_${output}`,
+      key: `${recurrentActivation}_${output}`,
       outputShape: [batch, units],
       inputs: ['Z', 'C'],
+      uniforms: { ints: { units } },
       source: `
   fn gate(x: f32) -> f32 { ${gate} }
   // tfjs-backend-webgpu's tanh (the builtin may overflow to NaN for large |x| on some devices)
@@ -27,14 +28,15 @@ export class LstmCellProgram extends PbqFlatProgram {
   }
   fn main(index: i32) {
     if (index >= uniforms.size) { return; }
-    let b = index / ${units};
-    let j = index - b * ${units};
-    let z = b * ${4 * units} + j;
+    let h = uniforms.units;
+    let b = index / h;
+    let j = index - b * h;
+    let z = b * 4 * h + j;
     let i = gate(Z[z]);
-    let f = gate(Z[z + ${units}]);
-    let g = tanhOf(Z[z + ${2 * units}]);
+    let f = gate(Z[z + h]);
+    let g = tanhOf(Z[z + 2 * h]);
     let c = f * C[index] + i * g;
-    ${output === 'c' ? 'setOutputAtIndex(index, c);' : `setOutputAtIndex(index, gate(Z[z + ${3 * units}]) * tanhOf(c));`}
+    ${output === 'c' ? 'setOutputAtIndex(index, c);' : `setOutputAtIndex(index, gate(Z[z + 3 * h]) * tanhOf(c));`}
   }`,
     });
   }

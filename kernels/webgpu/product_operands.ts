@@ -6,27 +6,24 @@
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import type { PbqBackendWebGPU } from '../../src/backend_webgpu';
 import type { PbqConfig } from '../../src/config';
-import type { QuantizedWeight } from '../../src/quantize';
-import type { CachedWeight } from '../../src/weight_cache';
+import type { WeightLayout } from '../../src/weight_cache';
 import { MatMulArgs, preluWeights } from '../shared/matmul_args';
 import { MatMulPlan, planMatMul, weightLayout } from '../shared/matmul_plan';
 import { nonFiniteWeights } from '../shared/matmul_route';
 import { ActivationForm, ActivationLayout, activationLayout, ActivationQuantizeProgram } from './activation_quantize_wgsl';
 import { DeviceProfile, ExactProduct, profileForAdapter } from './device_profile';
-import { Dot4ProductProgram } from './dot4_product_wgsl';
+import { DOT4_MAX_STAGE, Dot4ProductProgram } from './dot4_product_wgsl';
 import { EpilogueProgram } from './epilogue_wgsl';
-import { paddedChannels, WebGPUWeight, webgpuWeight } from './gpu_weight';
+import { DeviceQuantizedWeight, paddedChannels, WeightBuffers, webgpuWeight } from './gpu_weight';
 import { codeField, dot4Parts, IntegerParts, planesParts } from './product_parts';
-import { PlanesProductProgram } from './planes_product_wgsl';
+import { PLANES_MAX_STAGE, PlanesProductProgram } from './planes_product_wgsl';
 import type { ProductTile } from './product_tile_wgsl';
-import { activationUniforms, batchIndexExpr, needsBatchTable } from './wgsl_common';
 
 /** What every product starts from. */
 export interface MatMulSetup {
   plan: MatMulPlan;
-  entry: CachedWeight;
-  weight: QuantizedWeight;
-  gpu: WebGPUWeight;
+  /** The weight's buffers (quantized on the CPU, or on the GPU when B's values exist only there). */
+  gpu: WeightBuffers;
   /** Planes used: min(stored planes, weightBits). */
   t: number;
   activationBits: number;
@@ -45,40 +42,63 @@ export function deviceProfile(backend: PbqBackendWebGPU): DeviceProfile {
   return profile;
 }
 
+/** Thrown by the weight cache's read when B's values exist only on the GPU. */
+const GPU_RESIDENT = new Error('pbq: B operand is GPU-resident');
+
+/** The cache key of a layout on the device store. */
+function layoutKey(l: WeightLayout): string {
+  return `${l.batch}x${l.k}x${l.n}${l.transposed ? 'T' : ''}`;
+}
+
+/**
+ * The weight's buffers at ≥ `bits` planes: from the CPU WeightCache (src/weight_cache.ts: stored
+ * planes, or quantized once from B's host values), or, when B's values exist only in a GPU
+ * buffer, quantized on the GPU (DeviceQuantizedWeight, same integers), kept per dataId.
+ */
+export function weightBuffers(backend: PbqBackendWebGPU, b: TensorInfo, layout: WeightLayout, bits: number): WeightBuffers {
+  const key = layoutKey(layout);
+  const onDevice = backend.deviceWeights.get(b.dataId, key) as DeviceQuantizedWeight | undefined;
+  if (onDevice && onDevice.bits >= bits) return onDevice;
+  try {
+    const entry = backend.weightCache.get(b.dataId, layout, bits, () => {
+      if (backend.gpuResident(b.dataId)) throw GPU_RESIDENT;
+      return backend.readSync(b.dataId) as Float32Array;
+    }, nonFiniteWeights(b));
+    return webgpuWeight(backend, entry);
+  } catch (e) {
+    if (e !== GPU_RESIDENT) throw e;
+  }
+  const quantized = new DeviceQuantizedWeight(backend, b, layout, bits);
+  backend.deviceWeights.set(b.dataId, key, quantized);
+  return quantized;
+}
+
 export function setupMatMul(backend: PbqBackendWebGPU, args: MatMulArgs, config: PbqConfig): MatMulSetup {
   const plan = planMatMul(args.a.shape, args.b.shape, args.transposeA, args.transposeB);
-  const entry = backend.weightCache.get(args.b.dataId, weightLayout(plan, args.transposeB), config.weightBits,
-    () => backend.readSync(args.b.dataId) as Float32Array, nonFiniteWeights(args.b));
-  return {
-    plan, entry, weight: entry.weight, gpu: webgpuWeight(backend, entry),
-    t: Math.min(entry.weight.bits, config.weightBits), activationBits: config.activationBits, profile: deviceProfile(backend),
-  };
+  const gpu = weightBuffers(backend, args.b, weightLayout(plan, args.transposeB), config.weightBits);
+  return { plan, gpu, t: Math.min(gpu.bits, config.weightBits), activationBits: config.activationBits, profile: deviceProfile(backend) };
 }
 
 /** The activation pass (activation_quantize_wgsl.ts): A's rows as codes in `form`, with E and T. */
 export function quantizeActivations(backend: PbqBackendWebGPU, args: MatMulArgs, s: MatMulSetup, form: ActivationForm, temps: TensorInfo[]) {
   const { plan } = s;
   const layout = activationLayout(form, plan.aBatch * plan.m, plan.m, plan.k, args.transposeA, s.activationBits);
-  const info = backend.runWebGPUProgram(new ActivationQuantizeProgram(layout), [args.a], 'int32');
+  const program = new ActivationQuantizeProgram(layout);
+  const info = backend.runWebGPUProgram(program, [args.a], 'int32', program.uniformData);
   temps.push(info);
   return { info, layout };
 }
 
-/** Batch-index expressions of the plan, and their [outBatch, 2] table when one is needed. */
-export function batchIndices(backend: PbqBackendWebGPU, plan: MatMulPlan, temps: TensorInfo[]) {
-  const aIndex = batchIndexExpr(plan.aIndex, plan.aBatch, 0);
-  const bIndex = batchIndexExpr(plan.bIndex, plan.bBatch, 1);
-  let table: TensorInfo | undefined;
-  if (needsBatchTable(aIndex, bIndex)) {
-    const values = new Int32Array(2 * plan.outBatch);
-    for (let ob = 0; ob < plan.outBatch; ob++) {
-      values[2 * ob] = plan.aIndex[ob];
-      values[2 * ob + 1] = plan.bIndex[ob];
-    }
-    table = backend.makeTensorInfo([values.length], 'int32', values);
-    temps.push(table);
+/** The plan's [outBatch, 2] table of (A matrix, B matrix) per output batch (wgsl_common.ts BATCH_INDEX_WGSL). */
+export function batchTable(backend: PbqBackendWebGPU, plan: MatMulPlan, temps: TensorInfo[]): TensorInfo {
+  const values = new Int32Array(2 * plan.outBatch);
+  for (let ob = 0; ob < plan.outBatch; ob++) {
+    values[2 * ob] = plan.aIndex[ob];
+    values[2 * ob + 1] = plan.bIndex[ob];
   }
-  return { aIndex, bIndex, table };
+  const table = backend.makeTensorInfo([values.length], 'int32', values);
+  temps.push(table);
+  return table;
 }
 
 /** The integer parts of `kind` for this call (select_product.ts checked that they exist). */
@@ -96,35 +116,28 @@ export interface ProductRun {
   tile: ProductTile;
   activations: TensorInfo;
   layout: ActivationLayout;
-  aIndex: string;
-  bIndex: string;
-  table?: TensorInfo;
+  table: TensorInfo;
 }
 
 /** Activation pass + product pass of `kind`. */
 export function runProduct(backend: PbqBackendWebGPU, args: MatMulArgs, s: MatMulSetup, kind: ExactProduct, temps: TensorInfo[]): ProductRun {
-  const { plan, weight: w } = s;
+  const { plan, gpu: w } = s;
   const integerParts = partsFor(kind, s);
   const { info: activations, layout } = quantizeActivations(backend, args, s, kind === 'planes' ? 'planes' : 'digits', temps);
-  const { aIndex, bIndex, table } = batchIndices(backend, plan, temps);
+  const table = batchTable(backend, plan, temps);
   const np4 = paddedChannels(plan.n) / 4;
-  const common = { outBatch: plan.outBatch, m: plan.m, n: plan.n, words: w.words, activationBits: s.activationBits, rowLength: layout.rowLength, aIndex, bIndex, parts: integerParts };
-  let program: PlanesProductProgram | Dot4ProductProgram;
-  let weights: TensorInfo;
-  if (kind === 'planes') {
-    const tile = s.profile.tile({ m: plan.m, np4, outBatch: plan.outBatch, weightWords: w.words, stagePerWord: s.activationBits + 1 });
-    program = new PlanesProductProgram({ ...common, storedBits: w.bits, t: s.t, tile });
-    weights = s.gpu.planes();
-  } else {
-    const field = codeField(s.t) as 1 | 2 | 4 | 8;
-    const tile = s.profile.tile({ m: plan.m, np4, outBatch: plan.outBatch, weightWords: w.words * field, stagePerWord: layout.digits * 8 / field });
-    program = new Dot4ProductProgram({ ...common, field, digits: layout.digits, tile });
-    weights = s.gpu.codes(s.t);
-  }
-  const inputs = [weights, activations, ...(table ? [table] : [])];
-  const parts = backend.runWebGPUProgram(program, inputs, 'int32');
+  const field = codeField(s.t);
+  const weightWords = kind === 'planes' ? w.words : w.words * field;
+  const tile = s.profile.tile({ m: plan.m, np4, outBatch: plan.outBatch, weightWords, maxStagePerWord: kind === 'planes' ? PLANES_MAX_STAGE : DOT4_MAX_STAGE });
+  const sizes = { m: plan.m, np4, outBatch: plan.outBatch, weightWords, rowLength: layout.rowLength, splits: tile.splits };
+  const common = { sizes, parts: integerParts, tile };
+  const program = kind === 'planes'
+    ? new PlanesProductProgram({ ...common, storedBits: w.bits, t: s.t, planeBits: layout.planeBits })
+    : new Dot4ProductProgram({ ...common, field: field as 1 | 2 | 4 | 8, digitWords: w.words * 8, digits: layout.digits });
+  const weights = kind === 'planes' ? s.gpu.planes() : s.gpu.codes(s.t);
+  const parts = backend.runWebGPUProgram(program, [weights, activations, table], 'int32', program.uniformData);
   temps.push(parts);
-  return { kind, parts, integerParts, tile: program.shape.tile, activations, layout, aIndex, bIndex, table };
+  return { kind, parts, integerParts, tile, activations, layout, table };
 }
 
 /** y from a product run: d, scales, row steps, bias and activation (epilogue_wgsl.ts). */
@@ -134,9 +147,10 @@ export function runEpilogue(backend: PbqBackendWebGPU, args: MatMulArgs, s: MatM
   const prelu = preluWeights(args);
   const program = new EpilogueProgram({
     outShape: plan.outShape, outBatch: plan.outBatch, m: plan.m, n: plan.n, np4: paddedChannels(plan.n) / 4,
-    splits: r.tile.splits, activationBits: s.activationBits, rowLength: r.layout.rowLength, aIndex: r.aIndex, bIndex: r.bIndex,
+    splits: r.tile.splits, activationBits: s.activationBits, t: s.t, rowLength: r.layout.rowLength,
     parts: r.integerParts, channelShifts: shifts !== undefined, hasBias: args.bias !== undefined, activation: args.activation,
+    leakyreluAlpha: args.leakyreluAlpha,
   });
-  const inputs = [r.parts, r.activations, s.gpu.scales(s.t), shifts, r.table, args.bias, prelu].filter((x): x is TensorInfo => x !== undefined);
-  return backend.runWebGPUProgram(program, inputs, 'float32', activationUniforms(args.activation, args.leakyreluAlpha).values);
+  const inputs = [r.parts, r.activations, s.gpu.scales(s.t), r.table, shifts, args.bias, prelu].filter((x): x is TensorInfo => x !== undefined);
+  return backend.runWebGPUProgram(program, inputs, 'float32', program.uniformData);
 }

@@ -28,10 +28,15 @@ export interface ProductRequest {
   accumulator: AccumulatorConfig;
 }
 
+/** Whether a GPU product can serve: exact accumulation, and T = Σ a_k in i32 (then the planes product always can). */
+export function gpuCanServe(r: Pick<ProductRequest, 'activationBits' | 'k' | 'accumulator'>): boolean {
+  return r.accumulator.type === 'exact' && codeSumFits(r.k, r.activationBits);
+}
+
 /** Whether `kind` computes this request exactly. */
 export function canServe(kind: ProductKind, r: ProductRequest): boolean {
   if (kind === 'cpu') return true;
-  if (r.accumulator.type !== 'exact' || !codeSumFits(r.k, r.activationBits)) return false;
+  if (!gpuCanServe(r)) return false;
   return (kind === 'planes' ? planesParts : dot4Parts)(r.k, r.weightPlanes, r.activationBits) !== undefined;
 }
 

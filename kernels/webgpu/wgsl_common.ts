@@ -15,11 +15,30 @@ export const NAN_ROW = 1000;
 /** Most workgroups per dispatch dimension that WebGPU guarantees. */
 export const MAX_WORKGROUPS_PER_DIM = 65535;
 
+/** A program's own uniforms: i32 sizes by name (WGSL reads `uniforms.<name>`), and an optional f32 `alpha`. */
+export interface ProgramUniforms {
+  ints: Record<string, number>;
+  alpha?: number;
+}
+
+/** The tfjs uniform declaration and values of ProgramUniforms (same order: tfjs packs them as declared). */
+function uniformParts(u: ProgramUniforms): { declaration: string; data: Array<{ type: string; data: number[] }> } {
+  const names = Object.keys(u.ints);
+  const data = names.map((name) => ({ type: 'int32', data: [u.ints[name]] }));
+  let declaration = names.map((name) => `${name} : i32,`).join(' ');
+  if (u.alpha !== undefined) {
+    declaration += ' alpha : f32,';
+    data.push({ type: 'float32', data: [u.alpha] });
+  }
+  return { declaration, data };
+}
+
 /**
  * A tfjs-backend-webgpu program whose WGSL is written whole by pbq: tfjs adds its header (the
  * input arrays `array<i32|f32>` named by variableNames, the output `result`, shape uniforms) and
- * calls `main()`; the code reads `workgroupId`, `localId` and `localIndex` (tfjs's private copies
- * of the builtins). Every constant is baked into the source, so `shaderKey` names them all.
+ * calls `main()`; the code reads `localId` and `localIndex` (tfjs's private copies of the
+ * builtins) and `wid` (WORKGROUP_ID_LOAD). Sizes travel as uniforms, so one pipeline serves every
+ * shape; what is baked into the source (bit widths, tiles, layouts) is named by `shaderKey`.
  */
 export class PbqProgram implements WebGPUProgram {
   outputShape: number[];
@@ -32,11 +51,13 @@ export class PbqProgram implements WebGPUProgram {
   workgroupSize: [number, number, number];
   uniforms?: string;
   size?: boolean;
+  /** Values of the program's own uniforms (the last argument of runWebGPUProgram). */
+  readonly uniformData: Array<{ type: string; data: number[] }>;
   private readonly source: string;
 
   constructor(p: {
     name: string; key: string; outputShape: number[]; inputs: string[]; inputComponents?: number[]; outputComponent?: number;
-    workgroupSize: number; dispatch: [number, number, number]; source: string; uniforms?: string;
+    workgroupSize: number; dispatch: [number, number, number]; source: string; uniforms: ProgramUniforms;
   }) {
     this.outputShape = p.outputShape;
     this.shaderKey = `pbq_${p.name}_${p.key}`;
@@ -47,7 +68,9 @@ export class PbqProgram implements WebGPUProgram {
     this.variableComponents = p.inputComponents;
     this.outputComponent = p.outputComponent;
     this.workgroupSize = [p.workgroupSize, 1, 1];
-    this.uniforms = p.uniforms;
+    const u = uniformParts(p.uniforms);
+    this.uniforms = u.declaration;
+    this.uniformData = u.data;
     this.source = p.source;
     for (const d of p.dispatch) {
       if (!(d >= 1 && d <= MAX_WORKGROUPS_PER_DIM)) throw new Error(`pbq: ${p.name} dispatch [${p.dispatch}] exceeds the WebGPU limits`);
@@ -61,7 +84,7 @@ export class PbqProgram implements WebGPUProgram {
 
 /**
  * A flat program: one invocation per output element, `main(index)` (tfjs flat dispatch, so
- * tfjs's getXByOutputIndex broadcasting helpers apply).
+ * tfjs's getXByOutputIndex broadcasting helpers apply; `uniforms.size` is the element count).
  */
 export class PbqFlatProgram implements WebGPUProgram {
   outputShape: number[];
@@ -72,18 +95,21 @@ export class PbqFlatProgram implements WebGPUProgram {
   workgroupSize: [number, number, number] = [64, 1, 1];
   uniforms?: string;
   size = true;
+  readonly uniformData: Array<{ type: string; data: number[] }>;
   private readonly source: string;
 
-  constructor(p: { name: string; key: string; outputShape: number[]; inputs: string[]; source: string; uniforms?: string }) {
+  /** `invocations`: when not one per output element (the code guards with its own uniform). */
+  constructor(p: { name: string; key: string; outputShape: number[]; inputs: string[]; source: string; uniforms: ProgramUniforms; invocations?: number }) {
     this.outputShape = p.outputShape;
     this.shaderKey = `pbq_${p.name}_${p.key}`;
     this.dispatchLayout = { x: p.outputShape.map((_, i) => i) };
-    const size = p.outputShape.reduce((a, b) => a * b, 1);
-    const groups = Math.ceil(size / this.workgroupSize[0]);
+    const size = p.invocations ?? p.outputShape.reduce((a, b) => a * b, 1);
     // tfjs reshapes an x-only dispatch above the per-dimension limit into a square/cube
-    this.dispatch = [groups, 1, 1];
+    this.dispatch = [Math.ceil(size / this.workgroupSize[0]), 1, 1];
     this.variableNames = p.inputs;
-    this.uniforms = p.uniforms;
+    const u = uniformParts(p.uniforms);
+    this.uniforms = u.declaration || undefined;
+    this.uniformData = u.data;
     this.source = p.source;
   }
 
@@ -111,17 +137,19 @@ export const POW2_WGSL = `
 
 /**
  * quantize.ts's activation code in WGSL: code = clamp(floor(x · 2^-(E>>1) · 2^(A-1-E+(E>>1)) + 0.5),
- * -(2^A-1), 2^A-1). Both factors are powers of two and their products exact (no over/underflow
- * for the codes that matter), so only the +0.5 rounds, as in float32 on the CPU. Needs POW2_WGSL.
+ * -(2^A-1), 2^A-1), A = `bits` (a WGSL expression: a constant or a uniform). Both factors are
+ * powers of two and their products exact (no over/underflow for the codes that matter), so only
+ * the +0.5 rounds, as in float32 on the CPU. Needs POW2_WGSL.
  */
-export function activationCodeWGSL(bits: number): string {
+export function activationCodeWGSL(bits: string): string {
   return `
   fn activationFactors(e: i32) -> vec2<f32> {
     let h = e >> 1u;
-    return vec2<f32>(pow2i(-h), pow2i(${bits - 1} - e + h));
+    return vec2<f32>(pow2i(-h), pow2i(${bits} - 1 - e + h));
   }
   fn activationCode(x: f32, f: vec2<f32>) -> i32 {
-    return clamp(i32(floor(x * f.x * f.y + 0.5)), ${-(2 ** bits - 1)}, ${2 ** bits - 1});
+    let top = (1 << u32(${bits})) - 1;
+    return clamp(i32(floor(x * f.x * f.y + 0.5)), -top, top);
   }`;
 }
 
@@ -154,24 +182,11 @@ export function activationWGSL(activation: backend_util.Activation): string {
   return `fn activation(x: f32, index: i32) -> f32 { ${body} }`;
 }
 
-/** The program-defined uniform of leakyrelu (tfjs appends it to its Uniforms struct), and its value. */
-export function activationUniforms(activation: backend_util.Activation, leakyreluAlpha = 0.2) {
-  return activation === 'leakyrelu'
-    ? { declaration: 'alpha : f32,', values: [{ type: 'float32', data: [leakyreluAlpha] }] }
-    : { declaration: undefined, values: undefined };
-}
-
 /**
- * WGSL expression of the matrix index of output batch `ob` in an operand of `count` matrices: a
- * constant, the identity, or a lookup in the program input `BatchIndex` ([outBatch, 2]: a, b).
+ * The matrix of A and of B that output batch `ob` multiplies: every product and epilogue reads
+ * them from the input `BatchIndex` ([outBatch, 2], kernels/shared/matmul_plan.ts aIndex/bIndex),
+ * one table for every broadcast pattern (no pipeline per pattern).
  */
-export function batchIndexExpr(index: Int32Array, count: number, column: 0 | 1): string {
-  if (count === 1) return '0';
-  if (index.every((v, i) => v === i)) return 'ob';
-  return `BatchIndex[ob * 2 + ${column}]`;
-}
-
-/** Whether either batch-index expression needs the BatchIndex input. */
-export function needsBatchTable(aIndex: string, bIndex: string): boolean {
-  return aIndex.includes('BatchIndex') || bIndex.includes('BatchIndex');
-}
+export const BATCH_INDEX_WGSL = `
+    let ai = BatchIndex[ob * 2];
+    let bi = BatchIndex[ob * 2 + 1];`;

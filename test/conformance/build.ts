@@ -15,7 +15,11 @@ import * as path from 'path';
 import {cachedBuild, CACHE_DIR, REPO_ROOT} from '../../tools/harness/browser';
 import {SpecSetName, specsFor} from './spec_sets';
 
-export type ConformanceEnv = 'node' | 'browser';
+/** 'webgpu': the browser bundle against 'pbq-webgpu' (a secure page with WebGPU, run.ts). */
+export type ConformanceEnv = 'node' | 'browser' | 'webgpu';
+
+/** The backend each environment tests. */
+export const BACKEND_UNDER_TEST: Record<ConformanceEnv, string> = {node: 'pbq', browser: 'pbq', webgpu: 'pbq-webgpu'};
 
 export const TFJS_CORE_DIST = path.join(REPO_ROOT, 'node_modules/@tensorflow/tfjs-core/dist');
 
@@ -53,6 +57,7 @@ export async function buildConformanceBundle(env: ConformanceEnv, set: SpecSetNa
     define: {
       PBQ_ENV: JSON.stringify(env),
       PBQ_IMPLEMENTATION: JSON.stringify(under.implementation),
+      PBQ_BACKEND: JSON.stringify(BACKEND_UNDER_TEST[env]),
     },
     // node-only optional deps of tfjs that the specs selected here never use
     external: env === 'node' ? ['node-fetch', 'worker_threads'] : [],

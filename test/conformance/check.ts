@@ -15,6 +15,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import {RunResult, SpecResult} from './analysis';
 import {SpecSetName} from './spec_sets';
+import type {ConformanceEnvName} from './suite';
 
 export const EXPECTATIONS_FILE = path.join(__dirname, 'expected_failures.json');
 
@@ -32,6 +33,8 @@ export interface ExpectationsFile {
   bits: {weightBits: number; activationBits: number};
   node: Record<string, Expectation>;
   browser: Record<string, Expectation>;
+  /** 'pbq-webgpu' in headless Chromium (the matmul specs). */
+  webgpu?: Record<string, Expectation>;
 }
 
 export function loadExpectations(file = EXPECTATIONS_FILE): ExpectationsFile {
@@ -61,7 +64,7 @@ export function keyedSpecs(runs: Array<{set: SpecSetName; result: RunResult}>): 
 }
 
 export interface CheckOutcome {
-  env: 'node' | 'browser';
+  env: ConformanceEnvName;
   implementation: string;
   backendClass: string;
   total: number;
@@ -81,7 +84,7 @@ function fmt(x: number): string {
   return x === 0 ? '0' : Math.abs(x) >= 1e-3 && Math.abs(x) < 1e4 ? x.toPrecision(3) : x.toExponential(2);
 }
 
-export function checkRun(env: 'node' | 'browser', runs: Array<{set: SpecSetName; result: RunResult}>,
+export function checkRun(env: ConformanceEnvName, runs: Array<{set: SpecSetName; result: RunResult}>,
                          expectations: ExpectationsFile): CheckOutcome {
   const list = expectations[env] ?? {};
   const keyed = keyedSpecs(runs);
@@ -177,7 +180,7 @@ export function formatSummary(o: CheckOutcome): string {
  * and adds a 'quantization' entry for every failing spec whose error is within the bound.
  * Failures that are not explained by quantization are never added: they must be listed by hand.
  */
-export function updateExpectations(env: 'node' | 'browser', runs: Array<{set: SpecSetName; result: RunResult}>,
+export function updateExpectations(env: ConformanceEnvName, runs: Array<{set: SpecSetName; result: RunResult}>,
                                    file: ExpectationsFile): {file: ExpectationsFile; notes: string[]} {
   const notes: string[] = [];
   const old = file[env] ?? {};

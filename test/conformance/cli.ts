@@ -1,5 +1,5 @@
 /**
- * npm run conformance [-- --env node|browser|both] [--update]
+ * npm run conformance [-- --env node|browser|both|webgpu|all] [--update]
  *
  * Runs the tfjs-core conformance specs against 'pbq', compares them with expected_failures.json,
  * prints the summaries and writes test/conformance/REPORT.md. --update rewrites the
@@ -10,12 +10,13 @@ import * as fs from 'fs';
 import * as path from 'path';
 import {closeBrowser} from '../../tools/harness/browser';
 import {checkRun, CheckOutcome, EXPECTATIONS_FILE, formatSummary, loadExpectations, outcomeOk, renderReport, updateExpectations} from './check';
-import {runEnv} from './suite';
+import {ConformanceEnvName, runEnv} from './suite';
 
 async function main() {
   const args = process.argv.slice(2);
   const envArg = args.includes('--env') ? args[args.indexOf('--env') + 1] : 'both';
-  const envs: Array<'node' | 'browser'> = envArg === 'both' ? ['node', 'browser'] : [envArg as 'node' | 'browser'];
+  // 'both': Node and the WebGL browser ('pbq'); 'webgpu': 'pbq-webgpu'; 'all': the three
+  const envs: ConformanceEnvName[] = envArg === 'both' ? ['node', 'browser'] : envArg === 'all' ? ['node', 'browser', 'webgpu'] : [envArg as ConformanceEnvName];
   let expectations = loadExpectations();
   const outcomes: CheckOutcome[] = [];
   try {

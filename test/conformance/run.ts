@@ -57,22 +57,25 @@ const BROWSER_BOOT = `
   for (const p in iface) global[p] = iface[p];
   env.configure({random: false, stopOnSpecFailure: false});
   window.pbqRunConformance = async function () {
+    await globalThis.__pbqConformanceReady; // an async backend under test (setup.ts)
     await env.execute();
     return globalThis.__pbqConformance;
   };
 })();
 `;
 
-export async function runBrowser(set: SpecSetName, timeoutMs = 9 * 60_000): Promise<RunResult> {
-  const {bundle} = await buildConformanceBundle('browser', set);
+/** The specs in headless Chromium: against 'pbq' (WebGL), or with `env` 'webgpu' against 'pbq-webgpu'. */
+export async function runBrowser(set: SpecSetName, timeoutMs = 9 * 60_000, env: 'browser' | 'webgpu' = 'browser'): Promise<RunResult> {
+  const {bundle} = await buildConformanceBundle(env, set);
   const p = await openPage({bundle}, {
     preScripts: ['node_modules/jasmine-core/lib/jasmine-core/jasmine.js'],
     preInline: BROWSER_BOOT,
-    label: `conformance-${set}`,
+    label: `conformance-${env}-${set}`,
+    webgpu: env === 'webgpu',
   });
   try {
     const result = await p.callWithTimeout<RunResult>(timeoutMs, 'pbqRunConformance');
-    if (!result || !result.done) throw new Error(`browser conformance (${set}) did not complete`);
+    if (!result || !result.done) throw new Error(`${env} conformance (${set}) did not complete`);
     return result;
   } finally {
     await p.close();

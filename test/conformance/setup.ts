@@ -1,10 +1,17 @@
 /**
  * Imported first by every conformance bundle (Node and browser): registers the backend under
- * test as 'pbq', configures 16/16 bits, sets the tfjs test environment, installs a probe on the
- * pbq matmul kernels (operand ranges for the error bound) and a jasmine reporter that collects
- * results into globalThis.__pbqConformance.
+ * test ('pbq', or PBQ_BACKEND: 'pbq-webgpu'), configures 16/16 bits, sets the tfjs test
+ * environment, installs a probe on the pbq matmul kernels (operand ranges for the error bound)
+ * and a jasmine reporter that collects results into globalThis.__pbqConformance.
+ *
+ * 'pbq-webgpu' is created asynchronously (a GPUDevice), so its kernels are wrapped once
+ * globalThis.__pbqConformanceReady resolves (run.ts awaits it before the specs). WebGPU has no
+ * synchronous read-back (tfjs-webgpu's canvas readSync loses the device in headless Chromium):
+ * its specs run as an async environment (isDataSync false, as tfjs's own webgpu specs would
+ * without a canvas), and the probe reads a GPU-resident operand asynchronously, holding a
+ * reference until the read is done.
  */
-import {findBackend, getKernel, KernelConfig, KernelBackend, NamedAttrMap, registerKernel, TensorInfo, unregisterKernel} from '@tensorflow/tfjs-core';
+import {findBackend, getKernel, KernelConfig, KernelBackend, NamedAttrMap, registerKernel, setBackend, TensorInfo, unregisterKernel} from '@tensorflow/tfjs-core';
 import {setTestEnvs} from '@tensorflow/tfjs-core/dist/jasmine_util';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import '@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops';
@@ -12,8 +19,10 @@ import '@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops';
 import * as pbq from 'pbq-backend-under-test';
 import {MatMulCall, parseNumericFailure, RunResult, SpecResult, specErrorBound} from './analysis';
 
-declare const PBQ_ENV: 'node' | 'browser';
+declare const PBQ_ENV: 'node' | 'browser' | 'webgpu';
 declare const PBQ_IMPLEMENTATION: string;
+/** The backend under test ('pbq' unless the bundle defines it). */
+declare const PBQ_BACKEND: string;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 declare const jasmine: any;
 
@@ -22,18 +31,22 @@ pbq.configure(BITS);
 
 // describeWithFlags() replaces *all* tf.env() flags with the test env's flags at every suite, so
 // the pbq bit widths must travel as flags of the test env (configure() alone would be reset).
+const WEBGPU = PBQ_ENV === 'webgpu';
 setTestEnvs([{
   name: 'pbq',
-  backendName: 'pbq',
-  flags: {PBQ_WEIGHT_BITS: BITS.weightBits, PBQ_ACTIVATION_BITS: BITS.activationBits},
-  isDataSync: true,
+  backendName: PBQ_BACKEND,
+  // tfjs's own webgpu test env runs every op on the GPU (no small-op CPU forwarding)
+  flags: {PBQ_WEIGHT_BITS: BITS.weightBits, PBQ_ACTIVATION_BITS: BITS.activationBits, ...(WEBGPU ? {WEBGPU_CPU_FORWARD: false} : {})},
+  isDataSync: !WEBGPU,
 }]);
 
 // ---- matmul probe ---------------------------------------------------------------------------
 let calls: MatMulCall[] = [];
 
-function maxAbs(backend: KernelBackend, t: TensorInfo): number {
-  const v = backend.readSync(t.dataId) as ArrayLike<number>;
+/** Operand maxima still being read back (GPU-resident operands on WebGPU): awaited in specDone. */
+let pending: Array<Promise<void>> = [];
+
+function maxOf(v: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < v.length; i++) {
     const x = Math.abs(v[i]);
@@ -42,46 +55,81 @@ function maxAbs(backend: KernelBackend, t: TensorInfo): number {
   return m;
 }
 
-// The backend registers its kernels when it is first created: create it now, then wrap them.
-const pbqBackend = findBackend('pbq');
-if (!pbqBackend) throw new Error("backend 'pbq' could not be created");
-for (const name of ['BatchMatMul', '_FusedMatMul']) {
-  const orig = getKernel(name, 'pbq');
-  if (!orig) throw new Error(`backend under test registers no ${name} kernel for 'pbq'`);
-  const wrapped: KernelConfig = {
-    ...orig,
-    kernelFunc: (args) => {
-      try {
-        const {inputs, backend, attrs} = args;
-        const a = inputs.a as TensorInfo;
-        const b = inputs.b as TensorInfo;
-        const at = (attrs as NamedAttrMap)?.transposeA as boolean;
-        const k = at ? a.shape[a.shape.length - 2] : a.shape[a.shape.length - 1];
-        calls.push({kernel: name, k, maxA: maxAbs(backend as KernelBackend, a), maxB: maxAbs(backend as KernelBackend, b)});
-      } catch (e) {
-        calls.push({kernel: name + ' (probe failed: ' + (e as Error).message + ')', k: NaN, maxA: NaN, maxB: NaN});
-      }
-      return orig.kernelFunc(args);
-    },
-  };
-  unregisterKernel(name, 'pbq');
-  registerKernel(wrapped);
+interface WebGPUData { tensorMap: {get(dataId: object): {values: unknown; resource: unknown} | undefined}; incRef(dataId: object): void }
+
+/** max |t|, now, or (a GPU-resident operand on WebGPU) later into `set`. */
+function maxAbs(backend: KernelBackend, t: TensorInfo, set: (m: number) => void): void {
+  const data = WEBGPU ? (backend as unknown as WebGPUData).tensorMap.get(t.dataId) : undefined;
+  if (data && data.values == null && data.resource != null) {
+    (backend as unknown as WebGPUData).incRef(t.dataId);
+    set(NaN);
+    pending.push(backend.read(t.dataId).then((v) => set(maxOf(v as ArrayLike<number>)))
+      .finally(() => backend.disposeData(t.dataId)));
+    return;
+  }
+  set(maxOf(backend.readSync(t.dataId) as ArrayLike<number>));
 }
 
-// ---- reporter -------------------------------------------------------------------------------
-const MAX_MSG = 1500;
 const result: RunResult = {
   env: PBQ_ENV,
-  backend: 'pbq',
+  backend: PBQ_BACKEND,
   implementation: PBQ_IMPLEMENTATION,
-  backendClass: pbqBackend.constructor.name,
-  floatPrecision: pbqBackend.floatPrecision(),
+  backendClass: '?',
+  floatPrecision: 0,
   specs: [],
   suiteErrors: [],
   overallStatus: 'running',
   totalMs: 0,
   done: false,
 };
+
+/** Wraps the matmul kernels of the created backend with the probe. */
+function installProbe(pbqBackend: KernelBackend): void {
+  result.backendClass = pbqBackend.constructor.name;
+  result.floatPrecision = pbqBackend.floatPrecision();
+  for (const name of ['BatchMatMul', '_FusedMatMul']) {
+    const orig = getKernel(name, PBQ_BACKEND);
+    if (!orig) throw new Error(`backend under test registers no ${name} kernel for '${PBQ_BACKEND}'`);
+    const wrapped: KernelConfig = {
+      ...orig,
+      kernelFunc: (args) => {
+        try {
+          const {inputs, backend, attrs} = args;
+          const a = inputs.a as TensorInfo;
+          const b = inputs.b as TensorInfo;
+          const at = (attrs as NamedAttrMap)?.transposeA as boolean;
+          const k = at ? a.shape[a.shape.length - 2] : a.shape[a.shape.length - 1];
+          const call: MatMulCall = {kernel: name, k, maxA: NaN, maxB: NaN};
+          calls.push(call);
+          maxAbs(backend as KernelBackend, a, (m) => { call.maxA = m; });
+          maxAbs(backend as KernelBackend, b, (m) => { call.maxB = m; });
+        } catch (e) {
+          calls.push({kernel: name + ' (probe failed: ' + (e as Error).message + ')', k: NaN, maxA: NaN, maxB: NaN});
+        }
+        return orig.kernelFunc(args);
+      },
+    };
+    unregisterKernel(name, PBQ_BACKEND);
+    registerKernel(wrapped);
+  }
+}
+
+// The backend registers its kernels when it is first created: create it, then wrap them.
+const created = findBackend(PBQ_BACKEND);
+if (created) {
+  installProbe(created);
+} else {
+  // an async backend (pbq-webgpu): the runner awaits this before the specs
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  (globalThis as any).__pbqConformanceReady = setBackend(PBQ_BACKEND).then((ok) => {
+    const backend = ok ? findBackend(PBQ_BACKEND) : null;
+    if (!backend) throw new Error(`backend '${PBQ_BACKEND}' could not be created`);
+    installProbe(backend);
+  });
+}
+
+// ---- reporter -------------------------------------------------------------------------------
+const MAX_MSG = 1500;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 (globalThis as any).__pbqConformance = result;
 let t0 = 0;
@@ -97,6 +145,7 @@ jasmine.getEnv().addReporter({
   },
   specStarted() {
     calls = [];
+    pending = [];
     try {
       const c = pbq.getConfig();
       currentBits = {weightBits: c.weightBits, activationBits: c.activationBits};
@@ -105,7 +154,8 @@ jasmine.getEnv().addReporter({
     }
   },
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  specDone(r: any) {
+  async specDone(r: any) {
+    await Promise.allSettled(pending);
     const failures: string[] = (r.failedExpectations ?? []).map((f: {message: string}) => f.message);
     const spec: SpecResult = {
       fullName: r.fullName,

@@ -81,7 +81,7 @@ async function gpuIntegers(backend: PbqBackendWebGPU, a: tf.Tensor, b: tf.Tensor
         const codeSum = rows[(plan.aIndex[ob] * plan.m + m) * r.layout.rowLength + 1];
         for (let n = 0; n < plan.n; n++) {
           const channel = plan.bIndex[ob] * plan.n + n;
-          const delta = s.t - channelPlanes(s.weight, channel, s.t);
+          const delta = s.t - s.gpu.channelPlanes(channel, s.t);
           let sum = 0;
           r.integerParts.shifts.forEach((shift, g) => {
             let p = 0;
@@ -118,6 +118,33 @@ const api = {
       return { served: gpu.kind, gpu: gpu.d, cpu: engineIntegers(c), parts: gpu.parts, tile: gpu.tile };
     } finally {
       tf.dispose([a, b]);
+      pbq.configure({ webgpuProduct: 'auto' });
+    }
+  },
+
+  /**
+   * The same with B the output of a GPU op (its values only in a GPU buffer: quantized on the
+   * GPU, gpu_weight.ts DeviceQuantizedWeight), and tf.matMul's output for it.
+   */
+  async integersGpuResident(c: MatMulCase, product: pbq.WebGPUProductFlag) {
+    const backend = await ready();
+    configureCase(c, product);
+    const cpuForward = tf.env().getBool('WEBGPU_CPU_FORWARD');
+    tf.env().set('WEBGPU_CPU_FORWARD', false);
+    const a = tensorOf(c.a);
+    const b = tensorOf(c.b);
+    // any GPU op uploads its inputs and drops their host copy: b's values (bit for bit) are then only on the GPU
+    tf.add(b, 0).dispose();
+    try {
+      const resident = backend.gpuResident(b.dataId);
+      const gpu = await gpuIntegers(backend, a, b, c);
+      const y = tf.matMul(a, b, c.transposeA, c.transposeB);
+      const values = encodeFloats(await y.data());
+      y.dispose();
+      return { resident, onDevice: backend.deviceWeights.size, served: gpu.kind, gpu: gpu.d, cpu: engineIntegers(c), values };
+    } finally {
+      tf.dispose([a, b]);
+      tf.env().set('WEBGPU_CPU_FORWARD', cpuForward);
       pbq.configure({ webgpuProduct: 'auto' });
     }
   },
@@ -192,21 +219,28 @@ const api = {
     const backend = await ready();
     pbq.configure({ weightBits: 4, activationBits: 8 });
     const memory = () => tf.memory() as tf.MemoryInfo & { numBytesInGPU: number };
-    const snapshot = () => ({ cached: backend.weightCache.size, numTensors: memory().numTensors, numBytesInGPU: memory().numBytesInGPU, dataIds: backend.numDataIds() });
+    const snapshot = () => ({ cached: backend.weightCache.size + backend.deviceWeights.size, numTensors: memory().numTensors, numBytesInGPU: memory().numBytesInGPU, dataIds: backend.numDataIds() });
     // warm-up: tfjs's own uniform and staging buffers are pooled, not freed
     const before = snapshot();
     const init = tf.randomNormal([96, 40], 0, 1, 'float32', 5);
     const w = tf.variable(init);
     init.dispose();
+    // a second B operand whose values exist only on the GPU (quantized there)
+    tf.env().set('WEBGPU_CPU_FORWARD', false);
+    const onGpu = tf.mul(w, 2);
     for (let i = 0; i < calls; i++) {
       pbq.configure({ weightBits: 1 + (i % 8), webgpuProduct: i % 2 ? 'planes' : 'dot4' });
-      const y = tf.tidy(() => tf.relu(tf.matMul(tf.randomNormal([3, 96], 0, 1, 'float32', i), w)));
+      const y = tf.tidy(() => tf.relu(tf.matMul(tf.randomNormal([3, 96], 0, 1, 'float32', i), i % 3 ? w : onGpu)));
       await y.data();
       y.dispose();
     }
+    tf.env().set('WEBGPU_CPU_FORWARD', true);
     const during = snapshot();
     w.dispose();
-    await tf.zeros([1]).data(); // a submit: the GPU frees buffers queued for disposal then
+    onGpu.dispose();
+    const flush = tf.zeros([1]);
+    await flush.data(); // a submit: the GPU frees buffers queued for disposal then
+    flush.dispose();
     const after = snapshot();
     pbq.configure({ webgpuProduct: 'auto' });
     return { before, during, after };
@@ -215,7 +249,7 @@ const api = {
   /** Fused and composed LSTM outputs under pbq-webgpu, which kernels ran, and tensors before/after. */
   async lstm(recurrentActivation: 'hardSigmoid' | 'sigmoid', weightBits: number, seed: number) {
     await ready();
-    pbq.configure({ weightBits, activationBits: 8 });
+    pbq.configure({ weightBits, activationBits: 8, accumulator: { type: 'exact' } });
     const model = lstmModel(recurrentActivation, seed);
     const tokens = tf.tensor2d(TOKENS);
     const run = async (fused: boolean) => {
