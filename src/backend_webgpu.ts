@@ -74,6 +74,15 @@ export class PbqBackendWebGPU extends WebGPUBackend {
 
   constructor(device: GPUDevice, readonly adapter: WebGPUAdapterDescription, adapterInfo?: GPUAdapterInfo) {
     super(device, adapterInfo);
+    // Backends created on the same device (after tf.engine().reset() or removeBackend) share the
+    // compiled pipelines: compiling is the slow part on SwiftShader. (tfjs keeps them in a
+    // private per-instance field; a pipeline is valid for its device.)
+    let pipelines = sharedPipelines.get(device);
+    if (!pipelines) {
+      pipelines = {};
+      sharedPipelines.set(device, pipelines);
+    }
+    (this as unknown as { pipelineCache: object }).pipelineCache = pipelines;
   }
 
   /**
@@ -107,6 +116,12 @@ export class PbqBackendWebGPU extends WebGPUBackend {
   }
 }
 
+/** Compiled pipelines per device (see the constructor). */
+const sharedPipelines = new WeakMap<GPUDevice, object>();
+
+/** The device every pbq-webgpu backend of this page uses (one per page; a new one once lost). */
+let devicePromise: Promise<{ device: GPUDevice; description: WebGPUAdapterDescription; info?: GPUAdapterInfo }> | undefined;
+
 /** True where WebGPU may exist: a browser with navigator.gpu in a secure context (the adapter is asked at creation). */
 export function webgpuExposed(): boolean {
   return env().getBool('IS_BROWSER') && typeof navigator !== 'undefined' && 'gpu' in navigator &&
@@ -114,10 +129,21 @@ export function webgpuExposed(): boolean {
 }
 
 /**
- * Creates the backend on its own GPUDevice, with the adapter limits and features that the stock
- * 'webgpu' backend asks for (tfjs-backend-webgpu 4.22 base.ts).
+ * Creates the backend on pbq's GPUDevice (requested once per page, with the adapter limits and
+ * features that the stock 'webgpu' backend asks for: tfjs-backend-webgpu 4.22 base.ts).
  */
 export async function createPbqBackendWebGPU(): Promise<PbqBackendWebGPU> {
+  devicePromise ??= requestDevice();
+  try {
+    const { device, description, info } = await devicePromise;
+    return new PbqBackendWebGPU(device, description, info);
+  } catch (e) {
+    devicePromise = undefined;
+    throw e;
+  }
+}
+
+async function requestDevice(): Promise<{ device: GPUDevice; description: WebGPUAdapterDescription; info?: GPUAdapterInfo }> {
   if (!webgpuExposed()) throw new Error('pbq: WebGPU is not available here (navigator.gpu needs a browser and a secure context)');
   const adapter = await navigator.gpu.requestAdapter({
     powerPreference: env().get('WEBGPU_USE_LOW_POWER_GPU') ? 'low-power' : 'high-performance',
@@ -145,5 +171,8 @@ export async function createPbqBackendWebGPU(): Promise<PbqBackendWebGPU> {
     isFallbackAdapter: Boolean((info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter ??
       (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter),
   };
-  return new PbqBackendWebGPU(device, description, info);
+  void device.lost.then(() => {
+    devicePromise = undefined;
+  });
+  return { device, description, info };
 }
