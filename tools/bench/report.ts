@@ -30,6 +30,7 @@ function markdown(meta: Record<string, unknown>, records: FigureRecord[]): strin
       lines.push(`| ${sh} | ${fmt(f?.msMedian ?? null)} | ${cells.join(' | ')} |`);
     }
     lines.push('', 'Cells: speed-up (median ms).', '');
+    if (side === 'browser') lines.push(...webgpuTable(mine));
     lines.push(`### All ${side} figures`, '');
     lines.push('| shape | contender | W | A | accumulator | ms (median) | speed-up vs f32 | weight MiB | weight bytes / f32 | reps×samples |');
     lines.push('|---|---|---|---|---|---|---|---|---|---|');
@@ -40,6 +41,25 @@ function markdown(meta: Record<string, unknown>, records: FigureRecord[]): strin
     lines.push('');
   }
   return lines.join('\n');
+}
+
+/** pbq-webgpu against stock tfjs webgpu of the same figure (when the run had WebGPU contenders). */
+function webgpuTable(records: FigureRecord[]): string[] {
+  const shapes = [...new Set(records.filter((r) => r.contender === 'pbq-webgpu').map((r) => r.shape))];
+  if (!shapes.length) return [];
+  const settings = [8, 16].flatMap((a) => [1, 2, 4, 8].map((w) => [w, a]));
+  const lines = ['## Browser (WebGPU): pbq-webgpu speed-up vs stock webgpu, exact accumulator', '',
+    '| shape | webgpu ms | ' + settings.map(([w, a]) => `W${w}A${a}`).join(' | ') + ' |', '|---|---|' + '---|'.repeat(settings.length)];
+  for (const sh of shapes) {
+    const stock = records.find((r) => r.shape === sh && r.contender === 'webgpu');
+    const cells = settings.map(([w, a]) => {
+      const r = records.find((x) => x.shape === sh && x.contender === 'pbq-webgpu' && x.weightBits === w && x.activationBits === a && x.accumulator === 'exact');
+      return r && stock ? `${fmt(stock.msMedian / r.msMedian, 1)}x (${fmt(r.msMedian)})` : '–';
+    });
+    lines.push(`| ${sh} | ${fmt(stock?.msMedian ?? null)} | ${cells.join(' | ')} |`);
+  }
+  lines.push('', 'Cells: speed-up vs stock webgpu of the same run (median ms).', '');
+  return lines;
 }
 
 const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
