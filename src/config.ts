@@ -7,6 +7,7 @@
  * directly through `tf.env()` is reported by name at the next matmul.
  */
 import { env } from '@tensorflow/tfjs-core';
+import { describeValue } from './describe';
 
 /** Accumulator of the integer dot products (see README, "Accumulator"). */
 export type AccumulatorConfig =
@@ -83,7 +84,7 @@ export class PbqConfigError extends Error {
 
 function checkInteger(name: string, value: unknown, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new PbqConfigError(`${name} must be an integer in ${min}..${max}, got ${String(value)}`);
+    throw new PbqConfigError(`${name} must be an integer in ${min}..${max}, got ${describeValue(value)}`);
   }
   return value;
 }
@@ -91,7 +92,7 @@ function checkInteger(name: string, value: unknown, min: number, max: number): n
 function checkOneOf<T extends string>(name: string, value: unknown, options: readonly T[]): T {
   if (!options.includes(value as T)) {
     throw new PbqConfigError(
-      `${name} must be one of ${options.map((o) => `'${o}'`).join(', ')}, got ${JSON.stringify(value)}`,
+      `${name} must be one of ${options.map((o) => `'${o}'`).join(', ')}, got ${describeValue(value)}`,
     );
   }
   return value as T;
@@ -108,7 +109,7 @@ function checkKeys(name: string, obj: object, allowed: readonly string[]): void 
 /** Validates an accumulator description and fills in defaults ('wrap', chunk 1, 'floor'). */
 export function validateAccumulator(acc: unknown): AccumulatorConfig {
   if (acc === null || typeof acc !== 'object') {
-    throw new PbqConfigError(`accumulator must be an object like {type: 'exact'}, got ${String(acc)}`);
+    throw new PbqConfigError(`accumulator must be an object like {type: 'exact'}, got ${describeValue(acc)}`);
   }
   const a = acc as Record<string, unknown>;
   const type = checkOneOf('accumulator.type', a.type, ['exact', 'int', 'float'] as const);
@@ -146,25 +147,35 @@ export function accumulatorToFlag(acc: AccumulatorConfig): string {
   }
 }
 
+const ACCUMULATOR_FLAG_FORMS = "'exact', 'int:BITS[:wrap|saturate]' or 'float:MANTISSA:EXPONENT[:CHUNK[:floor|nearest]]'";
+
+/**
+ * Parses the PBQ_ACCUMULATOR flag strictly: one of the forms above, numbers as plain decimal
+ * digits (no '1e1', '0x10', signs or blanks), nothing after the last field.
+ */
 export function accumulatorFromFlag(flag: unknown): AccumulatorConfig {
-  if (typeof flag !== 'string') {
-    throw new PbqConfigError(`${FLAGS.accumulator} must be a string like 'int:16:wrap', got ${String(flag)}`);
+  const bad = (why: string) => new PbqConfigError(`${FLAGS.accumulator} must look like ${ACCUMULATOR_FLAG_FORMS}, got ${describeValue(flag)}${why}`);
+  if (typeof flag !== 'string') throw bad('');
+  const num = (s: string | undefined) => (s === undefined ? undefined : Number(s));
+  let config: unknown;
+  let m: RegExpExecArray | null;
+  if (flag === 'exact') config = { type: 'exact' };
+  else if ((m = /^int:(\d{1,3})(?::(wrap|saturate))?$/.exec(flag)) !== null) config = { type: 'int', bits: num(m[1]), overflow: m[2] };
+  else if ((m = /^float:(\d{1,3}):(\d{1,3})(?::(\d{1,8})(?::(floor|nearest))?)?$/.exec(flag)) !== null) {
+    config = { type: 'float', mantissa: num(m[1]), exponent: num(m[2]), chunk: num(m[3]), rounding: m[4] };
+  } else throw bad('');
+  try {
+    return validateAccumulator(config);
+  } catch (e) {
+    throw bad(`: ${(e as Error).message.replace(/^pbq: /, '')}`);
   }
-  const [type, ...f] = flag.split(':');
-  const num = (s: string | undefined) => (s === undefined || s === '' ? undefined : Number(s));
-  if (type === 'int') return validateAccumulator({ type, bits: num(f[0]), overflow: f[1] });
-  if (type === 'float') {
-    return validateAccumulator({
-      type, mantissa: num(f[0]), exponent: num(f[1]), chunk: num(f[2]), rounding: f[3] || undefined,
-    });
-  }
-  return validateAccumulator({ type });
 }
 
 /** Checks a partial config (unknown keys, ranges) and returns it normalized. */
 export function validateConfig(partial: Partial<PbqConfig>): Partial<PbqConfig> {
-  if (partial === null || typeof partial !== 'object') {
-    throw new PbqConfigError(`configure() takes an object, got ${String(partial)}`);
+  const proto = partial !== null && typeof partial === 'object' ? Object.getPrototypeOf(partial) : undefined;
+  if (proto !== Object.prototype && proto !== null) {
+    throw new PbqConfigError(`configure() takes a plain object like {weightBits: 4}, got ${describeValue(partial)}`);
   }
   checkKeys('config', partial, KNOWN_KEYS);
   const out: Partial<PbqConfig> = {};
@@ -196,32 +207,86 @@ export function registerFlags(): void {
   e.registerFlag(FLAGS.webgpuProduct, () => DEFAULT_CONFIG.webgpuProduct);
 }
 
-/** Sets some settings; takes effect at the next kernel call (no re-quantization needed). */
+/** The setting of `key` in force, read from its flag and validated (the error names the flag). */
+function readSetting<K extends keyof PbqConfig>(key: K): PbqConfig[K] {
+  const e = env();
+  const value = e.get(FLAGS[key]);
+  switch (key) {
+    case 'weightBits':
+    case 'activationBits':
+      return checkInteger(FLAGS[key], value, 1, MAX_BITS) as PbqConfig[K];
+    case 'activationMatMul':
+      return checkOneOf(FLAGS[key], value, ['quantize', 'float'] as const) as PbqConfig[K];
+    case 'webglProduct':
+      return checkOneOf(FLAGS[key], value, WEBGL_PRODUCTS) as PbqConfig[K];
+    case 'webgpuProduct':
+      return checkOneOf(FLAGS[key], value, WEBGPU_PRODUCTS) as PbqConfig[K];
+    default:
+      return accumulatorFromFlag(value) as PbqConfig[K];
+  }
+}
+
+function writeSettings(config: Partial<PbqConfig>): void {
+  const e = env();
+  if (config.weightBits !== undefined) e.set(FLAGS.weightBits, config.weightBits);
+  if (config.activationBits !== undefined) e.set(FLAGS.activationBits, config.activationBits);
+  if (config.activationMatMul !== undefined) e.set(FLAGS.activationMatMul, config.activationMatMul);
+  if (config.accumulator !== undefined) e.set(FLAGS.accumulator, accumulatorToFlag(config.accumulator));
+  if (config.webglProduct !== undefined) e.set(FLAGS.webglProduct, config.webglProduct);
+  if (config.webgpuProduct !== undefined) e.set(FLAGS.webgpuProduct, config.webgpuProduct);
+}
+
+/**
+ * Sets some settings; takes effect at the next kernel call (no re-quantization needed). All or
+ * nothing: the call is checked first, together with the settings it leaves as they are (a bad
+ * value set directly through tf.env() is reported by its flag), and a rejected call changes
+ * nothing. The settings are global (tf.env() flags): they apply to every model and every async
+ * task of the page or process; see withConfig for settings scoped to one synchronous call.
+ */
 export function configure(partial: Partial<PbqConfig>): PbqConfig {
   registerFlags();
   const valid = validateConfig(partial);
-  const e = env();
-  if (valid.weightBits !== undefined) e.set(FLAGS.weightBits, valid.weightBits);
-  if (valid.activationBits !== undefined) e.set(FLAGS.activationBits, valid.activationBits);
-  if (valid.activationMatMul !== undefined) e.set(FLAGS.activationMatMul, valid.activationMatMul);
-  if (valid.accumulator !== undefined) e.set(FLAGS.accumulator, accumulatorToFlag(valid.accumulator));
-  if (valid.webglProduct !== undefined) e.set(FLAGS.webglProduct, valid.webglProduct);
-  if (valid.webgpuProduct !== undefined) e.set(FLAGS.webgpuProduct, valid.webgpuProduct);
-  return getConfig();
+  const next = { ...valid } as PbqConfig;
+  for (const key of KNOWN_KEYS) if (!(key in valid)) (next as unknown as Record<string, unknown>)[key] = readSetting(key);
+  writeSettings(valid);
+  return next;
 }
 
 /** The settings in force (read from the flags, validated). */
 export function getConfig(): PbqConfig {
   registerFlags();
-  const e = env();
   return {
-    weightBits: checkInteger(FLAGS.weightBits, e.get(FLAGS.weightBits), 1, MAX_BITS),
-    activationBits: checkInteger(FLAGS.activationBits, e.get(FLAGS.activationBits), 1, MAX_BITS),
-    activationMatMul: checkOneOf(FLAGS.activationMatMul, e.get(FLAGS.activationMatMul), ['quantize', 'float'] as const),
-    accumulator: accumulatorFromFlag(e.get(FLAGS.accumulator)),
-    webglProduct: checkOneOf(FLAGS.webglProduct, e.get(FLAGS.webglProduct), WEBGL_PRODUCTS),
-    webgpuProduct: checkOneOf(FLAGS.webgpuProduct, e.get(FLAGS.webgpuProduct), WEBGPU_PRODUCTS),
+    weightBits: readSetting('weightBits'),
+    activationBits: readSetting('activationBits'),
+    activationMatMul: readSetting('activationMatMul'),
+    accumulator: readSetting('accumulator'),
+    webglProduct: readSetting('webglProduct'),
+    webgpuProduct: readSetting('webgpuProduct'),
   };
+}
+
+/**
+ * Runs the synchronous `fn` with `partial` in force, then restores the settings that were in
+ * force before (also when `fn` throws). For a per-call override such as
+ * `withConfig({weightBits: 4}, () => model.predict(x))`: kernels read the settings when they run,
+ * and predict runs its kernels synchronously (on WebGL too: they are issued before it returns).
+ * `fn` must not be async: the settings would leak to every task that runs while it awaits.
+ */
+export function withConfig<T>(partial: Partial<PbqConfig>, fn: () => T): T {
+  if (typeof fn !== 'function') throw new PbqConfigError(`withConfig(config, fn) needs a function, got ${describeValue(fn)}`);
+  const before = getConfig();
+  configure(partial);
+  try {
+    const result = fn();
+    if (result !== null && typeof result === 'object' && typeof (result as { then?: unknown }).then === 'function') {
+      (result as unknown as Promise<unknown>).then(undefined, () => undefined);
+      throw new PbqConfigError('withConfig(config, fn) runs a synchronous fn; it returned a promise (settings are global: ' +
+        'an async fn would apply them to every task that runs while it awaits). Await outside: withConfig(c, () => model.predict(x)), then await data()');
+    }
+    return result;
+  } finally {
+    writeSettings(before);
+  }
 }
 
 /** Restores every setting to its default. */

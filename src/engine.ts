@@ -11,7 +11,7 @@
  */
 import { channelPlanes, QuantizedActivations, QuantizedWeight, PbqQuantizationError } from './quantize';
 import { AccumulatorConfig } from './config';
-import { accumulate, checkSimulable, dotProductBound, recordAccumulatorEvents } from './accumulator';
+import { checkSimulable, dotProductBound, floatAdd, intAdd, NarrowAdd, recordAccumulatorEvents } from './accumulator';
 
 /** SWAR population count of a 32-bit word (Hacker's Delight 5-2). */
 export function popcount32(x: number): number {
@@ -102,6 +102,71 @@ export function decodeCodes(a: QuantizedActivations): Int32Array {
   return codes;
 }
 
+/**
+ * The byte tables cover TABLE_BLOCK_WORDS words (2,048 columns) at a time, so the engine's
+ * scratch memory does not grow with K: 512 KiB of tables and 8 KiB of codes, allocated once
+ * and reused by every call (a full-K table took 256 bytes per column: 2.5 GB at K = 10^7).
+ * Every partial sum is an integer below 2^53, so summing block by block is exact and gives
+ * the same float64 values in any order.
+ */
+export const TABLE_BLOCK_WORDS = 64;
+
+/** LOWEST_BIT[b] = index of the lowest set bit of the byte b (b > 0). */
+const LOWEST_BIT = Uint8Array.from({ length: 256 }, (_, b) => (b === 0 ? 0 : 31 - Math.clz32(b & -b)));
+// Module bindings, not global lookups: in a vm context (jest) every global access in a hot loop is slow.
+const clz32 = Math.clz32;
+const minInt = Math.min;
+
+const blockScratch = {
+  lut: new Float64Array(TABLE_BLOCK_WORDS * 1024),
+  codes: new Int32Array(TABLE_BLOCK_WORDS * 32),
+};
+
+/** Bytes of scratch memory the engine keeps (the same for every K). */
+export function engineScratchBytes(): number {
+  return blockScratch.lut.byteLength + blockScratch.codes.byteLength;
+}
+
+/**
+ * Codes a_k of row `row` for the columns of words [w0, w1) into codes[0 .. 32(w1 - w0)) (zero
+ * past K), then the byte tables of those words into lut[0 .. 1024(w1 - w0)) (buildByteTables).
+ */
+function buildBlockTables(a: QuantizedActivations, row: number, w0: number, w1: number, codes: Int32Array, lut: Float64Array): void {
+  const planeCount = a.bits + 1;
+  const span = w1 - w0;
+  codes.fill(0, 0, span * 32);
+  for (let p = 0; p < planeCount; p++) {
+    const weight = planeWeight(p, planeCount);
+    const base = (row * planeCount + p) * a.words + w0;
+    for (let i = 0; i < span; i++) {
+      let bits = a.planes[base + i];
+      while (bits !== 0) {
+        const low = bits & -bits;
+        codes[i * 32 + 31 - clz32(low)] += weight;
+        bits ^= low;
+      }
+    }
+  }
+  for (let g = 0; g < span * 4; g++) {
+    const base = g << 8;
+    lut[base] = 0;
+    const codeBase = g << 3;
+    for (let b = 1; b < 256; b++) lut[base + b] = lut[base + (b & (b - 1))] + codes[codeBase + LOWEST_BIT[b]];
+  }
+}
+
+/** Σ over words [w0, w1) of plane words `planes[planeBase + w]` looked up in the block's tables. */
+function tableSum(planes: Uint32Array, planeBase: number, w0: number, w1: number, lut: Float64Array): number {
+  let s = 0;
+  for (let word = w0, g = 0; word < w1; word++, g += 1024) {
+    const bitsWord = planes[planeBase + word];
+    if (bitsWord === 0) continue;
+    s += lut[g + (bitsWord & 0xff)] + lut[g + 256 + ((bitsWord >>> 8) & 0xff)] +
+      lut[g + 512 + ((bitsWord >>> 16) & 0xff)] + lut[g + 768 + (bitsWord >>> 24)];
+  }
+  return s;
+}
+
 export interface MatMulPair {
   /** Activation rows [rowStart, rowStart + rows) of `a` … */
   rowStart: number;
@@ -144,9 +209,8 @@ export function bitlayerMatMul(
     }
     return;
   }
-  const codes = decodeCodes(a);
-  const groups = words * 4;
-  const lut = new Float64Array(groups * 256);
+  const { lut, codes } = blockScratch;
+  const d = new Float64Array(N);
   for (let r = pair.rowStart; r < pair.rowStart + pair.rows; r++) {
     const step = a.steps[r];
     const outRow = pair.outOffset + (r - pair.rowStart) * N;
@@ -155,24 +219,19 @@ export function bitlayerMatMul(
       for (let n = 0; n < N; n++) out[outRow + n] = step === 0 ? 0 : NaN;
       continue;
     }
-    buildByteTables(a, r, codes, lut);
-    for (let n = 0; n < N; n++) {
-      const wBase = (channel0 + n) * w.bits * words;
-      const t = planes[n];
-      let d = a.codeSums[r];
-      for (let i = 0; i < t; i++) {
-        const planeBase = wBase + i * words;
-        let s = 0;
-        for (let word = 0, g = 0; word < words; word++, g += 1024) {
-          const bitsWord = w.planes[planeBase + word];
-          if (bitsWord === 0) continue;
-          s += lut[g + (bitsWord & 0xff)] + lut[g + 256 + ((bitsWord >>> 8) & 0xff)] +
-            lut[g + 512 + ((bitsWord >>> 16) & 0xff)] + lut[g + 768 + (bitsWord >>> 24)];
-        }
-        d += 2 * planeWeight(i, t) * s;
+    d.fill(a.codeSums[r]);
+    for (let w0 = 0; w0 < words; w0 += TABLE_BLOCK_WORDS) {
+      const w1 = minInt(words, w0 + TABLE_BLOCK_WORDS);
+      buildBlockTables(a, r, w0, w1, codes, lut);
+      for (let n = 0; n < N; n++) {
+        const wBase = (channel0 + n) * w.bits * words;
+        const t = planes[n];
+        let dn = 0;
+        for (let i = 0; i < t; i++) dn += 2 * planeWeight(i, t) * tableSum(w.planes, wBase + i * words, w0, w1, lut);
+        d[n] += dn;
       }
-      out[outRow + n] = step * factors[n] * d;
     }
+    for (let n = 0; n < N; n++) out[outRow + n] = step * factors[n] * d[n];
   }
 }
 
@@ -197,33 +256,83 @@ export function wordPartials(
   }
 }
 
-/** bitlayerMatMul with the dot products summed word by word in a simulated narrow register. */
+/** The narrow register add of `accumulator` for outputs whose |d| is at most `bound`. */
+function narrowAdd(accumulator: Exclude<AccumulatorConfig, { type: 'exact' }>, bound: number): NarrowAdd {
+  return accumulator.type === 'int'
+    ? intAdd(accumulator.bits, accumulator.overflow)
+    : floatAdd(accumulator.mantissa, accumulator.exponent, accumulator.rounding, bound);
+}
+
+/**
+ * bitlayerMatMul with the dot products summed word by word in a simulated narrow register
+ * (accumulator.ts: the word partials c_w in ascending w, float chunks of `chunk` words merged
+ * into the total). The words are visited block by block (bounded tables, see
+ * TABLE_BLOCK_WORDS) with each output's register state carried across blocks: the same
+ * additions in the same order as `accumulate` over all partials at once.
+ */
 function narrowAccumulatorMatMul(
   a: QuantizedActivations, w: QuantizedWeight, weightBits: number, pair: MatMulPair, out: Float32Array,
   accumulator: Exclude<AccumulatorConfig, { type: 'exact' }>,
 ): void {
   checkCompatible(a, w);
   const { n: N, words, k: K } = w;
-  const codes = decodeCodes(a);
-  const lut = new Float64Array(words * 4 * 256);
-  const wordSums = new Float64Array(words);
-  const partials = new Float64Array(words);
+  const channel0 = pair.wBatch * N;
+  const planes = new Int32Array(N);
+  const adds: NarrowAdd[] = [];
+  for (let n = 0; n < N; n++) {
+    planes[n] = channelPlanes(w, channel0 + n, weightBits);
+    checkSimulable(K, planes[n], a.bits);
+    adds.push(narrowAdd(accumulator, dotProductBound(K, planes[n], a.bits)));
+  }
+  // int: one register; float: a chunk register merged into the total every `chunk` words.
+  const chunk = accumulator.type === 'float' ? accumulator.chunk : 0;
+  const { lut, codes } = blockScratch;
+  const wordSums = new Float64Array(TABLE_BLOCK_WORDS);
+  const total = new Float64Array(N);
+  const open = new Float64Array(N);
   const events = new Int32Array(2);
   let additions = 0;
-  for (let n = 0; n < N; n++) checkSimulable(K, channelPlanes(w, pair.wBatch * N + n, weightBits), a.bits);
   for (let r = pair.rowStart; r < pair.rowStart + pair.rows; r++) {
+    total.fill(0);
+    open.fill(0);
+    for (let w0 = 0; w0 < words; w0 += TABLE_BLOCK_WORDS) {
+      const w1 = minInt(words, w0 + TABLE_BLOCK_WORDS);
+      buildBlockTables(a, r, w0, w1, codes, lut);
+      for (let i = 0; i < w1 - w0; i++) {
+        let sum = 0;
+        for (let l = 0; l < 32; l++) sum += codes[i * 32 + l];
+        wordSums[i] = sum;
+      }
+      for (let n = 0; n < N; n++) {
+        const base = (channel0 + n) * w.bits * words;
+        const t = planes[n];
+        const add = adds[n];
+        for (let word = w0, g = 0; word < w1; word++, g += 1024) {
+          let c = wordSums[word - w0];
+          for (let i = 0; i < t; i++) {
+            const bitsWord = w.planes[base + i * words + word];
+            const s = lut[g + (bitsWord & 0xff)] + lut[g + 256 + ((bitsWord >>> 8) & 0xff)] +
+              lut[g + 512 + ((bitsWord >>> 16) & 0xff)] + lut[g + 768 + (bitsWord >>> 24)];
+            c += 2 * planeWeight(i, t) * s;
+          }
+          additions++;
+          if (chunk === 0) {
+            total[n] = add(total[n], c, events);
+          } else {
+            open[n] = add(open[n], c, events);
+            if ((word + 1) % chunk === 0 || word === words - 1) {
+              total[n] = add(total[n], open[n], events);
+              open[n] = 0;
+              additions++;
+            }
+          }
+        }
+      }
+    }
     const step = a.steps[r];
     const outRow = pair.outOffset + (r - pair.rowStart) * N;
-    buildByteTables(a, r, codes, lut);
-    wordSums.fill(0);
-    for (let k = 0; k < K; k++) wordSums[k >>> 5] += codes[r * K + k];
     for (let n = 0; n < N; n++) {
-      const c = pair.wBatch * N + n;
-      const t = channelPlanes(w, c, weightBits);
-      wordPartials(w, c, t, lut, wordSums, partials);
-      const result = accumulate(accumulator, partials, dotProductBound(K, t, a.bits), events);
-      additions += result.additions;
-      out[outRow + n] = Number.isNaN(step) ? NaN : step * w.ranges[c] * 2 ** -t * result.value;
+      out[outRow + n] = Number.isNaN(step) ? NaN : step * w.ranges[channel0 + n] * 2 ** -planes[n] * total[n];
     }
   }
   recordAccumulatorEvents(additions, events[0], events[1]);

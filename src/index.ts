@@ -1,8 +1,11 @@
 /**
- * tfjs-backend-pbq: importing this module registers the pbq backends ('pbq', 'pbq-cpu',
- * 'pbq-webgl' in browsers) and routes tfjs-layers' LSTM cells to PbqLSTMStep (src/layers/).
+ * tfjs-backend-pbq's API, the same in every environment: importing this module registers the pbq
+ * backends ('pbq', 'pbq-cpu'; 'pbq-webgl' and 'pbq-webgpu' in browsers), routes tfjs-layers' LSTM cells to
+ * PbqLSTMStep (src/layers/) and, in Node, adds the file:// model router. The package's entries
+ * add to it: src/node.ts (Node: `main`, `require`, `import`) exports `convert`; src/browser.ts
+ * (the browser builds) a `convert` that explains it runs in Node only.
  *
- *   import * as tf from '@tensorflow/tfjs-core';
+ *   import * as tf from '@tensorflow/tfjs';
  *   import * as pbq from 'tfjs-backend-pbq';
  *   await tf.setBackend('pbq');
  *   pbq.configure({ weightBits: 4, activationBits: 8 });
@@ -19,12 +22,14 @@ installFusedLstm();
 if (isNode()) registerFileRouters();
 
 export {
-  configure, getConfig, resetConfig, DEFAULT_CONFIG, FLAGS, PbqConfigError, WEBGL_PRODUCTS, WEBGPU_PRODUCTS,
+  configure, getConfig, resetConfig, withConfig, DEFAULT_CONFIG, FLAGS, PbqConfigError, WEBGL_PRODUCTS, WEBGPU_PRODUCTS,
 } from './config';
 export type { PbqConfig, AccumulatorConfig, WebGLProductFlag, WebGPUProductFlag } from './config';
 export { BACKEND_NAME, detectBaseKind } from './register';
 export type { BaseName } from './register';
 export { PbqBackendCPU } from './backend_cpu';
+export { useWebGPU } from './backend_webgpu';
+export type { PbqBackendWebGPU, WebGPUModule } from './backend_webgpu';
 export { accumulatorStats, resetAccumulatorStats } from './accumulator';
 export type { AccumulatorStats } from './accumulator';
 export * as quantization from './quantize';

@@ -49,7 +49,10 @@ const BASES: readonly PbqBase[] = [
     name: 'webgl',
     browserOnly: true,
     available: hasWebGL2,
-    // Loaded on demand, so Node never evaluates tfjs-backend-webgl.
+    // Loaded on demand, so Node (the CommonJS build) never evaluates tfjs-backend-webgl. The
+    // browser builds (tools/build/bundles.ts: esbuild, entry src/browser.ts) bundle these two
+    // requires and import tfjs-backend-webgl up front, as a browser should; no build of pbq is
+    // plain ES modules from tsc, which would have no `require`.
     create: () => new (require('./backend_webgl') as typeof import('./backend_webgl')).PbqBackendWebGL(),
     registerKernels: (name) =>
       (require('../kernels/webgl/register_all_kernels') as typeof import('../kernels/webgl/register_all_kernels')).registerAllKernels(name),

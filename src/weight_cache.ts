@@ -28,6 +28,8 @@ export interface CachedWeight<D extends Disposable = Disposable> {
   device?: D;
   /** Installed by `seed` (stored planes): never re-quantized from the float values. */
   seeded?: boolean;
+  /** Quantized under the 'nan' policy from values holding NaN/Inf (some ranges are NaN). */
+  nonFinite?: boolean;
 }
 
 function layoutKey(l: WeightLayout): string {
@@ -49,6 +51,11 @@ export function attachStoredPlanes(dataId: DataId, layout: WeightLayout, weight:
     storedPlanes.set(dataId, byLayout);
   }
   byLayout.set(layoutKey(layout), weight);
+}
+
+/** Forgets the stored planes of `dataId` (the loader calls it when the model is disposed). */
+export function detachStoredPlanes(dataId: DataId): void {
+  storedPlanes.delete(dataId);
 }
 
 export function storedPlanesOf(dataId: DataId, layout: WeightLayout): QuantizedWeight | undefined {
@@ -83,6 +90,9 @@ export class WeightCache<D extends Disposable = Disposable> {
     }
     const key = layoutKey(layout);
     const cached = byLayout.get(key);
+    // The NaN policy is the caller's, not the entry's: data quantized with NaN ranges as a plain
+    // operand, now used as a weight (a Variable sharing the dataId), is the weight error.
+    if (cached?.nonFinite && nonFinite === 'throw') quantizeWeights(read(), layout, bits, { nonFinite: 'throw' });
     // Stored planes are served as they are: a run asking for more bits uses all of them.
     if (cached !== undefined && (cached.weight.bits >= bits || cached.seeded)) return cached;
     const stored = storedPlanesOf(dataId, layout);
@@ -91,7 +101,7 @@ export class WeightCache<D extends Disposable = Disposable> {
       return byLayout.get(key) as CachedWeight<D>;
     }
     const weight = quantizeWeights(read(), layout, bits, { nonFinite });
-    const entry: CachedWeight<D> = { weight };
+    const entry: CachedWeight<D> = { weight, ...(weight.ranges.some(Number.isNaN) ? { nonFinite: true } : {}) };
     this.replace(byLayout, key, entry);
     return entry;
   }

@@ -176,7 +176,7 @@ describe('accumulator through the backend', () => {
   it('configure validates formats with clear errors', () => {
     expect(() => pbq.configure({ accumulator: { type: 'int', bits: 1, overflow: 'wrap' } })).toThrow(/accumulator.bits must be an integer in 2..32, got 1/);
     expect(() => pbq.configure({ accumulator: { type: 'float', mantissa: 0, exponent: 4, chunk: 16, rounding: 'floor' } })).toThrow(/accumulator.mantissa must be an integer in 1..23, got 0/);
-    expect(() => pbq.configure({ accumulator: { type: 'posit' } as never })).toThrow(/accumulator.type must be one of 'exact', 'int', 'float', got "posit"/);
+    expect(() => pbq.configure({ accumulator: { type: 'posit' } as never })).toThrow(/accumulator.type must be one of 'exact', 'int', 'float', got 'posit' \(string\)/);
     expect(pbq.configure({ accumulator: { type: 'float', mantissa: 7, exponent: 4, chunk: 16, rounding: 'floor' } }).accumulator)
       .toEqual({ type: 'float', mantissa: 7, exponent: 4, chunk: 16, rounding: 'floor' });
     expect(tf.env().get('PBQ_ACCUMULATOR')).toBe('float:7:4:16:floor');

@@ -27,7 +27,8 @@ describe('library layout', () => {
     const dir = tree({
       'src/a.ts': "import '../tools/bench/x';\nimport { b } from './b';\nexport const a = 1;",
       'src/b.ts': "import { a } from './a';\nimport type { T } from '../test/t';\nexport const b = a;",
-      'src/c.ts': "import '../kernels/shared/k';\nconst m = require('../models/eval');\nimport 'lodash';",
+      'src/c.ts': "import '../kernels/shared/k';\nconst m = require('../models/eval');\nimport 'lodash';\nimport { Command } from 'commander/sub';",
+      'package.json': JSON.stringify({ dependencies: { commander: '^12.0.0' } }),
       'src/register.ts': "import '../kernels/shared/k';",
       'kernels/shared/k.ts': "import { a } from '../../src/a';\nimport * as tf from '@tensorflow/tfjs-core';\nimport * as fs from 'fs';",
     });
@@ -37,7 +38,7 @@ describe('library layout', () => {
         "src/b.ts imports test/t (test/ is not part of the library)",
         "src/c.ts imports kernels/shared/k.ts (only src/register.ts may import kernels/)",
         "src/c.ts imports models/eval (models/ is not part of the library)",
-        "src/c.ts imports the package 'lodash' (library: @tensorflow/* and Node built-ins only)",
+        "src/c.ts imports the package 'lodash' (library: @tensorflow/*, package.json dependencies and Node built-ins only)",
         'import cycle: src/a.ts → src/b.ts → src/a.ts',
       ].sort());
     } finally {

@@ -1,18 +1,20 @@
 /**
- * The `pbq` command line.
+ * The `pbq` command line (argument parsing and --help by commander, the bar by cli-progress).
  *
  *   pbq convert <model-dir-or-model.json> <out-dir> --weight-bits 4 [--activation-bits 8]
  *       [--range mse|weight-mse|minmax|minmax-tensor] [--calibration <file>] [--bias-correction]
  *       [--multipoint --budget 4.5] [--layer-bits dense_1=8,lstm=6] [--json] [--force]
  *
  * Exit codes: 0 success, 2 bad usage or bad input (one-line message on stderr), 1 internal error.
- * `main` is callable in-process (tests); src/cli/pbq-bin.js runs it as a program.
+ * `main` is callable in-process (tests); bin/pbq.js runs the compiled file as a program.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { Command, CommanderError, Option } from 'commander';
+import { SingleBar } from 'cli-progress';
 import { convert, ConvertOptions } from '../converter/convert';
 import { ConversionError, oneLine } from '../converter/errors';
 import { formatReport } from '../converter/report';
-import { RANGE_MODES, RangeMode } from '../converter/quant_math';
+import { RANGE_MODES } from '../converter/quant_math';
 
 export interface CliIO {
   stdout: (s: string) => void;
@@ -21,79 +23,96 @@ export interface CliIO {
   isTTY: boolean;
 }
 
-const USAGE = `usage: pbq convert <model-dir-or-model.json> <out-dir> --weight-bits N [--activation-bits 8]
-       [--range mse|weight-mse|minmax|minmax-tensor] [--calibration <file>] [--calibration-samples N]
-       [--bias-correction] [--multipoint --budget B] [--layer-bits name=bits,...] [--json] [--force]`;
-
 class UsageError extends ConversionError {}
 
-function intArg(flag: string, v: string | undefined): number {
-  if (v === undefined || !/^-?\d+$/.test(v)) throw new UsageError(`${flag} needs an integer, got ${v === undefined ? 'nothing' : `'${v}'`}`);
-  return Number(v);
+/** Parsers of option values: each throws a UsageError naming the flag. */
+function intArg(flag: string): (v: string) => number {
+  return (v) => {
+    if (!/^-?\d+$/.test(v)) throw new UsageError(`${flag} needs an integer, got '${v}'`);
+    return Number(v);
+  };
 }
 
-export function parseConvertArgs(args: string[]): ConvertOptions & { json: boolean } {
-  const positional: string[] = [];
-  const o: Partial<ConvertOptions> & { json: boolean } = { json: false };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
-    const value = () => {
-      if (inline !== undefined) return inline;
-      const v = args[++i];
-      if (v === undefined) throw new UsageError(`${flag} needs a value`);
-      return v;
-    };
-    switch (flag) {
-      case '--weight-bits': o.weightBits = intArg(flag, value()); break;
-      case '--activation-bits': o.activationBits = intArg(flag, value()); break;
-      case '--range': {
-        const r = value();
-        if (!(RANGE_MODES as readonly string[]).includes(r)) throw new UsageError(`--range must be one of ${RANGE_MODES.join(', ')}, got '${r}'`);
-        o.range = r as RangeMode;
-        break;
-      }
-      case '--calibration': o.calibration = value(); break;
-      case '--calibration-samples': o.calibrationSamples = intArg(flag, value()); break;
-      case '--bias-correction': o.biasCorrection = true; break;
-      case '--multipoint': o.multipoint = true; break;
-      case '--budget': {
-        const v = value();
-        if (!/^\d+(\.\d+)?$/.test(v)) throw new UsageError(`--budget needs a number, got '${v}'`);
-        o.budget = Number(v);
-        break;
-      }
-      case '--layer-bits': {
-        const lb: Record<string, number> = {};
-        for (const part of value().split(',').filter((p) => p.length > 0)) {
-          const eq = part.lastIndexOf('=');
-          if (eq <= 0) throw new UsageError(`--layer-bits entries look like name=bits, got '${part}'`);
-          lb[part.slice(0, eq)] = intArg(`--layer-bits ${part.slice(0, eq)}`, part.slice(eq + 1));
-        }
-        o.layerBits = lb;
-        break;
-      }
-      case '--json': o.json = true; break;
-      case '--force': o.force = true; break;
-      default:
-        if (a.startsWith('--')) throw new UsageError(`unknown option ${flag}`);
-        positional.push(a);
-    }
+function numberArg(flag: string): (v: string) => number {
+  return (v) => {
+    if (!/^\d+(\.\d+)?$/.test(v)) throw new UsageError(`${flag} needs a number, got '${v}'`);
+    return Number(v);
+  };
+}
+
+/** `--layer-bits dense_1=8,lstm=6` (a layer name may itself contain '='; the last one splits). */
+export function parseLayerBits(v: string): Record<string, number> {
+  const lb: Record<string, number> = {};
+  for (const part of v.split(',').filter((p) => p.length > 0)) {
+    const eq = part.lastIndexOf('=');
+    if (eq <= 0) throw new UsageError(`--layer-bits entries look like name=bits, got '${part}'`);
+    lb[part.slice(0, eq)] = intArg(`--layer-bits ${part.slice(0, eq)}`)(part.slice(eq + 1));
   }
-  if (positional.length !== 2) throw new UsageError(`convert needs <model> and <out-dir>, got ${positional.length} paths`);
-  if (o.weightBits === undefined) throw new UsageError('--weight-bits is required');
-  return { ...o, input: positional[0], output: positional[1] } as ConvertOptions & { json: boolean };
+  return lb;
 }
 
+interface ConvertFlags {
+  weightBits: number;
+  activationBits?: number;
+  range?: ConvertOptions['range'];
+  calibration?: string;
+  calibrationSamples?: number;
+  biasCorrection?: boolean;
+  multipoint?: boolean;
+  budget?: number;
+  layerBits?: Record<string, number>;
+  json?: boolean;
+  force?: boolean;
+}
+
+type ConvertRequest = ConvertOptions & { json: boolean };
+
+/** The `pbq` program; `onConvert` receives a parsed `convert` request. A fresh one per run (commander keeps state). */
+function program(io: CliIO, onConvert: (r: ConvertRequest) => void): Command {
+  const root = new Command('pbq')
+    .description('tfjs-backend-pbq: post-training quantization of tfjs LayersModels for the pbq backends')
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr, outputError: () => undefined });
+  root.command('convert')
+    .description('quantize a saved tfjs LayersModel into pbq\'s bitlayer format (model.pbq, a dequantized model.json, a report)')
+    .argument('<model>', 'model folder or model.json')
+    .argument('<out-dir>', 'output folder (must be absent or empty, unless --force)')
+    .requiredOption('--weight-bits <n>', 'weight planes per channel, 1..16', intArg('--weight-bits'))
+    .option('--activation-bits <n>', 'recorded for pbq.configure, 1..16 (default 8)', intArg('--activation-bits'))
+    .addOption(new Option('--range <mode>', 'per-channel range (default mse: output error on the calibration data)').choices(RANGE_MODES))
+    .option('--calibration <file>', 'calibration JSON (default: calibration.json next to model.json)')
+    .option('--calibration-samples <n>', 'use the first N calibration samples', intArg('--calibration-samples'))
+    .option('--bias-correction', 'move the mean output shift of quantization into the bias')
+    .option('--multipoint', 'extra planes on the channels with the largest output error')
+    .option('--budget <bits>', 'average bits per weight with --multipoint (default weight bits + 0.5)', numberArg('--budget'))
+    .option('--layer-bits <name=bits,...>', 'weight bits per layer name', parseLayerBits)
+    .option('--json', 'print the report as JSON')
+    .option('--force', 'replace a non-empty output folder')
+    .allowExcessArguments(false)
+    .action((input: string, output: string, flags: ConvertFlags) => {
+      onConvert({ ...flags, json: Boolean(flags.json), input, output });
+    });
+  return root;
+}
+
+/** commander's message without its 'error: ' prefix and trailing period. */
+function commanderMessage(e: CommanderError): string {
+  return oneLine(e.message.replace(/^error: /, '').replace(/\.$/, ''));
+}
+
+/** The converter's progress as a bar redrawn in place on stderr (a TTY only). */
 function progressBar(io: CliIO): (f: number, label: string) => void {
-  let last = '';
+  // cli-progress draws on a stream; this one writes through io.stderr (readline's cursor codes included).
+  const stream = { isTTY: true, columns: 80, write: (s: string) => { io.stderr(s); return true; } };
+  const bar = new SingleBar({
+    stream: stream as unknown as NodeJS.WriteStream, format: '[{bar}] {percentage}% {label}', barsize: 30,
+    barCompleteChar: '#', barIncompleteChar: '.', hideCursor: false, clearOnComplete: true, fps: 10,
+  });
+  let started = false;
   return (f, label) => {
-    const width = 30;
-    const filled = Math.round(f * width);
-    const line = `\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(Math.round(f * 100)).padStart(3)}% ${label}`.padEnd(80);
-    if (line !== last) io.stderr(line);
-    last = line;
-    if (f >= 1) io.stderr('\r' + ' '.repeat(80) + '\r');
+    const percent = Math.round(f * 100);
+    if (!started) { bar.start(100, percent, { label }); started = true; } else bar.update(percent, { label });
+    if (f >= 1) bar.stop();
   };
 }
 
@@ -105,26 +124,32 @@ const defaultIO: CliIO = {
 
 /** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
 export async function main(argv: string[], io: CliIO = defaultIO): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-    io.stdout(USAGE + '\n');
-    return command === undefined ? 2 : 0;
-  }
-  if (command !== 'convert') {
-    io.stderr(`pbq: unknown command '${command}'\n${USAGE}\n`);
+  let request: ConvertRequest | undefined;
+  const cli = program(io, (r) => { request = r; });
+  if (argv.length === 0) {
+    io.stdout(cli.helpInformation());
     return 2;
   }
-  tf.env().set('PROD', true); // no tfjs console banners in the CLI's output
-  let options: ConvertOptions & { json: boolean };
   try {
-    options = parseConvertArgs(rest);
+    cli.parse(argv, { from: 'user' });
   } catch (e) {
-    io.stderr(`pbq convert: ${oneLine(e)}\n${USAGE}\n`);
-    return 2;
+    if (e instanceof CommanderError && e.exitCode === 0) return 0; // --help, help
+    const where = argv[0] === 'convert' ? 'pbq convert' : 'pbq';
+    if (e instanceof CommanderError || e instanceof UsageError) {
+      const message = e instanceof CommanderError ? commanderMessage(e) : oneLine(e);
+      io.stderr(`${where}: ${message} (pbq ${argv[0] === 'convert' ? 'convert ' : ''}--help for usage)\n`);
+      return 2;
+    }
+    throw e;
   }
+  if (!request) return 2;
+  tf.env().set('PROD', true); // no tfjs console banners in the CLI's output
   try {
-    const report = await convert({ ...options, onProgress: io.isTTY && !options.json ? progressBar(io) : undefined });
-    io.stdout((options.json ? JSON.stringify(report, null, 2) : formatReport(report)) + '\n');
+    const report = await convert({
+      ...request, onProgress: io.isTTY && !request.json ? progressBar(io) : undefined,
+      onNote: (note) => io.stderr(`pbq convert: ${note}\n`),
+    });
+    io.stdout((request.json ? JSON.stringify(report, null, 2) : formatReport(report)) + '\n');
     return 0;
   } catch (e) {
     if (e instanceof ConversionError) {

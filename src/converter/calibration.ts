@@ -16,6 +16,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { ConversionError } from './errors';
+import { resolveInsideFolder } from '../io/safe_path';
 import type { InputStats } from './quant_math';
 
 export interface CalibrationSet {
@@ -59,8 +60,13 @@ export function readCalibration(file: string): CalibrationSet {
   let data: Float32Array;
   let shape: number[];
   if (typeof meta.imagesFile === 'string') {
-    const bin = path.resolve(path.dirname(file), meta.imagesFile);
-    if (!fs.existsSync(bin)) throw new ConversionError(`calibration data file not found: ${bin}`);
+    // Inside the calibration file's folder only (src/io/safe_path.ts).
+    let bin: string;
+    try {
+      bin = resolveInsideFolder(path.dirname(file), meta.imagesFile, 'calibration data file', file);
+    } catch (e) {
+      throw new ConversionError((e as Error).message);
+    }
     const bytes = fs.readFileSync(bin);
     const n = meta.n;
     if (!Number.isInteger(n) || (n as number) < 1) throw new ConversionError(`calibration 'n' must be a positive integer, got ${JSON.stringify(n)}`);
@@ -112,10 +118,15 @@ export interface StatsTarget {
 
 const FULL_SECOND_MOMENT_MAX_K = 2048;
 
-/** Runs the float model on the calibration set (current backend) and gathers E[x], E[xxᵀ] per target. */
+/**
+ * Runs the float model on the calibration set and gathers E[x], E[xxᵀ] per target. Each batch
+ * runs synchronously inside `compute` (the converter passes a wrapper that switches to the cpu
+ * backend and back, so no other task ever sees the switched backend); the default is the
+ * current backend.
+ */
 export async function gatherStats(
   inputs: tfl.SymbolicTensor[], targets: StatsTarget[], cal: CalibrationSet, tflModule: typeof tfl,
-  batchSize = 32,
+  batchSize = 32, compute: (batch: () => void) => void = (batch) => batch(),
 ): Promise<Map<string, InputStats>> {
   // A symbolic tensor may feed several targets (an RNN's output sequence is the next layer's
   // input and its own h); a model must list each output once.
@@ -135,8 +146,8 @@ export async function gatherStats(
   const samples = cal.shape[0];
   const dims = cal.shape.slice(1);
   const per = dims.reduce((a, b) => a * b, 1);
-  for (let s = 0; s < samples; s += batchSize) {
-    const b = Math.min(batchSize, samples - s);
+  /** Adds the statistics of samples [s, s + b). */
+  const accumulateBatch = (s: number, b: number): void => {
     const results = tf.tidy(() => {
       const x = tf.tensor(cal.data.subarray(s * per, (s + b) * per), [b, ...dims], 'float32');
       let outs = statsModel.predict(x) as tf.Tensor | tf.Tensor[];
@@ -165,6 +176,10 @@ export async function gatherStats(
       a.count += count.dataSync()[0];
       tf.dispose([sum, second, count]);
     }
+  };
+  for (let s = 0; s < samples; s += batchSize) {
+    const b = Math.min(batchSize, samples - s);
+    compute(() => accumulateBatch(s, b));
     // Let a long calibration run yield to the event loop (progress bar).
     await new Promise((r) => setImmediate(r));
   }

@@ -17,6 +17,8 @@ import {
   RangeMode, RANGE_MODES, column, maxAbs, chooseRange, channelDelta, outputError, quadForm, toDb, InputStats,
 } from './quant_math';
 import { encodePbq, PbqWeightInput, PBQ_FILE } from './pbq_format';
+import { checkOutputFolder, cleanLeftovers, OUTPUT_FILES, realPathAllowingMissing, writeAtomically } from './output_dir';
+import { onCpuBackend } from './float_backend';
 
 export const QUANTIZED_CLASSES = ['Dense', 'LSTM', 'GRU', 'SimpleRNN'] as const;
 export const CONVERTER_VERSION = '0.1.0';
@@ -46,7 +48,10 @@ export interface ConvertOptions {
   budget?: number;
   /** Bits per layer name (overrides weightBits for that layer). */
   layerBits?: Record<string, number>;
+  /** Replace a non-empty output folder, if pbq wrote it (only pbq's files in it). */
   force?: boolean;
+  /** Messages about the run that are not errors (e.g. leftovers of an interrupted run cleaned up). */
+  onNote?: (message: string) => void;
   /** Progress in [0, 1] with a label (the CLI draws a bar on a TTY). */
   onProgress?: (fraction: number, label: string) => void;
 }
@@ -96,6 +101,8 @@ export interface ConversionReport {
   };
   /** Files written to the output folder. */
   files: string[];
+  /** What was cleaned up from an earlier interrupted run to the same output (see output_dir.ts). */
+  leftovers: string[];
   seconds: number;
 }
 
@@ -116,6 +123,21 @@ function checkBits(name: string, v: unknown): number {
     throw new ConversionError(`${name} must be an integer in 1..16, got ${String(v)}`);
   }
   return v;
+}
+
+/**
+ * Every float32 weight must be finite: a quantized one cannot be quantized otherwise, and an
+ * untouched one (a bias) would make the outputs NaN; model.pbq refuses both at load.
+ */
+function checkFiniteWeights(weights: WeightEntry[]): void {
+  for (const w of weights) {
+    if (w.dtype !== 'float32') continue;
+    for (let i = 0; i < w.values.length; i++) {
+      if (!Number.isFinite(w.values[i])) {
+        throw new ConversionError(`weight '${w.name}' holds a non-finite value (${w.values[i]}) at index ${i}: cannot convert NaN or Inf weights`);
+      }
+    }
+  }
 }
 
 /** Every layer, descending into nested models. */
@@ -199,10 +221,6 @@ function packedBytes(q: QuantizedWeight): number {
   return q.planes.byteLength + q.ranges.byteLength + (q.channelBits ? q.channelBits.byteLength : 0);
 }
 
-function isNonEmptyDir(p: string): boolean {
-  return fs.existsSync(p) && (!fs.statSync(p).isDirectory() || fs.readdirSync(p).length > 0);
-}
-
 /**
  * Multipoint (greedy, as in the multipoint paper): `extra` planes, one at a time, each to the
  * channel whose error drops most with one more plane (its range re-chosen for the wider grid).
@@ -267,16 +285,14 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
   const progress = options.onProgress ?? (() => undefined);
 
   const files = readModelFiles(options.input);
+  checkFiniteWeights(files.weights);
   const inputDir = path.dirname(path.resolve(files.jsonPath));
-  const output = path.resolve(options.output);
-  if (output === inputDir || inputDir.startsWith(output + path.sep)) {
-    throw new ConversionError(`the output folder ${output} would replace the input model`);
-  }
-  if (fs.existsSync(output) && !fs.statSync(output).isDirectory()) throw new ConversionError(`output ${output} exists and is not a folder`);
-  if (isNonEmptyDir(output) && !options.force) throw new ConversionError(`output folder ${output} is not empty (use --force to replace it)`);
+  // The input's folder as named and, when model.json is a link, the folder it links into.
+  const inputFolders = [inputDir, path.dirname(fs.realpathSync(files.jsonPath))];
+  const notes = cleanLeftovers(realPathAllowingMissing(options.output));
+  for (const note of notes) options.onNote?.(note);
+  const output = checkOutputFolder(inputFolders, options.output, Boolean(options.force));
 
-  const prevBackend = tf.getBackend();
-  if (prevBackend !== 'cpu') await tf.setBackend('cpu');
   let model: tfl.LayersModel | null = null;
   try {
     progress(0, 'building model');
@@ -343,7 +359,8 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
       checkCalibrationShape(cal, model);
       progress(0.05, 'calibration');
       try {
-        stats = await gatherStats(model.inputs, targets, cal, tfl);
+        // The float model runs on 'cpu', switched to and back around each synchronous batch.
+        stats = await gatherStats(model.inputs, targets, cal, tfl, 32, (batch) => onCpuBackend(batch));
       } catch (e) {
         if (e instanceof ConversionError) throw e;
         throw new ConversionError(`running the model on the calibration inputs failed: ${oneLine(e)}`);
@@ -358,12 +375,7 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
       progress(0.2 + (0.75 * ji) / jobs.length, `${job.layer.name}/${job.role}`);
       await new Promise((r) => setImmediate(r));
       const [K, N] = job.entry.shape as [number, number];
-      const W = job.entry.values as Float32Array;
-      for (let i = 0; i < W.length; i++) {
-        if (!Number.isFinite(W[i])) {
-          throw new ConversionError(`weight '${job.entry.name}' holds a non-finite value (${W[i]}) at index ${i}: cannot quantize NaN or Inf`);
-        }
-      }
+      const W = job.entry.values as Float32Array; // finite: checkFiniteWeights
       const st = stats.get(job.statsKey);
       if (st && !(st.mean.every(Number.isFinite) && st.diag.every(Number.isFinite))) {
         throw new ConversionError(`the calibration inputs give non-finite activations at the input of ${job.statsKey}`);
@@ -483,7 +495,8 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
         outputShardBytes: shard.byteLength, pbqFileBytes: pbqBytes.byteLength,
         avgBits: quantWeights > 0 ? reports.reduce((s, r) => s + r.avgBits * r.shape[0] * r.shape[1], 0) / quantWeights : 0,
       },
-      files: ['model.json', 'weights.bin', PBQ_FILE, 'pbq-report.json'],
+      files: [...OUTPUT_FILES],
+      leftovers: notes,
       seconds: (Date.now() - t0) / 1000,
     };
     writeAtomically(output, {
@@ -496,28 +509,5 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
     return report;
   } finally {
     model?.dispose();
-    if (tf.getBackend() !== prevBackend && prevBackend) await tf.setBackend(prevBackend);
   }
-}
-
-/** Writes all files to a temporary sibling folder, then renames it into place (replacing `dir`). */
-function writeAtomically(dir: string, contents: Record<string, Buffer>): void {
-  const parent = path.dirname(dir);
-  fs.mkdirSync(parent, { recursive: true });
-  const tmp = fs.mkdtempSync(path.join(parent, `.${path.basename(dir)}.pbq-tmp-`));
-  fs.chmodSync(tmp, 0o755);
-  let old: string | null = null;
-  try {
-    for (const [name, buf] of Object.entries(contents)) fs.writeFileSync(path.join(tmp, name), buf);
-    if (fs.existsSync(dir)) {
-      old = `${tmp}-old`;
-      fs.renameSync(dir, old);
-    }
-    fs.renameSync(tmp, dir);
-  } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    if (old !== null && !fs.existsSync(dir)) fs.renameSync(old, dir);
-    throw new ConversionError(`cannot write ${dir}: ${oneLine(e)}`);
-  }
-  if (old !== null) fs.rmSync(old, { recursive: true, force: true });
 }

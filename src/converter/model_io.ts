@@ -5,6 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { ConversionError } from './errors';
+import { resolveInsideFolder } from '../io/safe_path';
 
 export interface WeightEntry {
   name: string;
@@ -72,15 +73,14 @@ export function readModelFiles(input: string): ModelFiles {
     if (!isObject(group) || !Array.isArray(group.paths) || !Array.isArray(group.weights)) {
       throw new ConversionError(`${jsonPath}: weightsManifest[${gi}] needs 'paths' and 'weights' arrays`);
     }
-    const parts: Buffer[] = [];
-    for (const p of group.paths) {
-      if (typeof p !== 'string' || p.length === 0) throw new ConversionError(`${jsonPath}: weightsManifest[${gi}] has an invalid shard path`);
-      const shard = path.resolve(dir, p);
-      if (!fs.existsSync(shard) || !fs.statSync(shard).isFile()) throw new ConversionError(`weight shard not found: ${p} (expected at ${shard})`);
-      parts.push(fs.readFileSync(shard));
-    }
-    const data = Buffer.concat(parts);
-    shardBytes += data.byteLength;
+    // Shards must be files inside the model's folder (src/io/safe_path.ts).
+    const shardFiles = group.paths.map((p: unknown) => {
+      try {
+        return resolveInsideFolder(dir, p, 'weight shard', jsonPath);
+      } catch (e) {
+        throw new ConversionError((e as Error).message);
+      }
+    });
     let offset = 0;
     const entries: Array<{ name: string; shape: number[]; dtype: 'float32' | 'int32'; offset: number }> = [];
     for (const w of group.weights) {
@@ -98,10 +98,15 @@ export function readModelFiles(input: string): ModelFiles {
       entries.push({ name, shape, dtype: w.dtype, offset });
       offset += shape.reduce((a, b) => a * b, 1) * 4;
     }
-    if (offset !== data.byteLength) {
+    // Sizes before reading: a shard of the wrong size is never read (it may be huge).
+    const fileBytes = shardFiles.reduce((sum: number, f: string) => sum + fs.statSync(f).size, 0);
+    if (offset !== fileBytes) {
       throw new ConversionError(`weight shard size mismatch for [${group.paths.join(', ')}]: the manifest implies ` +
-        `${offset} bytes, the files hold ${data.byteLength} bytes`);
+        `${offset} bytes, the files hold ${fileBytes} bytes`);
     }
+    const data = Buffer.concat(shardFiles.map((f: string) => fs.readFileSync(f)));
+    if (data.byteLength !== offset) throw new ConversionError(`weight shards of [${group.paths.join(', ')}] changed while being read`);
+    shardBytes += data.byteLength;
     const aligned = new Uint8Array(data.byteLength);
     aligned.set(data);
     for (const e of entries) {

@@ -3,18 +3,21 @@
  *
  *   bytes 0..3   magic "PBQ1"
  *   bytes 4..7   uint32 H = byte length of the header
- *   bytes 8..    header: UTF-8 JSON (PbqHeader), zero-padded to a multiple of 4 bytes
+ *   bytes 8..    header: UTF-8 JSON (PbqHeader), zero-padded to a multiple of 4 bytes (H counts
+ *                the padding); version 2 headers hold the CRC-32 of the data section
  *   then         the data section; every offset in the header is relative to its start:
  *                packed planes (Uint32, [batch][n][bits][words] exactly as QuantizedWeight),
  *                ranges (Float32, one per channel), channelBits (Uint8, one per channel, only
  *                for multipoint tensors), and the float32/int32 values of every weight that is
  *                not quantized (biases, embeddings, …), each section 4-byte aligned.
  *
- * The header carries the model topology, so model.pbq alone rebuilds the model.
+ * The header carries the model topology, so model.pbq alone rebuilds the model. Every field and
+ * section is validated at load (pbq_validate.ts); version 1 files (no checksum) still load.
  */
 import type { QuantizedWeight } from '../quantize';
 import type { WeightLayout } from '../weight_cache';
-import { ConversionError } from './errors';
+import { crc32 } from './crc32';
+import { checkFloatContents, checkHeader, checkPlanesContents, headerText, pbqError, PBQ_VERSION } from './pbq_validate';
 
 export const PBQ_MAGIC = 'PBQ1';
 export const PBQ_FILE = 'model.pbq';
@@ -46,7 +49,9 @@ export type PbqWeightSpec = PbqFloatWeight | PbqPlanesWeight;
 
 export interface PbqHeader {
   format: 'pbq-layers-model';
-  version: 1;
+  /** 1: no checksum; 2: `checksum` holds the CRC-32 of the data section (pbq_validate.ts). */
+  version: 1 | 2;
+  checksum?: { crc32: number };
   modelTopology: unknown;
   /** Other model.json keys kept as they were (format, generatedBy, …). */
   modelJsonExtras: Record<string, unknown>;
@@ -94,7 +99,11 @@ export function encodePbq(
     }
     return { name: w.name, shape: w.shape, dtype: w.dtype, kind: 'float', data: add(asBytes(w.values as ArrayBufferView)) };
   });
-  const header: PbqHeader = { format: 'pbq-layers-model', version: 1, modelTopology, modelJsonExtras, settings, weights: specs };
+  let checksum = 0;
+  for (const c of chunks) checksum = crc32(c, checksum);
+  const header: PbqHeader = {
+    format: 'pbq-layers-model', version: PBQ_VERSION, checksum: { crc32: checksum }, modelTopology, modelJsonExtras, settings, weights: specs,
+  };
   const headerBytes = new TextEncoder().encode(JSON.stringify(header));
   const headerLen = pad4(headerBytes.byteLength);
   const out = new Uint8Array(8 + headerLen + at);
@@ -117,58 +126,43 @@ export interface DecodedPbq {
   planes: Map<string, { weight: QuantizedWeight; layout: WeightLayout }>;
 }
 
-function fail(msg: string): never {
-  throw new ConversionError(`model.pbq: ${msg}`);
-}
-
-export function decodePbq(bytes: Uint8Array): DecodedPbq {
-  if (bytes.byteLength < 8 || new TextDecoder().decode(bytes.subarray(0, 4)) !== PBQ_MAGIC) fail('not a pbq model file (bad magic)');
+/**
+ * Decodes and validates a model.pbq file (pbq_validate.ts): a corrupt file is a ConversionError
+ * naming `source` (the file) and the field.
+ */
+export function decodePbq(bytes: Uint8Array, source: string = PBQ_FILE): DecodedPbq {
+  if (bytes.byteLength < 8 || new TextDecoder().decode(bytes.subarray(0, 4)) !== PBQ_MAGIC) pbqError(source, 'not a pbq model file (bad magic)');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLen = view.getUint32(4, true);
-  if (8 + headerLen > bytes.byteLength) fail('truncated header');
+  const text = headerText(bytes, headerLen, source);
   let header: PbqHeader;
   try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLen)).replace(/\0+$/, ''));
+    header = JSON.parse(text);
   } catch (e) {
-    fail(`corrupt header JSON: ${(e as Error).message}`);
+    pbqError(source, `corrupt header JSON: ${(e as Error).message}`);
   }
-  if (header === null || typeof header !== 'object' || header.format !== 'pbq-layers-model' || header.version !== 1 ||
-    !Array.isArray(header.weights)) {
-    fail('unsupported header (format pbq-layers-model, version 1 expected)');
-  }
-  const dataStart = 8 + headerLen;
-  const dataLen = bytes.byteLength - dataStart;
   // Copy into an aligned buffer so typed views work at any offset multiple of 4.
-  const data = new Uint8Array(dataLen);
-  data.set(bytes.subarray(dataStart));
-  const section = (s: Section | undefined, elemBytes: number, expected: number, what: string): ArrayBuffer => {
-    if (!s || !Number.isInteger(s.offset) || !Number.isInteger(s.length) || s.offset < 0 || s.offset % 4 !== 0 ||
-      s.offset + s.length > dataLen) fail(`${what}: section out of bounds`);
-    if (s.length !== expected * elemBytes) fail(`${what}: ${s.length} bytes, expected ${expected * elemBytes}`);
-    return data.buffer.slice(s.offset, s.offset + s.length);
-  };
+  const data = bytes.slice(8 + headerLen);
+  const specs = checkHeader(header, data, source);
+  const section = (s: { offset: number; length: number }) => data.buffer.slice(s.offset, s.offset + s.length);
   const floats = new Map<string, Float32Array | Int32Array>();
   const planes = new Map<string, { weight: QuantizedWeight; layout: WeightLayout }>();
-  for (const w of header.weights) {
-    if (!w || typeof w.name !== 'string' || !Array.isArray(w.shape)) fail('weight entry without name/shape');
-    const size = w.shape.reduce((a: number, b: number) => a * b, 1);
+  for (const w of specs) {
     if (w.kind === 'float') {
-      const buf = section(w.data, 4, size, w.name);
-      floats.set(w.name, w.dtype === 'int32' ? new Int32Array(buf) : new Float32Array(buf));
-    } else if (w.kind === 'planes') {
-      const { batch, k, n } = w.layout ?? ({} as WeightLayout);
-      if (!(batch * k * n === size) || !(w.bits >= 1 && w.bits <= 16) || w.words !== Math.ceil(k / 32)) fail(`${w.name}: bad planes layout`);
-      const channels = batch * n;
-      const weight: QuantizedWeight = {
-        bits: w.bits, batch, k, n, words: w.words,
-        planes: new Uint32Array(section(w.planes, 4, channels * w.bits * w.words, `${w.name} planes`)),
-        ranges: new Float32Array(section(w.ranges, 4, channels, `${w.name} ranges`)),
-        ...(w.channelBits ? { channelBits: new Uint8Array(section(w.channelBits, 1, channels, `${w.name} channelBits`)) } : {}),
-      };
-      planes.set(w.name, { weight, layout: w.layout });
-    } else {
-      fail(`${(w as { name: string }).name}: unknown weight kind`);
+      const values = w.dtype === 'int32' ? new Int32Array(section(w.data)) : new Float32Array(section(w.data));
+      checkFloatContents(source, w.name, values);
+      floats.set(w.name, values);
+      continue;
     }
+    const { batch, k, n } = w.layout;
+    const weight: QuantizedWeight = {
+      bits: w.bits, batch, k, n, words: w.words,
+      planes: new Uint32Array(section(w.planes)),
+      ranges: new Float32Array(section(w.ranges)),
+      ...(w.channelBits ? { channelBits: new Uint8Array(section(w.channelBits)) } : {}),
+    };
+    checkPlanesContents(source, w.name, weight);
+    planes.set(w.name, { weight, layout: w.layout });
   }
   return { header, floats, planes };
 }

@@ -6,10 +6,14 @@
  *
  * Loading validates the files and throws errors that name the problem: missing model.json,
  * corrupt (unparsable) model.json, model.json without modelTopology, a missing weight
- * shard (named), and shard bytes that differ from what the weights manifest implies.
+ * shard (named), and shard bytes that differ from what the weights manifest implies, a manifest
+ * entry without a valid name, shape or dtype. Shard paths must stay inside the model's folder
+ * (src/io/safe_path.ts): no '..', no absolute paths, no symbolic links that leave it.
  * Only active in Node (`registerFileRouters()` is a no-op elsewhere).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { resolveInsideFolder } from './safe_path';
+import { describeValue } from '../describe';
 
 type IOHandler = tf.io.IOHandler;
 type ModelArtifacts = tf.io.ModelArtifacts;
@@ -51,6 +55,50 @@ export function entryByteLength(e: WeightsManifestEntry): number {
   return size * b;
 }
 
+const DTYPES = ['float32', 'int32', 'bool', 'complex64'];
+const QUANTIZED_DTYPES = ['uint8', 'uint16', 'float16'];
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** What is wrong with one manifest entry, or null. */
+function entryProblem(w: unknown): string | null {
+  if (!isObject(w)) return `must be an object, got ${describeValue(w)}`;
+  if (typeof w.name !== 'string' || w.name.length === 0) return `name must be a non-empty string, got ${describeValue(w.name)}`;
+  const shape = w.shape;
+  if (!Array.isArray(shape) || shape.some((d) => typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0)) {
+    return `'${w.name}': shape must be an array of non-negative integers, got ${describeValue(shape)}`;
+  }
+  if (w.dtype === 'string') return `'${w.name}': string weights are not supported`;
+  if (typeof w.dtype !== 'string' || !DTYPES.includes(w.dtype)) {
+    return `'${w.name}': dtype must be one of ${DTYPES.join(', ')}, got ${describeValue(w.dtype)}`;
+  }
+  if (w.quantization !== undefined) {
+    const q = w.quantization;
+    if (!isObject(q) || typeof q.dtype !== 'string' || !QUANTIZED_DTYPES.includes(q.dtype)) {
+      return `'${w.name}': quantization.dtype must be one of ${QUANTIZED_DTYPES.join(', ')}, got ${describeValue(isObject(q) ? q.dtype : q)}`;
+    }
+  }
+  return null;
+}
+
+/** What is wrong with a weights manifest (structure, names, shapes, dtypes), or null. */
+export function checkManifest(manifest: unknown): string | null {
+  if (manifest === undefined || manifest === null) return null;
+  if (!Array.isArray(manifest)) return `weightsManifest must be an array, got ${describeValue(manifest)}`;
+  for (const [gi, group] of manifest.entries()) {
+    if (!isObject(group) || !Array.isArray(group.paths) || !Array.isArray(group.weights)) {
+      return `weightsManifest[${gi}] needs 'paths' and 'weights' arrays`;
+    }
+    for (const [wi, w] of group.weights.entries()) {
+      const problem = entryProblem(w);
+      if (problem !== null) return `weightsManifest[${gi}].weights[${wi}] ${problem}`;
+    }
+  }
+  return null;
+}
+
 function toArrayBuffer(buf: Uint8Array): ArrayBuffer {
   return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
 }
@@ -86,30 +134,34 @@ export class FileHandler implements IOHandler {
     } catch (e) {
       throw new Error(`file IOHandler: corrupt model JSON in ${jsonPath}: ${(e as Error).message}`);
     }
-    if (modelJSON == null || typeof modelJSON !== 'object' || modelJSON.modelTopology == null) {
+    if (modelJSON == null || typeof modelJSON !== 'object' || modelJSON.modelTopology == null ||
+      typeof modelJSON.modelTopology !== 'object') {
       throw new Error(`file IOHandler: ${jsonPath} has no modelTopology (not a tfjs model.json)`);
     }
+    const manifestError = checkManifest(modelJSON.weightsManifest);
+    if (manifestError !== null) throw new Error(`file IOHandler: ${jsonPath}: ${manifestError}`);
     const dir = path.dirname(jsonPath);
     return tf.io.getModelArtifactsForJSON(modelJSON, async (manifest: WeightsManifestConfig) => {
       const specs: WeightsManifestEntry[] = [];
       const buffers: ArrayBuffer[] = [];
       for (const group of manifest) {
         const expected = group.weights.reduce((s, w) => s + entryByteLength(w), 0);
-        const parts: Uint8Array[] = [];
-        for (const p of group.paths) {
-          const shard = path.join(dir, p);
-          if (!fs.existsSync(shard)) {
-            throw new Error(`file IOHandler: weight shard not found: ${p} (expected at ${shard}, referenced by ${jsonPath})`);
+        // Every shard must be a file inside the model's folder (no '..', absolute paths or links out).
+        const files = group.paths.map((p) => {
+          try {
+            return resolveInsideFolder(dir, p, 'weight shard', jsonPath);
+          } catch (e) {
+            throw new Error(`file IOHandler: ${(e as Error).message}`);
           }
-          parts.push(fs.readFileSync(shard));
-        }
-        const actual = parts.reduce((s, b) => s + b.byteLength, 0);
+        });
+        // Sizes first: a shard of the wrong size is never read (it may be huge).
+        const actual = files.reduce((s, f) => s + fs.statSync(f).size, 0);
         if (actual !== expected) {
           throw new Error(`file IOHandler: weight shard size mismatch for [${group.paths.join(', ')}]: ` +
             `manifest implies ${expected} bytes, files hold ${actual} bytes`);
         }
         specs.push(...group.weights);
-        for (const b of parts) buffers.push(toArrayBuffer(b));
+        for (const f of files) buffers.push(toArrayBuffer(fs.readFileSync(f)));
       }
       return [specs, tf.io.concatenateArrayBuffers(buffers)];
     });

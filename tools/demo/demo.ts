@@ -67,8 +67,20 @@ async function runBrowserGrid(models: ModelName[], settings: Setting[], progress
   return results;
 }
 
+/** Which part of each eval set this run uses (the tables' numbers are for these subsets). */
+function subsetNote(): string {
+  const parts = MODEL_NAMES.map((m) => {
+    const limit = LIMITS[m];
+    if (m === 'mnist-mlp') return limit ? `${m}: ${limit} evenly spaced of the 1,996 held-back digits` : `${m}: all 1,996 held-back digits`;
+    return limit ? `${m}: the first ${limit} of 64 windows (${(limit * 64).toLocaleString('en-US')} of 4,096 held-back chars)` : `${m}: all 64 windows (4,096 held-back chars)`;
+  });
+  const more = BROWSER ? '' : FULL ? '' : ' `npm start -- --full` evaluates the LMs on all 64 windows (the README\'s accuracy table).';
+  return `Eval sets of this run: ${parts.join('; ')}.${more}`;
+}
+
 function explain(): string {
   return [
+    subsetNote(),
     'How to read this: pbq stores each matmul weight matrix as `weight bits` bit planes per output channel',
     '(plus one float32 range per channel) and quantizes activations per row to `activation bits`; "WnAm" = n',
     'weight bits, m activation bits. Top-1 accuracy: higher is better; perplexity: lower is better (exp of the',

@@ -6,7 +6,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as pbqModule from '../../src/index';
 import * as evalMod from '../../models/eval';
-import { ModelName, subsetLm, subsetMnist, Task } from './suite';
+import { lmWindows, ModelName, subsetLm, subsetMnist, Task } from './suite';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 export const MODELS_DIR = path.join(REPO_ROOT, 'models');
@@ -48,8 +48,8 @@ export async function loadModel(name: ModelName): Promise<tfl.LayersModel> {
 export function loadTask(name: ModelName, limit?: number): Task {
   if (name === 'mnist-mlp') {
     const set = evalMod.loadMnistEvalSet(path.join(MODELS_DIR, name));
-    return { kind: 'mnist', set: limit ? subsetMnist(set, limit) : set, batchSize: 500 };
+    return { kind: 'mnist', set: limit ? subsetMnist(set, limit) : set, batchSize: 500, fullSize: set.n };
   }
   const set = evalMod.loadLmEvalSet(path.join(MODELS_DIR, name));
-  return { kind: 'lm', set: limit ? subsetLm(set, limit) : set, batchSize: 64 };
+  return { kind: 'lm', set: limit ? subsetLm(set, limit) : set, batchSize: 64, fullSize: lmWindows(set) };
 }

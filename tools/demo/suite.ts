@@ -17,9 +17,10 @@ import { evaluateLm, evaluateMnist, LmEvalSet, MnistEvalSet } from '../../models
 export type ModelName = 'mnist-mlp' | 'lstm-lm' | 'gru-lm';
 export const MODEL_NAMES: ModelName[] = ['mnist-mlp', 'lstm-lm', 'gru-lm'];
 
+/** `fullSize`: when `set` is a subset, the size of the whole eval set (digits, or LM windows). */
 export type Task =
-  | { kind: 'mnist'; set: MnistEvalSet; batchSize: number }
-  | { kind: 'lm'; set: LmEvalSet; batchSize: number };
+  | { kind: 'mnist'; set: MnistEvalSet; batchSize: number; fullSize?: number }
+  | { kind: 'lm'; set: LmEvalSet; batchSize: number; fullSize?: number };
 
 export interface Setting {
   /** 'cpu' / 'webgl' = stock float32 tfjs backend; 'pbq' (or a named base, 'pbq-webgpu') = quantized. */
@@ -134,17 +135,21 @@ export function warmUp(model: LayersModel, task: Task): void {
   });
 }
 
+/** Batches, and the examples evaluated, labelled as a subset when they are one. */
 export function describeTask(task: Task): { batches: number; batchDesc: string; examples: string } {
+  const subset = task.fullSize !== undefined && task.fullSize > (task.kind === 'mnist' ? task.set.n : lmWindows(task.set));
   if (task.kind === 'mnist') {
     const b = Math.min(task.batchSize, task.set.n);
-    return { batches: Math.ceil(task.set.n / b), batchDesc: `${b} digits`, examples: `${task.set.n} digits` };
+    const examples = subset ? `${task.set.n} of ${task.fullSize} digits, evenly spaced` : `${task.set.n} digits`;
+    return { batches: Math.ceil(task.set.n / b), batchDesc: `${b} digits`, examples };
   }
   const w = lmWindows(task.set);
   const b = Math.min(task.batchSize, w);
+  const chars = `${w * task.set.seqLen} chars`;
   return {
     batches: Math.ceil(w / b),
     batchDesc: `${b}×${task.set.seqLen} chars`,
-    examples: `${w * task.set.seqLen} chars`,
+    examples: subset ? `${chars}: first ${w} of ${task.fullSize} windows` : chars,
   };
 }
 

@@ -15,7 +15,9 @@ export interface Panel {
   /** horizontal reference lines, e.g. float32 */
   hlines?: Array<{ y: number; label: string }>;
   xTicks?: number[];
-  /** clamp the y axis to this range (values outside are drawn at the edge) */
+  /** a fixed x axis (default: the points' extent) */
+  xRange?: [number, number];
+  /** clamp the y axis to this range (a value outside is drawn at the edge as an open triangle with its value) */
   yRange?: [number, number];
   logY?: boolean;
   /** legend corner: top/bottom, left/right (default top right) */
@@ -28,7 +30,7 @@ const H = 300;
 const M = { l: 58, r: 12, t: 30, b: 44 };
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-const fmt = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2));
+const fmt = (v: number) => (Number.isInteger(v) || Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2));
 
 function niceTicks(lo: number, hi: number, n = 5): number[] {
   const span = hi - lo || 1;
@@ -40,15 +42,41 @@ function niceTicks(lo: number, hi: number, n = 5): number[] {
   return out;
 }
 
+/**
+ * Log-axis ticks: 1, 2, 5 × 10^k inside [lo, hi]; also 1.5, 3, 7 × 10^k when that gives fewer than
+ * 3; a linear step when even those are fewer than 3 (a range narrower than about a factor 2).
+ */
+export function logTicks(lo: number, hi: number): number[] {
+  const pick = (mantissas: number[]) => {
+    const out: number[] = [];
+    for (let k = Math.floor(Math.log10(lo)); k <= Math.ceil(Math.log10(hi)); k++) {
+      for (const m of mantissas) {
+        const v = +(m * 10 ** k).toPrecision(12);
+        if (v >= lo && v <= hi) out.push(v);
+      }
+    }
+    return out;
+  };
+  const coarse = pick([1, 2, 5]);
+  if (coarse.length >= 3) return coarse;
+  const fine = pick([1, 1.5, 2, 3, 5, 7]);
+  return fine.length >= 3 ? fine : niceTicks(lo, hi);
+}
+
+/** Whether a value lies outside the panel's y range (drawn at the edge, marked). */
+function clipped(v: number, y0: number, y1: number): boolean {
+  return !Number.isFinite(v) || v < y0 || v > y1;
+}
+
 function panelSvg(p: Panel, ox: number, oy: number): string {
   const xs = p.series.flatMap((s) => s.points.map((q) => q[0]));
   const ysAll = [...p.series.flatMap((s) => s.points.map((q) => q[1])), ...(p.hlines ?? []).map((h) => h.y)]
       .filter((v) => Number.isFinite(v));
-  const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
+  const [x0, x1] = p.xRange ?? [Math.min(...xs), Math.max(...xs)];
   let [y0, y1] = p.yRange ?? [Math.min(...ysAll), Math.max(...ysAll)];
   if (y0 === y1) { y0 -= 1; y1 += 1; }
-  const pad = (y1 - y0) * 0.05;
-  if (!p.yRange) { y0 -= pad; y1 += pad; }
+  if (!p.yRange && p.logY) { y0 /= 1.08; y1 *= 1.08; } // a margin of the same height at both ends
+  else if (!p.yRange) { const pad = (y1 - y0) * 0.05; y0 -= pad; y1 += pad; }
   const tY = (v: number) => (p.logY ? Math.log(v) : v);
   const [ly0, ly1] = [tY(y0), tY(y1)];
   const px = (x: number) => ox + M.l + ((x - x0) / (x1 - x0 || 1)) * (W - M.l - M.r);
@@ -59,7 +87,7 @@ function panelSvg(p: Panel, ox: number, oy: number): string {
   const parts: string[] = [];
   parts.push(`<rect x="${ox + M.l}" y="${oy + M.t}" width="${W - M.l - M.r}" height="${H - M.t - M.b}" fill="#fff" stroke="#999"/>`);
   parts.push(`<text x="${ox + W / 2}" y="${oy + 18}" text-anchor="middle" font-weight="bold">${esc(p.title)}</text>`);
-  const yTicks = p.logY ? niceTicks(y0, y1, 6).filter((v) => v > 0) : niceTicks(y0, y1);
+  const yTicks = p.logY ? logTicks(y0, y1) : niceTicks(y0, y1);
   for (const v of yTicks) {
     parts.push(`<line x1="${ox + M.l}" x2="${ox + W - M.r}" y1="${py(v)}" y2="${py(v)}" stroke="#eee"/>`);
     parts.push(`<text x="${ox + M.l - 4}" y="${py(v) + 4}" text-anchor="end" font-size="10">${fmt(v)}</text>`);
@@ -77,10 +105,18 @@ function panelSvg(p: Panel, ox: number, oy: number): string {
     const color = s.color ?? PALETTE[i % PALETTE.length];
     const pts = s.points.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`);
     parts.push(`<polyline fill="none" stroke="${color}" stroke-width="1.8"${s.dash ? ' stroke-dasharray="5,3"' : ''} points="${pts.join(' ')}"/>`);
-    for (const pt of pts) {
-      const [cx, cy] = pt.split(',');
-      parts.push(`<circle cx="${cx}" cy="${cy}" r="2.4" fill="${color}"/>`);
-    }
+    s.points.forEach(([, y], j) => {
+      const [cx, cy] = pts[j].split(',').map(Number);
+      if (!clipped(y, y0, y1)) {
+        parts.push(`<circle cx="${cx}" cy="${cy}" r="2.4" fill="${color}"/>`);
+        return;
+      }
+      // Off the axis: an open triangle pointing out at the edge, and the value (a broken-axis mark).
+      const up = !(y < y0);
+      const tip = up ? cy - 6 : cy + 6;
+      parts.push(`<path class="clipped" d="M${cx - 4},${cy} L${cx + 4},${cy} L${cx},${tip} Z" fill="#fff" stroke="${color}" stroke-width="1.5"/>`);
+      parts.push(`<text class="clipped" x="${cx + 6}" y="${up ? cy + 10 : cy - 4}" font-size="9" fill="${color}">${fmt(y)}</text>`);
+    });
     const pos = p.legend ?? 'tr';
     const n = p.series.length;
     const ly = pos[0] === 't' ? oy + M.t + 14 + i * 13 : oy + H - M.b - 8 - (n - 1 - i) * 13;

@@ -1,8 +1,9 @@
 /**
  * The layout rule of the shipped library (`npm run lint`, and test/layout.test.ts in `npm test`):
  *
- * 1. `src/` and `kernels/` import only each other, `@tensorflow/*` and Node built-ins — never the
- *    lab (`tools/`), the tests (`test/`) or the models (`models/`).
+ * 1. `src/` and `kernels/` import only each other, `@tensorflow/*` (peer dependencies), the
+ *    package's own `dependencies` (package.json: what installs with it, e.g. the CLI's commander)
+ *    and Node built-ins — never the lab (`tools/`), the tests (`test/`) or the models (`models/`).
  * 2. One direction between them: kernels use src/'s semantics; of src/, only src/register.ts
  *    imports kernels/ (it registers their configs).
  * 3. No import cycle among the library's files (type-only imports excluded: they vanish at run time).
@@ -66,13 +67,28 @@ function resolveLocal(root: string, from: string, spec: string): string | undefi
 
 const BUILTINS = new Set(['fs', 'path', 'os', 'crypto', 'url', 'util', 'worker_threads', 'module', 'zlib', 'stream', 'events', 'child_process']);
 
-/** Violations of rules 1 and 2, one line each. */
-export function directionViolations(edges: ImportEdge[]): string[] {
+/** The package names of a module specifier ('commander', '@scope/name' of '@scope/name/sub'). */
+function packageName(spec: string): string {
+  const parts = spec.replace(/^node:/, '').split('/');
+  return spec.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
+}
+
+/** The `dependencies` of root/package.json (none when there is no package.json). */
+export function declaredDependencies(root: string): string[] {
+  const file = path.join(root, 'package.json');
+  if (!fs.existsSync(file)) return [];
+  return Object.keys((JSON.parse(fs.readFileSync(file, 'utf8')) as { dependencies?: Record<string, string> }).dependencies ?? {});
+}
+
+/** Violations of rules 1 and 2, one line each. `dependencies`: the package's own runtime dependencies. */
+export function directionViolations(edges: ImportEdge[], dependencies: string[] = []): string[] {
   const out: string[] = [];
   for (const e of edges) {
     if (e.to === undefined) {
-      const pkg = e.spec.replace(/^node:/, '');
-      if (!e.spec.startsWith('@tensorflow/') && !BUILTINS.has(pkg)) out.push(`${e.from} imports the package '${e.spec}' (library: @tensorflow/* and Node built-ins only)`);
+      const pkg = packageName(e.spec);
+      if (!e.spec.startsWith('@tensorflow/') && !BUILTINS.has(pkg) && !dependencies.includes(pkg)) {
+        out.push(`${e.from} imports the package '${e.spec}' (library: @tensorflow/*, package.json dependencies and Node built-ins only)`);
+      }
       continue;
     }
     const top = e.to.split('/')[0];
@@ -111,12 +127,12 @@ export function cycles(edges: ImportEdge[]): string[][] {
 /** All problems of the library under `root`. */
 export function layoutProblems(root: string): string[] {
   const edges = LIBRARY_ROOTS.flatMap((dir) => tsFiles(root, dir)).flatMap((f) => importsOf(root, f));
-  return [...directionViolations(edges), ...cycles(edges).map((c) => `import cycle: ${c.join(' → ')}`)];
+  return [...directionViolations(edges, declaredDependencies(root)), ...cycles(edges).map((c) => `import cycle: ${c.join(' → ')}`)];
 }
 
 if (require.main === module) {
   const problems = layoutProblems(path.resolve(__dirname, '..', '..'));
   for (const p of problems) console.error(p);
-  console.log(problems.length === 0 ? 'layout: ok (src/ and kernels/ import only each other and @tensorflow/*, one direction, no cycles)' : `layout: ${problems.length} problem(s)`);
+  console.log(problems.length === 0 ? 'layout: ok (src/ and kernels/ import only each other, @tensorflow/* and package.json dependencies, one direction, no cycles)' : `layout: ${problems.length} problem(s)`);
   process.exitCode = problems.length === 0 ? 0 : 1;
 }

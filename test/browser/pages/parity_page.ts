@@ -10,7 +10,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import * as pbq from '../../../src/index';
 import type { LmEvalSet, MnistEvalSet } from '../../../models/eval';
 import {
-  ModelName, outputDigest, Result, runSetting, Setting, subsetLm, subsetMnist, Task,
+  lmWindows, ModelName, outputDigest, Result, runSetting, Setting, subsetLm, subsetMnist, Task,
 } from '../../../tools/demo/suite';
 
 const sets = new Map<string, MnistEvalSet | LmEvalSet>();
@@ -35,10 +35,10 @@ async function loadTask(name: ModelName, limit?: number): Promise<Task> {
   const set = sets.get(name)!;
   if (name === 'mnist-mlp') {
     const s = set as MnistEvalSet;
-    return { kind: 'mnist', set: limit ? subsetMnist(s, limit) : s, batchSize: 500 };
+    return { kind: 'mnist', set: limit ? subsetMnist(s, limit) : s, batchSize: 500, fullSize: s.n };
   }
   const s = set as LmEvalSet;
-  return { kind: 'lm', set: limit ? subsetLm(s, limit) : s, batchSize: 64 };
+  return { kind: 'lm', set: limit ? subsetLm(s, limit) : s, batchSize: 64, fullSize: lmWindows(s) };
 }
 
 const loadModel = (name: ModelName) => tfl.loadLayersModel(`/fs/models/${name}/model.json`);
