@@ -3,9 +3,16 @@
  * pbq's kernels (kernels/webgpu/) registered over its own. State: the quantized-weight cache
  * (with each weight's storage buffers), the weights quantized on the GPU, and what the adapter
  * says about the device.
+ *
+ * pbq does not import tfjs-backend-webgpu (a devDependency here, not a dependency): the app
+ * imports it and hands it over, so its bundler resolves the app's one copy and apps without
+ * WebGPU do not carry it:
+ *
+ *   import * as webgpu from '@tensorflow/tfjs-backend-webgpu';
+ *   pbq.useWebGPU(webgpu);           // script tag: pbq.useWebGPU(tf) after tf-backend-webgpu.min.js
+ *   await tf.setBackend('pbq-webgpu');
  */
-import '@tensorflow/tfjs-backend-webgpu';
-import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { env } from '@tensorflow/tfjs-core';
 import type { DataId } from '@tensorflow/tfjs-core';
 import { Disposable, WeightCache } from './weight_cache';
@@ -66,54 +73,75 @@ export class DeviceWeightStore<D extends Disposable = Disposable> {
   }
 }
 
-export class PbqBackendWebGPU extends WebGPUBackend {
-  readonly weightCache = new WeightCache();
-  readonly deviceWeights = new DeviceWeightStore();
+/** What pbq needs of tfjs-backend-webgpu (its module, or the global `tf` of its script-tag build). */
+export interface WebGPUModule {
+  WebGPUBackend: typeof WebGPUBackend;
+}
+
+/** What pbq adds to tfjs's WebGPUBackend: state and overrides. */
+export interface PbqBackendWebGPU extends WebGPUBackend {
+  readonly weightCache: WeightCache;
+  readonly deviceWeights: DeviceWeightStore;
   /** GPU tensors owned by cached weights (kernels/webgpu/gpu_weight.ts), not tensors of the engine. */
-  cacheOwnedDataIds = 0;
-
-  constructor(device: GPUDevice, readonly adapter: WebGPUAdapterDescription, adapterInfo?: GPUAdapterInfo) {
-    super(device, adapterInfo);
-    // Backends created on the same device (after tf.engine().reset() or removeBackend) share the
-    // compiled pipelines: compiling is the slow part on SwiftShader. (tfjs keeps them in a
-    // private per-instance field; a pipeline is valid for its device.)
-    let pipelines = sharedPipelines.get(device);
-    if (!pipelines) {
-      pipelines = {};
-      sharedPipelines.set(device, pipelines);
-    }
-    (this as unknown as { pipelineCache: object }).pipelineCache = pipelines;
-  }
-
-  /**
-   * Data ids of tensors, excluding the storage buffers that cached weights own: those are freed
-   * with their weight, not by the engine, so tfjs's per-kernel leak check must not count them.
-   * Their bytes still show in tf.memory().numBytesInGPU.
-   */
-  override numDataIds(): number {
-    return super.numDataIds() - this.cacheOwnedDataIds;
-  }
-
-  override disposeData(dataId: DataId, force = false): boolean {
-    const freed = super.disposeData(dataId, force);
-    if (freed) {
-      this.weightCache.forget(dataId);
-      this.deviceWeights.forget(dataId);
-    }
-    return freed;
-  }
-
+  cacheOwnedDataIds: number;
+  readonly adapter: WebGPUAdapterDescription;
   /** Whether a tensor's values exist only in a GPU buffer (WebGPU cannot read them back synchronously). */
-  gpuResident(dataId: DataId): boolean {
-    const data = this.tensorMap.get(dataId);
-    return data !== undefined && data.values == null && data.resource != null;
-  }
+  gpuResident(dataId: DataId): boolean;
+}
 
-  override dispose(): void {
-    this.weightCache.clear();
-    this.deviceWeights.clear();
-    super.dispose();
-  }
+type PbqBackendWebGPUClass = new (device: GPUDevice, adapter: WebGPUAdapterDescription, adapterInfo?: GPUAdapterInfo) => PbqBackendWebGPU;
+
+/** The class of the pbq-webgpu backend over a given tfjs-backend-webgpu (one per module). */
+function pbqBackendClass(Base: typeof WebGPUBackend): PbqBackendWebGPUClass {
+  return class PbqBackendWebGPUImpl extends Base implements PbqBackendWebGPU {
+    readonly weightCache = new WeightCache();
+    readonly deviceWeights = new DeviceWeightStore();
+    /** GPU tensors owned by cached weights (kernels/webgpu/gpu_weight.ts), not tensors of the engine. */
+    cacheOwnedDataIds = 0;
+
+    constructor(device: GPUDevice, readonly adapter: WebGPUAdapterDescription, adapterInfo?: GPUAdapterInfo) {
+      super(device, adapterInfo);
+      // Backends created on the same device (after tf.engine().reset() or removeBackend) share the
+      // compiled pipelines: compiling is the slow part on SwiftShader. (tfjs keeps them in a
+      // private per-instance field; a pipeline is valid for its device.)
+      let pipelines = sharedPipelines.get(device);
+      if (!pipelines) {
+        pipelines = {};
+        sharedPipelines.set(device, pipelines);
+      }
+      (this as unknown as { pipelineCache: object }).pipelineCache = pipelines;
+    }
+
+    /**
+     * Data ids of tensors, excluding the storage buffers that cached weights own: those are freed
+     * with their weight, not by the engine, so tfjs's per-kernel leak check must not count them.
+     * Their bytes still show in tf.memory().numBytesInGPU.
+     */
+    override numDataIds(): number {
+      return super.numDataIds() - this.cacheOwnedDataIds;
+    }
+
+    override disposeData(dataId: DataId, force = false): boolean {
+      const freed = super.disposeData(dataId, force);
+      if (freed) {
+        this.weightCache.forget(dataId);
+        this.deviceWeights.forget(dataId);
+      }
+      return freed;
+    }
+
+    /** Whether a tensor's values exist only in a GPU buffer (WebGPU cannot read them back synchronously). */
+    gpuResident(dataId: DataId): boolean {
+      const data = this.tensorMap.get(dataId);
+      return data !== undefined && data.values == null && data.resource != null;
+    }
+
+    override dispose(): void {
+      this.weightCache.clear();
+      this.deviceWeights.clear();
+      super.dispose();
+    }
+  };
 }
 
 /** Compiled pipelines per device (see the constructor). */
@@ -132,11 +160,39 @@ export function webgpuExposed(): boolean {
  * Creates the backend on pbq's GPUDevice (requested once per page, with the adapter limits and
  * features that the stock 'webgpu' backend asks for: tfjs-backend-webgpu 4.22 base.ts).
  */
+/** The tfjs-backend-webgpu that pbq-webgpu runs over (useWebGPU), and its pbq class. */
+let webgpu: { module: WebGPUModule; Backend: PbqBackendWebGPUClass } | undefined;
+
+/**
+ * Hands pbq the app's tfjs-backend-webgpu (its module namespace, or the global `tf` after
+ * tf-backend-webgpu.min.js): 'pbq-webgpu' then runs over it, with every one of its kernels.
+ * Call it once, before tf.setBackend('pbq-webgpu').
+ */
+export function useWebGPU(module: WebGPUModule): void {
+  if (!module || typeof module.WebGPUBackend !== 'function') {
+    throw new Error("pbq: useWebGPU() takes @tensorflow/tfjs-backend-webgpu (import * as webgpu from '@tensorflow/tfjs-backend-webgpu'), " +
+      'or the global tf of its script-tag build; this has no WebGPUBackend');
+  }
+  if (webgpu && webgpu.module.WebGPUBackend !== module.WebGPUBackend) {
+    throw new Error('pbq: useWebGPU() was already given another copy of tfjs-backend-webgpu');
+  }
+  webgpu ??= { module, Backend: pbqBackendClass(module.WebGPUBackend) };
+}
+
+/** Whether useWebGPU() was called. */
+export function webgpuModuleGiven(): boolean {
+  return webgpu !== undefined;
+}
+
 export async function createPbqBackendWebGPU(): Promise<PbqBackendWebGPU> {
+  if (!webgpu) {
+    throw new Error("pbq: 'pbq-webgpu' runs over the app's @tensorflow/tfjs-backend-webgpu: call " +
+      "pbq.useWebGPU(await import('@tensorflow/tfjs-backend-webgpu')) before tf.setBackend('pbq-webgpu')");
+  }
   devicePromise ??= requestDevice();
   try {
     const { device, description, info } = await devicePromise;
-    return new PbqBackendWebGPU(device, description, info);
+    return new webgpu.Backend(device, description, info);
   } catch (e) {
     devicePromise = undefined;
     throw e;

@@ -4,7 +4,8 @@
  *
  *   'pbq-cpu'    tfjs-backend-cpu + the TypeScript engine (everywhere)
  *   'pbq-webgl'  tfjs-backend-webgl + the GLSL products (browsers with WebGL 2)
- *   'pbq-webgpu' tfjs-backend-webgpu + the WGSL products (browsers with WebGPU, secure contexts)
+ *   'pbq-webgpu' tfjs-backend-webgpu + the WGSL products (browsers with WebGPU, secure contexts;
+ *                over the app's tfjs-backend-webgpu: pbq.useWebGPU(module) first)
  *   'pbq'        the best base available here, chosen when it is first created: WebGL 2 in a
  *                browser, else the CPU
  *
@@ -60,8 +61,12 @@ const BASES: readonly PbqBase[] = [
   {
     name: 'webgpu',
     browserOnly: true,
-    // After webgl: 'pbq' keeps WebGL 2 as its browser default until WebGPU is measured faster on real GPUs.
-    available: () => (require('./backend_webgpu') as typeof import('./backend_webgpu')).webgpuExposed(),
+    // After webgl: 'pbq' keeps WebGL 2 as its browser default until WebGPU is measured faster on
+    // real GPUs. Runs over the app's tfjs-backend-webgpu, handed over with pbq.useWebGPU().
+    available: () => {
+      const m = require('./backend_webgpu') as typeof import('./backend_webgpu');
+      return m.webgpuModuleGiven() && m.webgpuExposed();
+    },
     create: () => (require('./backend_webgpu') as typeof import('./backend_webgpu')).createPbqBackendWebGPU(),
     registerKernels: (name) =>
       (require('../kernels/webgpu/register_all_kernels') as typeof import('../kernels/webgpu/register_all_kernels')).registerAllKernels(name),
@@ -84,12 +89,16 @@ function factory(backendName: string, base: () => PbqBase): () => KernelBackend 
   let registeredFrom: PbqBase | undefined;
   return () => {
     const b = registeredFrom ?? base();
-    // Create first: loading the base backend's module is what registers its kernels.
+    // Create first: loading the base backend's module is what registers its kernels (an async
+    // base, WebGPU: once it is created, so a failed creation registers nothing).
     const backend = b.create();
-    if (!registeredFrom) {
+    const register = () => {
+      if (registeredFrom) return;
       b.registerKernels(backendName);
       registeredFrom = b;
-    }
+    };
+    if (backend instanceof Promise) return backend.then((created) => { register(); return created; });
+    register();
     return backend;
   };
 }

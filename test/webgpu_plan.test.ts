@@ -112,7 +112,7 @@ describe('product selection (select_product.ts) and PBQ_WEBGPU_PRODUCT', () => {
     expect(pbq.configure({ webgpuProduct: 'dot4' }).webgpuProduct).toBe('dot4');
     expect(pbq.getConfig().webgpuProduct).toBe('dot4');
     expect(() => pbq.configure({ webgpuProduct: 'popcount' as never })).toThrow(PbqConfigError);
-    expect(() => pbq.configure({ webgpuProduct: 'popcount' as never })).toThrow("webgpuProduct must be one of 'auto', 'planes', 'dot4', got \"popcount\"");
+    expect(() => pbq.configure({ webgpuProduct: 'popcount' as never })).toThrow("webgpuProduct must be one of 'auto', 'planes', 'dot4', got 'popcount' (string)");
     pbq.resetConfig();
     expect(pbq.getConfig().webgpuProduct).toBe('auto');
   });

@@ -23,7 +23,7 @@ let page: PageHandle;
 beforeAll(async () => {
   await tf.setBackend('cpu');
   useFastCpuSlices();
-  page = await openPage(path.join(__dirname, 'pages', 'parity_page.ts'), { build: EVAL_PAGE_BUILD, callTimeoutMs: 300_000, webgpu: true });
+  page = await openPage(path.join(__dirname, 'pages', 'webgpu_parity_page.ts'), { build: EVAL_PAGE_BUILD, callTimeoutMs: 300_000, webgpu: true });
 }, 180_000);
 
 afterAll(async () => {

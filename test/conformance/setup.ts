@@ -124,7 +124,9 @@ if (created) {
 } else {
   // an async backend (pbq-webgpu): the runner awaits this before the specs
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  (globalThis as any).__pbqConformanceReady = setBackend(PBQ_BACKEND).then((ok) => {
+  (globalThis as any).__pbqConformanceReady = (PBQ_ENV === 'webgpu'
+    ? import('@tensorflow/tfjs-backend-webgpu').then((webgpu) => pbq.useWebGPU(webgpu))
+    : Promise.resolve()).then(() => setBackend(PBQ_BACKEND)).then((ok) => {
     const backend = ok ? findBackend(PBQ_BACKEND) : null;
     if (!backend) throw new Error(`backend '${PBQ_BACKEND}' could not be created`);
     installProbe(backend);

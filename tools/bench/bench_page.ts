@@ -20,7 +20,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
-import '@tensorflow/tfjs-backend-webgpu';
+import * as webgpu from '@tensorflow/tfjs-backend-webgpu';
 import * as pbq from '../../src/index';
 import '../../src/chained_ops';
 import type { PbqBackendWebGL } from '../../src/backend_webgl';
@@ -44,6 +44,8 @@ interface MatMulCase {
   w: Record<string, tf.Tensor2D>;
   ref?: F32RefMatMul;
 }
+
+pbq.useWebGPU(webgpu);
 
 const cases = new Map<string, MatMulCase>();
 const models = new Map<string, Record<string, tfl.LayersModel>>();

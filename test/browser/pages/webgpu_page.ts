@@ -4,6 +4,7 @@
  * they are made. Results cross to Jest as plain arrays (floats encoded with float_codec).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import * as webgpu from '@tensorflow/tfjs-backend-webgpu';
 import * as pbq from '../../../src/index';
 import type { PbqBackendWebGPU } from '../../../src/backend_webgpu';
 import { combinePartialSums, partialSums } from '../../../src/engine';
@@ -20,6 +21,7 @@ import { decodeFloats, encodeFloats } from './float_codec';
 import type { MatMulCase, Operand } from './bitlayer_page';
 
 const BACKEND = 'pbq-webgpu';
+pbq.useWebGPU(webgpu);
 
 async function ready(): Promise<PbqBackendWebGPU> {
   if (tf.getBackend() !== BACKEND && !(await tf.setBackend(BACKEND))) throw new Error(`tf.setBackend('${BACKEND}') failed`);
