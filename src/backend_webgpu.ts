@@ -184,19 +184,20 @@ export function webgpuModuleGiven(): boolean {
   return webgpu !== undefined;
 }
 
-export async function createPbqBackendWebGPU(): Promise<PbqBackendWebGPU> {
+/**
+ * Creates the backend. Without useWebGPU() it throws at once, before the factory registers the
+ * kernels (src/register.ts), so the stock webgpu kernels are copied only once they exist.
+ */
+export function createPbqBackendWebGPU(): Promise<PbqBackendWebGPU> {
   if (!webgpu) {
     throw new Error("pbq: 'pbq-webgpu' runs over the app's @tensorflow/tfjs-backend-webgpu: call " +
       "pbq.useWebGPU(await import('@tensorflow/tfjs-backend-webgpu')) before tf.setBackend('pbq-webgpu')");
   }
+  const { Backend } = webgpu;
   devicePromise ??= requestDevice();
-  try {
-    const { device, description, info } = await devicePromise;
-    return new webgpu.Backend(device, description, info);
-  } catch (e) {
-    devicePromise = undefined;
-    throw e;
-  }
+  return devicePromise.then(
+    ({ device, description, info }) => new Backend(device, description, info),
+    (e) => { devicePromise = undefined; throw e; });
 }
 
 async function requestDevice(): Promise<{ device: GPUDevice; description: WebGPUAdapterDescription; info?: GPUAdapterInfo }> {

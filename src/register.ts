@@ -3,22 +3,23 @@
  * over its own (kernels/<base>/register_all_kernels.ts):
  *
  *   'pbq-cpu'    tfjs-backend-cpu + the TypeScript engine (everywhere)
+ *   'pbq-wasm'   tfjs-backend-wasm + the WebAssembly SIMD products (where WebAssembly has SIMD)
  *   'pbq-webgl'  tfjs-backend-webgl + the GLSL products (browsers with WebGL 2)
  *   'pbq-webgpu' tfjs-backend-webgpu + the WGSL products (browsers with WebGPU, secure contexts;
  *                over the app's tfjs-backend-webgpu: pbq.useWebGPU(module) first)
  *   'pbq'        the best base available here, chosen when it is first created: WebGL 2 in a
- *                browser, else the CPU
+ *                browser, else WebGPU (if handed over), else WebAssembly SIMD (Node too), else the CPU
  *
  * All register with priority 0, so tfjs never picks one by itself: `await tf.setBackend('pbq')`.
  */
-import { env, KernelBackend, registerBackend } from '@tensorflow/tfjs-core';
+import { env, findBackendFactory, KernelBackend, registerBackend } from '@tensorflow/tfjs-core';
 import { registerFlags } from './config';
 import { PbqBackendCPU } from './backend_cpu';
 import { registerAllKernels as registerCpuKernels } from '../kernels/cpu/register_all_kernels';
 
 export const BACKEND_NAME = 'pbq';
 
-export type BaseName = 'webgl' | 'webgpu' | 'cpu';
+export type BaseName = 'webgl' | 'webgpu' | 'wasm' | 'cpu';
 
 interface PbqBase {
   name: BaseName;
@@ -39,6 +40,39 @@ function hasWebGL2(): boolean {
     const gl = canvas.getContext('webgl2') as WebGL2RenderingContext | null;
     gl?.getExtension('WEBGL_lose_context')?.loseContext();
     return gl !== null;
+  } catch {
+    return false;
+  }
+}
+
+/** A module of one function returning a v128: compiles only where WebAssembly has SIMD. */
+const SIMD_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, // magic, version
+  1, 5, 1, 0x60, 0, 1, 0x7b, // type section: () -> v128
+  3, 2, 1, 0, // function section
+  10, 22, 1, 20, 0, 0xfd, 0x0c, ...new Array(16).fill(0), 0x0b, // code: v128.const 0; end
+]);
+
+/**
+ * True where tfjs-backend-wasm can load: its 'wasm' backend is registered (the browser builds:
+ * imported by the ES module build, or tf-backend-wasm.js loaded before the script-tag build), or
+ * Node resolves the package (an optional peer dependency there).
+ */
+function hasWasmBackendPackage(): boolean {
+  if (findBackendFactory('wasm')) return true;
+  if (!env().getBool('IS_NODE')) return false;
+  try {
+    (eval('require') as NodeRequire).resolve('@tensorflow/tfjs-backend-wasm');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** True where WebAssembly validates SIMD (Node ≥ 16.4, Chrome ≥ 91, Firefox ≥ 89, Safari ≥ 16.4). */
+function hasWasmSimd(): boolean {
+  try {
+    return typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE);
   } catch {
     return false;
   }
@@ -71,6 +105,21 @@ const BASES: readonly PbqBase[] = [
     registerKernels: (name) =>
       (require('../kernels/webgpu/register_all_kernels') as typeof import('../kernels/webgpu/register_all_kernels')).registerAllKernels(name),
   },
+  {
+    name: 'wasm',
+    browserOnly: false,
+    available: () => hasWasmSimd() && hasWasmBackendPackage(),
+    // tfjs-backend-wasm is loaded (its kernels registered) before the first await.
+    create: async () => {
+      const { createPbqBackendWasm } = require('./backend_wasm') as typeof import('./backend_wasm');
+      const { attachKernelContext } = require('../kernels/wasm/context') as typeof import('../kernels/wasm/context');
+      const backend = await createPbqBackendWasm();
+      await attachKernelContext(backend);
+      return backend;
+    },
+    registerKernels: (name) =>
+      (require('../kernels/wasm/register_all_kernels') as typeof import('../kernels/wasm/register_all_kernels')).registerAllKernels(name),
+  },
   { name: 'cpu', browserOnly: false, available: () => true, create: () => new PbqBackendCPU(), registerKernels: registerCpuKernels },
 ];
 /* eslint-enable @typescript-eslint/no-var-requires */
@@ -89,16 +138,13 @@ function factory(backendName: string, base: () => PbqBase): () => KernelBackend 
   let registeredFrom: PbqBase | undefined;
   return () => {
     const b = registeredFrom ?? base();
-    // Create first: loading the base backend's module is what registers its kernels (an async
-    // base, WebGPU: once it is created, so a failed creation registers nothing).
+    // Create first: loading the base backend's module is what registers its kernels (WebGPU:
+    // the app's module, handed over with useWebGPU(); creating throws at once without it).
     const backend = b.create();
-    const register = () => {
-      if (registeredFrom) return;
+    if (!registeredFrom) {
       b.registerKernels(backendName);
       registeredFrom = b;
-    };
-    if (backend instanceof Promise) return backend.then((created) => { register(); return created; });
-    register();
+    }
     return backend;
   };
 }
@@ -115,3 +161,7 @@ export function registerPbqBackends(): void {
   }
   registerBackend(BACKEND_NAME, factory(BACKEND_NAME, () => baseNamed(detectBaseKind())), 0);
 }
+
+/** Where pbq-wasm finds its own module, pbq_simd.wasm (tfjs-backend-wasm's: its setWasmPaths). */
+export { setWasmPaths, setWasmSource } from '../kernels/wasm/engine';
+export type { WasmSource } from '../kernels/wasm/engine';

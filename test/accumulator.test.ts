@@ -169,7 +169,7 @@ describe('float accumulators', () => {
 
 describe('accumulator through the backend', () => {
   beforeAll(async () => {
-    await tf.setBackend('pbq');
+    await tf.setBackend('pbq-cpu');
   });
   afterAll(() => pbq.resetConfig());
 

@@ -1,4 +1,4 @@
-/** The Node 'pbq' backend (CPU engine) through the public tfjs API. */
+/** The 'pbq-cpu' backend (CPU engine) through the public tfjs API. */
 import * as tf from '@tensorflow/tfjs-core';
 import * as pbq from '../src/index';
 import type { PbqBackendCPU } from '../src/backend_cpu';
@@ -8,7 +8,7 @@ import { randomValues } from './helpers';
 const backend = () => tf.backend() as PbqBackendCPU;
 
 beforeAll(async () => {
-  await tf.setBackend('pbq');
+  await tf.setBackend('pbq-cpu');
 });
 
 beforeEach(() => {
@@ -31,9 +31,9 @@ function dequantizedMatMul(a: Float32Array, b: Float32Array, m: number, k: numbe
 }
 
 describe('registration and config', () => {
-  it('registers pbq over the CPU in Node and mirrors the config in tf.env() flags', () => {
-    expect(tf.getBackend()).toBe('pbq');
-    expect(pbq.detectBaseKind()).toBe('cpu');
+  it("registers pbq-cpu ('pbq' runs on wasm in Node) and mirrors the config in tf.env() flags", () => {
+    expect(tf.getBackend()).toBe('pbq-cpu');
+    expect(pbq.detectBaseKind()).toBe('wasm');
     expect(pbq.getConfig()).toEqual({ weightBits: 8, activationBits: 8, activationMatMul: 'quantize', accumulator: { type: 'exact' }, webglProduct: 'auto', webgpuProduct: 'auto' });
     pbq.configure({ weightBits: 3, activationBits: 12 });
     expect(tf.env().get('PBQ_WEIGHT_BITS')).toBe(3);

@@ -31,9 +31,9 @@ export function cpuPartials(c: MatMulCase): number[] {
   return out;
 }
 
-/** The case's output on the Node pbq backend (CPU engine). */
+/** The case's output on the pbq-cpu backend (CPU engine). */
 export async function cpuOutput(c: MatMulCase): Promise<{ values: number[]; shape: number[] }> {
-  await tf.setBackend('pbq');
+  await tf.setBackend('pbq-cpu');
   configure({ weightBits: c.weightBits, activationBits: c.activationBits, accumulator: c.accumulator ?? { type: 'exact' } });
   const t = (o?: MatMulCase['a']) => o && tf.tensor(decodeFloats(o.values), o.shape, 'float32');
   const fused = c.bias !== undefined || (c.activation ?? 'linear') !== 'linear';
@@ -70,9 +70,9 @@ export function seedWeight(backend: unknown, w: tf.Tensor, values: number[], sto
   (backend as { weightCache: { seed(d: unknown, l: typeof layout, q: typeof weight): void } }).weightCache.seed(w.dataId, layout, weight);
 }
 
-/** y = a · stored(b) on the Node pbq backend (max planes = max(channelBits)). */
+/** y = a · stored(b) on the pbq-cpu backend (max planes = max(channelBits)). */
 export async function seededOutput(c: MatMulCase, stored: StoredPlanes): Promise<{ values: number[]; shape: number[] }> {
-  await tf.setBackend('pbq');
+  await tf.setBackend('pbq-cpu');
   configure({ weightBits: c.weightBits, activationBits: c.activationBits, accumulator: c.accumulator ?? { type: 'exact' } });
   const a = tf.tensor(decodeFloats(c.a.values), c.a.shape, 'float32');
   const init = tf.tensor(decodeFloats(c.b.values), c.b.shape, 'float32');

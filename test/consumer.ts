@@ -1,5 +1,5 @@
 /**
- * A throw-away app that installs the packed tarball, as a user would, with no network: its
+ * A throw-away app that installs the packed tarball (with @tensorflow/tfjs and tfjs-backend-wasm), as a user would, with no network: its
  * package-lock.json is cut from this repository's lock (the entries of @tensorflow/tfjs and the
  * tarball's own dependencies, with everything they depend on), so `npm ci --offline` takes every
  * package from the npm cache that this repository's `npm ci` filled.
@@ -90,8 +90,10 @@ export function installConsumer(tarball: string, files: string[]): Consumer {
   const repoLock = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package-lock.json'), 'utf8')) as Lock;
   const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as LockEntry & { name: string; version: string; bin: Record<string, string>; engines: Record<string, string>; license: string };
   const tfjsVersion = repoLock.packages['node_modules/@tensorflow/tfjs'].version as string;
-  const dependencies = { '@tensorflow/tfjs': tfjsVersion, [pkg.name]: 'file:tfjs-backend-pbq.tgz' };
-  const closure = lockClosure(repoLock, ['@tensorflow/tfjs', ...Object.keys(pkg.dependencies ?? {})]);
+  // The app a Node user would write: tfjs and tfjs-backend-wasm (pbq's optional peer: 'pbq' runs on pbq-wasm).
+  const wasmVersion = repoLock.packages['node_modules/@tensorflow/tfjs-backend-wasm'].version as string;
+  const dependencies = { '@tensorflow/tfjs': tfjsVersion, '@tensorflow/tfjs-backend-wasm': wasmVersion, [pkg.name]: 'file:tfjs-backend-pbq.tgz' };
+  const closure = lockClosure(repoLock, ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', ...Object.keys(pkg.dependencies ?? {})]);
   const registry = execFileSync('npm', ['config', 'get', 'registry'], { encoding: 'utf8' }).trim();
   for (const [at, entry] of Object.entries(closure)) entry.resolved ??= registryTarball(registry, at, entry);
   const manifest = { name: 'pbq-consumer', version: '1.0.0', private: true, dependencies };

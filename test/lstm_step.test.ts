@@ -1,4 +1,4 @@
-/** The fused LSTM step kernel (CPU twin) against the composed path, through stock tf.layers.lstm. */
+/** The fused LSTM step kernel (pbq-cpu and pbq-wasm) against the composed path, through stock tf.layers.lstm. */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import * as pbq from '../src/index';
@@ -19,11 +19,11 @@ async function run(model: tfl.LayersModel, fused: boolean) {
   return { out, kernels: new Set(profile.kernelNames) };
 }
 
-describe('PbqLSTMStep (CPU engine)', () => {
+describe.each(['pbq-cpu', 'pbq-wasm'])('PbqLSTMStep on %s', (backendName) => {
   afterAll(() => tf.env().set(FUSED_LSTM_FLAG, true));
 
   it('stock tf.layers.lstm runs the fused kernel under pbq and equals the composed path to float32 rounding', async () => {
-    await tf.setBackend('pbq');
+    await tf.setBackend(backendName);
     for (const [act, bits] of [['hardSigmoid', 4], ['sigmoid', 8], ['hardSigmoid', 2]] as const) {
       pbq.configure({ weightBits: bits, activationBits: 8 });
       const model = lstmModel(act, bits * 10);
@@ -39,8 +39,10 @@ describe('PbqLSTMStep (CPU engine)', () => {
     }
   });
 
-  it('gradients through a stock LSTM outside model.fit (tf.grad, tf.variableGrads, optimizer.minimize) run the composed path', async () => {
-    await tf.setBackend('pbq');
+  // tfjs-backend-wasm 4.22 has no UnsortedSegmentSum kernel, the Embedding layer's gradient
+  const itTrains = backendName === 'pbq-wasm' ? it.skip : it;
+  itTrains('gradients through a stock LSTM outside model.fit (tf.grad, tf.variableGrads, optimizer.minimize) run the composed path', async () => {
+    await tf.setBackend(backendName);
     pbq.configure({ weightBits: 6, activationBits: 8 });
     const model = lstmModel('hardSigmoid', 77);
     const loss = () => tf.tidy(() => tf.sum(tf.square(model.apply(tokens) as tf.Tensor)) as tf.Scalar);
@@ -78,12 +80,28 @@ describe('PbqLSTMStep (CPU engine)', () => {
   });
 
   it('does not leak tensors', async () => {
-    await tf.setBackend('pbq');
+    await tf.setBackend(backendName);
     const model = lstmModel('hardSigmoid', 5);
     await run(model, true);
     const before = tf.memory().numTensors;
     for (let i = 0; i < 5; i++) await run(model, true);
     expect(tf.memory().numTensors).toBe(before);
+    model.dispose();
+  });
+});
+
+describe('PbqLSTMStep across bases', () => {
+  it('pbq-wasm gives the outputs of pbq-cpu (same integers, same cell update; softmax rounding apart)', async () => {
+    pbq.configure({ weightBits: 4, activationBits: 8 });
+    const model = lstmModel('hardSigmoid', 40);
+    await tf.setBackend('pbq-cpu');
+    const cpu = await run(model, true);
+    await tf.setBackend('pbq-wasm');
+    const wasm = await run(model, true);
+    expect(wasm.kernels.has('PbqLSTMStep')).toBe(true);
+    let worst = 0;
+    for (let i = 0; i < cpu.out.length; i++) worst = Math.max(worst, Math.abs(cpu.out[i] - wasm.out[i]));
+    expect(worst).toBeLessThan(2e-6);
     model.dispose();
   });
 });

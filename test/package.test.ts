@@ -58,7 +58,7 @@ describe('the tarball', () => {
     for (const f of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'bin/pbq.js', 'dist/src/node.js', 'dist/src/node.d.ts',
       'dist/src/index.js', 'dist/src/browser.js', 'dist/src/cli/pbq.js', 'dist/src/converter/index.js', 'dist/src/converter/index.d.ts',
       'dist/kernels/webgl/register_all_kernels.js', 'dist/esm/index.mjs', 'dist/esm/convert.mjs',
-      'dist/tfjs-backend-pbq.esm.js', 'dist/tfjs-backend-pbq.min.js']) {
+      'dist/tfjs-backend-pbq.esm.js', 'dist/tfjs-backend-pbq.min.js', 'dist/pbq_simd.wasm', 'dist/kernels/wasm/build/pbq_simd.wasm']) {
       expect(files).toContain(f);
     }
     const shipped = /^(package\.json|README\.md|LICENSE|CHANGELOG\.md|bin\/pbq\.js|dist\/(src|kernels)\/.+\.(js|d\.ts)|dist\/esm\/\w+\.mjs|dist\/tfjs-backend-pbq\.(esm|min)\.js|dist\/.+\.wasm)$/;
@@ -73,7 +73,8 @@ describe('the tarball', () => {
     const installed = JSON.parse(fs.readFileSync(path.join(app.dir, 'node_modules', 'tfjs-backend-pbq', 'package.json'), 'utf8'));
     expect(installed.dependencies['@tensorflow/tfjs-core']).toBeUndefined();
     expect(Object.keys(installed.peerDependencies).sort()).toEqual(
-      ['@tensorflow/tfjs-backend-cpu', '@tensorflow/tfjs-backend-webgl', '@tensorflow/tfjs-core', '@tensorflow/tfjs-layers']);
+      ['@tensorflow/tfjs-backend-cpu', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-backend-webgl', '@tensorflow/tfjs-core', '@tensorflow/tfjs-layers']);
+    expect(installed.peerDependenciesMeta['@tensorflow/tfjs-backend-wasm']).toEqual({ optional: true });
   });
 });
 
@@ -89,7 +90,7 @@ describe.each<ModuleKind>(['cjs', 'esm'])('an app using the installed package (%
 
   it("runs an LSTM LayersModel through PbqLSTMStep on 'pbq', equal to the composed quantized path", () => {
     expect(first.backend).toBe('pbq');
-    expect(first.base).toBe('cpu');
+    expect(first.base).toBe('wasm');
     expect(first.fused.kernels).toContain('PbqLSTMStep');
     expect(first.composed.kernels).not.toContain('PbqLSTMStep');
     expect(first.composed.kernels).toEqual(expect.arrayContaining(['_FusedMatMul']));

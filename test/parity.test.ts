@@ -1,6 +1,7 @@
 /**
- * Accuracy parity of the bundled models, Node CPU bitlayer engine: float32 on the stock `cpu`
- * backend vs pbq at several settings on the committed held-back eval sets (full sets).
+ * Accuracy parity of the bundled models in Node: float32 on the stock `cpu` backend vs 'pbq'
+ * (pbq-wasm, the WebAssembly engine, in Node) at several settings on the committed held-back
+ * eval sets (full sets); pbq-cpu (the TypeScript engine) gives MNIST's results exactly.
  *
  *   MNIST MLP top-1:   W8A8 within 0.2 points, W4A8 within 0.5 points (W2A16 printed)
  *   LSTM LM perplexity: W8A8 within 1 %, W4A8 within 3 % (W2A16 printed)
@@ -60,13 +61,25 @@ async function switching(name: ModelName, task: Task, digestN: number) {
   expect(fresh.get(2)!.digest).not.toEqual(fresh.get(8)!.digest);
 }
 
-describe('MNIST MLP (Node CPU engine)', () => {
+describe('MNIST MLP (Node, pbq-wasm)', () => {
   it('top-1: W8A8 within 0.2 points, W4A8 within 0.5 points of float32 (W2A16 reported)', async () => {
+    expect(pbq.detectBaseKind()).toBe('wasm');
     const [f, w8, w4, w2] = await parity('mnist-mlp', loadTask('mnist-mlp'), [PBQ(8, 8), PBQ(4, 8), PBQ(2, 16)]);
     expect(f.examples).toBe('1996 digits');
     expect(pointsOff(w8, f)).toBeLessThanOrEqual(0.2);
     expect(pointsOff(w4, f)).toBeLessThanOrEqual(0.5);
     expect(w2.metric).toBeGreaterThan(0.5);  // reported; only a sanity floor
+  });
+
+  it('pbq-cpu (the TypeScript engine) gives the same top-1 as pbq-wasm (250 digits, W4A8 and W2A16)', async () => {
+    const model = await loadModel('mnist-mlp');
+    const task = loadTask('mnist-mlp', 250);
+    for (const s of [PBQ(4, 8), PBQ(2, 16)]) {
+      const wasm = await runSetting(model, 'mnist-mlp', task, { ...s, backend: 'pbq-wasm' });
+      const cpu = await runSetting(model, 'mnist-mlp', task, { ...s, backend: 'pbq-cpu' });
+      expect(cpu.metric).toBe(wasm.metric); // the same integers on both engines
+    }
+    model.dispose();
   });
 
   it('weightBits 8 → 4 → 2 → 8 between calls equals a fresh model at each setting', async () => {
@@ -75,7 +88,7 @@ describe('MNIST MLP (Node CPU engine)', () => {
 });
 
 const describeLstm = modelAvailable('lstm-lm') ? describe : describe.skip;
-describeLstm('LSTM LM (Node CPU engine, fused LSTM kernel)', () => {
+describeLstm('LSTM LM (Node, pbq-wasm, fused LSTM kernel)', () => {
   it('perplexity: W8A8 within 1 %, W4A8 within 3 % of float32 (W2A16 reported)', async () => {
     const [f, w8, w4] = await parity('lstm-lm', loadTask('lstm-lm'), [PBQ(8, 8), PBQ(4, 8), PBQ(2, 16)]);
     expect(relOff(w8, f)).toBeLessThanOrEqual(0.01);
@@ -88,7 +101,7 @@ describeLstm('LSTM LM (Node CPU engine, fused LSTM kernel)', () => {
 });
 
 const describeGru = modelAvailable('gru-lm') ? describe : describe.skip;
-describeGru('GRU LM (Node CPU engine)', () => {
+describeGru('GRU LM (Node, pbq-wasm)', () => {
   it('runs through the quantized matmuls; perplexity W8A8 within 1 % of float32 (W4A8, W2A16 reported)', async () => {
     const task = loadTask('gru-lm');
     const [f, w8, , w2] = await parity('gru-lm', task, [PBQ(8, 8), PBQ(4, 8), PBQ(2, 16)]);

@@ -57,3 +57,31 @@ export function lstmStepArgs(inputs: NamedTensorInfoMap, attrs: NamedAttrMap): L
   checkLstmShapes(args);
   return args;
 }
+
+/** The gate nonlinearity, rounded to float32 like a tfjs op result. */
+export function gate(z: number, kind: RecurrentActivation): number {
+  return Math.fround(kind === 'sigmoid' ? 1 / (1 + Math.exp(-z)) : Math.min(1, Math.max(0, 0.2 * z + 0.5)));
+}
+
+/**
+ * The cell update in float32 on host arrays (the bases whose tensors are host memory: cpu,
+ * wasm): z = zx + zh ([B, 4H], Keras gate order i, f, g, o), c' = f·c + i·g, h' = o·tanh(c').
+ */
+export function lstmCellUpdate(
+  zx: ArrayLike<number>, zh: ArrayLike<number>, c: ArrayLike<number>, batch: number, units: number,
+  kind: RecurrentActivation, hOut: Float32Array, cOut: Float32Array,
+): void {
+  const H = units;
+  for (let b = 0; b < batch; b++) {
+    const z = (g: number, j: number) => Math.fround(zx[b * 4 * H + g * H + j] + zh[b * 4 * H + g * H + j]);
+    for (let j = 0; j < H; j++) {
+      const i = gate(z(0, j), kind);
+      const f = gate(z(1, j), kind);
+      const g = Math.fround(Math.tanh(z(2, j)));
+      const o = gate(z(3, j), kind);
+      const cNew = Math.fround(Math.fround(f * c[b * H + j]) + Math.fround(i * g));
+      cOut[b * H + j] = cNew;
+      hOut[b * H + j] = Math.fround(o * Math.fround(Math.tanh(cNew)));
+    }
+  }
+}

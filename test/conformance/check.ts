@@ -2,7 +2,7 @@
  * Compares a conformance RunResult with the committed expectations
  * (test/conformance/expected_failures.json) and renders summaries / REPORT.md.
  *
- * Rules (per environment):
+ * Rules (per target: an environment and the backend run there, test/conformance/targets.ts):
  *  - a failing spec not listed                          -> unexpected failure
  *  - a listed spec that passes                          -> unexpected pass (the list must stay true)
  *  - a listed spec that did not run at all              -> stale entry
@@ -10,16 +10,18 @@
  *    (tfjs "Arrays differ"/"Numbers differ") whose max |actual - expected| is within the
  *    pbq error bound computed from the operands of the spec's matmul calls (analysis.ts)
  *                                                       -> otherwise a bound violation
+ *  - a spec listed with kind 'inherited' must fail on the target's stock base backend too
+ *    (targets.ts; the base runs the same specs)         -> otherwise 'not inherited'
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import {RunResult, SpecResult} from './analysis';
 import {SpecSetName} from './spec_sets';
-import type {ConformanceEnvName} from './suite';
+import {TargetName} from './targets';
 
 export const EXPECTATIONS_FILE = path.join(__dirname, 'expected_failures.json');
 
-export type ExpectationKind = 'quantization' | 'behaviour';
+export type ExpectationKind = 'quantization' | 'behaviour' | 'inherited';
 
 export interface Expectation {
   kind: ExpectationKind;
@@ -32,6 +34,7 @@ export interface ExpectationsFile {
   description: string;
   bits: {weightBits: number; activationBits: number};
   node: Record<string, Expectation>;
+  'node-wasm': Record<string, Expectation>;
   browser: Record<string, Expectation>;
   /** 'pbq-webgpu' in headless Chromium (the matmul specs). */
   webgpu?: Record<string, Expectation>;
@@ -64,7 +67,7 @@ export function keyedSpecs(runs: Array<{set: SpecSetName; result: RunResult}>): 
 }
 
 export interface CheckOutcome {
-  env: ConformanceEnvName;
+  env: TargetName;
   implementation: string;
   backendClass: string;
   total: number;
@@ -75,6 +78,8 @@ export interface CheckOutcome {
   unexpectedFailures: Array<{key: string; messages: string[]}>;
   unexpectedPasses: string[];
   boundViolations: Array<{key: string; detail: string}>;
+  /** 'inherited' entries whose spec passes (or did not run) on the stock base backend. */
+  notInherited: string[];
   stale: string[];
   suiteErrors: string[];
   totalMs: number;
@@ -84,16 +89,22 @@ function fmt(x: number): string {
   return x === 0 ? '0' : Math.abs(x) >= 1e-3 && Math.abs(x) < 1e4 ? x.toPrecision(3) : x.toExponential(2);
 }
 
-export function checkRun(env: ConformanceEnvName, runs: Array<{set: SpecSetName; result: RunResult}>,
-                         expectations: ExpectationsFile): CheckOutcome {
+/** Keys of the specs that failed in `runs` (a base backend's run). */
+export function failedKeys(runs: Array<{set: SpecSetName; result: RunResult}>): Map<string, SpecResult> {
+  return new Map(keyedSpecs(runs).filter(k => k.spec.status === 'failed').map(k => [k.key, k.spec]));
+}
+
+export function checkRun(env: TargetName, runs: Array<{set: SpecSetName; result: RunResult}>,
+                         expectations: ExpectationsFile, baseRuns?: Array<{set: SpecSetName; result: RunResult}>): CheckOutcome {
   const list = expectations[env] ?? {};
   const keyed = keyedSpecs(runs);
+  const baseFailed = baseRuns && failedKeys(baseRuns);
   const o: CheckOutcome = {
     env,
     implementation: runs[0]?.result.implementation ?? '?',
     backendClass: runs[0]?.result.backendClass ?? '?',
     total: 0, passed: 0, skipped: 0, bySet: {},
-    expectedFailures: [], unexpectedFailures: [], unexpectedPasses: [], boundViolations: [], stale: [],
+    expectedFailures: [], unexpectedFailures: [], unexpectedPasses: [], boundViolations: [], notInherited: [], stale: [],
     suiteErrors: runs.flatMap(r => r.result.suiteErrors),
     totalMs: runs.reduce((s, r) => s + r.result.totalMs, 0),
   };
@@ -129,6 +140,10 @@ export function checkRun(env: ConformanceEnvName, runs: Array<{set: SpecSetName;
         continue;
       }
     }
+    if (exp.kind === 'inherited' && !baseFailed?.has(key)) {
+      o.notInherited.push(key);
+      continue;
+    }
     o.expectedFailures.push({key, exp, spec});
     bs.expectedFailures++;
   }
@@ -138,7 +153,7 @@ export function checkRun(env: ConformanceEnvName, runs: Array<{set: SpecSetName;
 
 export function outcomeOk(o: CheckOutcome): boolean {
   return o.total > 0 && !o.unexpectedFailures.length && !o.unexpectedPasses.length &&
-    !o.boundViolations.length && !o.stale.length && !o.suiteErrors.length;
+    !o.boundViolations.length && !o.notInherited.length && !o.stale.length && !o.suiteErrors.length;
 }
 
 export function describeExpected(e: {exp: Expectation; spec: SpecResult}): string {
@@ -155,6 +170,7 @@ export function formatSummary(o: CheckOutcome): string {
     `${(o.totalMs / 1000).toFixed(1)} s: ${o.total} specs, ${o.passed} passed, ` +
     `${o.expectedFailures.length} expected failures, ${o.unexpectedFailures.length} unexpected failures, ` +
     `${o.unexpectedPasses.length} unexpected passes, ${o.boundViolations.length} bound violations, ` +
+    `${o.notInherited.length} not inherited, ` +
     `${o.stale.length} stale entries${o.skipped ? `, ${o.skipped} skipped` : ''}`);
   for (const [set, s] of Object.entries(o.bySet)) {
     lines.push(`  set ${set}: ${s.total} specs, ${s.passed} passed, ${s.expectedFailures} expected failures`);
@@ -167,6 +183,8 @@ export function formatSummary(o: CheckOutcome): string {
   for (const k of o.unexpectedPasses) lines.push(`    - ${k}`);
   if (o.boundViolations.length) lines.push('  QUANTIZATION BOUND VIOLATIONS:');
   for (const b of o.boundViolations) lines.push(`    - ${b.key}: ${b.detail}`);
+  if (o.notInherited.length) lines.push("  NOT INHERITED (listed as the base backend's failure, but it passes there):");
+  for (const k of o.notInherited) lines.push(`    - ${k}`);
   if (o.stale.length) lines.push('  STALE ENTRIES (listed but the spec did not run):');
   for (const k of o.stale) lines.push(`    - ${k}`);
   if (o.suiteErrors.length) lines.push('  SUITE ERRORS:');
@@ -180,9 +198,11 @@ export function formatSummary(o: CheckOutcome): string {
  * and adds a 'quantization' entry for every failing spec whose error is within the bound.
  * Failures that are not explained by quantization are never added: they must be listed by hand.
  */
-export function updateExpectations(env: ConformanceEnvName, runs: Array<{set: SpecSetName; result: RunResult}>,
-                                   file: ExpectationsFile): {file: ExpectationsFile; notes: string[]} {
+export function updateExpectations(env: TargetName, runs: Array<{set: SpecSetName; result: RunResult}>,
+                                   file: ExpectationsFile, baseRuns?: Array<{set: SpecSetName; result: RunResult}>,
+                                   baseName = 'base'): {file: ExpectationsFile; notes: string[]} {
   const notes: string[] = [];
+  const baseFailed = baseRuns && failedKeys(baseRuns);
   const old = file[env] ?? {};
   const next: Record<string, Expectation> = {};
   for (const {key, spec} of keyedSpecs(runs)) {
@@ -202,6 +222,10 @@ export function updateExpectations(env: ConformanceEnvName, runs: Array<{set: Sp
         measured,
       };
       if (!old[key]) notes.push(`[${env}] added quantization entry: ${key}`);
+    } else if (baseFailed?.has(key)) {
+      const message = (baseFailed.get(key)!.failures[0] ?? '').split('\n')[0].slice(0, 200);
+      next[key] = {kind: 'inherited', reason: `fails on the stock '${baseName}' backend too: ${message}`};
+      if (!old[key]) notes.push(`[${env}] added inherited entry: ${key}`);
     } else {
       notes.push(`[${env}] NOT added (unexplained, list it by hand with kind 'behaviour' and a reason): ${key}: ${spec.failures.join(' | ').slice(0, 300)}`);
     }
@@ -216,15 +240,16 @@ export function renderReport(outcomes: CheckOutcome[], bits: {weightBits: number
   const md: string[] = [];
   md.push('# tfjs-core conformance of the `pbq` backend', '');
   md.push(`Generated by \`npm run conformance\` on ${new Date().toISOString().slice(0, 10)}. ` +
-    `tfjs-core 4.22.0 jasmine specs, run against the backend registered as \`pbq\`, configured at ` +
+    `tfjs-core 4.22.0 jasmine specs, run against pbq's backends (Node: \`pbq-cpu\` and \`pbq-wasm\`; ` +
+    'browser: `pbq`, on WebGL 2), configured at ' +
     `${bits.weightBits} weight bits / ${bits.activationBits} activation bits. ` +
     'Spec sets: `matmul` (ops/mat_mul_test, ops/fused/fused_mat_mul_test: the kernels pbq replaces) and ' +
     '`broad` (other ops pbq inherits from its base backend; see test/conformance/spec_sets.ts).', '');
-  md.push('| environment | backend | specs | passed | expected failures | unexpected failures | unexpected passes | bound violations | time |');
-  md.push('|---|---|---|---|---|---|---|---|---|');
+  md.push('| target | backend | specs | passed | expected failures | unexpected failures | unexpected passes | bound violations | not inherited | time |');
+  md.push('|---|---|---|---|---|---|---|---|---|---|');
   for (const o of outcomes) {
     md.push(`| ${o.env} | ${o.backendClass} (${o.implementation}) | ${o.total} | ${o.passed} | ${o.expectedFailures.length} | ` +
-      `${o.unexpectedFailures.length} | ${o.unexpectedPasses.length} | ${o.boundViolations.length} | ${(o.totalMs / 1000).toFixed(1)} s |`);
+      `${o.unexpectedFailures.length} | ${o.unexpectedPasses.length} | ${o.boundViolations.length} | ${o.notInherited.length} | ${(o.totalMs / 1000).toFixed(1)} s |`);
   }
   md.push('');
   for (const o of outcomes) {
@@ -239,9 +264,9 @@ export function renderReport(outcomes: CheckOutcome[], bits: {weightBits: number
       }
       md.push('');
     }
-    const problems = formatSummary(o).split('\n').filter(l => /UNEXPECTED|VIOLATION|STALE|SUITE ERRORS/.test(l));
+    const problems = formatSummary(o).split('\n').filter(l => /UNEXPECTED|VIOLATION|NOT INHERITED|STALE|SUITE ERRORS/.test(l));
     if (problems.length) {
-      md.push('**Problems:**', '', '```', formatSummary(o).split('\n').slice(formatSummary(o).split('\n').findIndex(l => /UNEXPECTED|VIOLATION|STALE|SUITE ERRORS/.test(l))).join('\n'), '```', '');
+      md.push('**Problems:**', '', '```', formatSummary(o).split('\n').slice(formatSummary(o).split('\n').findIndex(l => /UNEXPECTED|VIOLATION|NOT INHERITED|STALE|SUITE ERRORS/.test(l))).join('\n'), '```', '');
     }
   }
   md.push('## How the quantization bound is computed', '',

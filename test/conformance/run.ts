@@ -10,6 +10,7 @@ import {openPage, REPO_ROOT} from '../../tools/harness/browser';
 import {RunResult} from './analysis';
 import {buildConformanceBundle} from './build';
 import {SpecSetName} from './spec_sets';
+import {Target} from './targets';
 
 const NODE_RUNNER = `
 const fs = require('fs');
@@ -25,8 +26,8 @@ process.on('uncaughtException', e => { console.error('uncaught:', e); write(); p
 j.execute().then(() => { write(); process.exit(0); }, e => { console.error(e); write(); process.exit(2); });
 `;
 
-export async function runNode(set: SpecSetName, timeoutMs = 8 * 60_000): Promise<RunResult> {
-  const {bundle} = await buildConformanceBundle('node', set);
+export async function runNode(target: Target, set: SpecSetName, timeoutMs = 8 * 60_000): Promise<RunResult> {
+  const {bundle} = await buildConformanceBundle(target, set);
   const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'pbq-conf-')), 'result.json');
   const stderr: string[] = [];
   const code = await new Promise<number | null>((resolve, reject) => {
@@ -57,25 +58,24 @@ const BROWSER_BOOT = `
   for (const p in iface) global[p] = iface[p];
   env.configure({random: false, stopOnSpecFailure: false});
   window.pbqRunConformance = async function () {
-    await globalThis.__pbqConformanceReady; // an async backend under test (setup.ts)
+    await globalThis.__pbqConformanceReady; // an async backend created first (setup.ts: pbq-webgpu)
     await env.execute();
     return globalThis.__pbqConformance;
   };
 })();
 `;
 
-/** The specs in headless Chromium: against 'pbq' (WebGL), or with `env` 'webgpu' against 'pbq-webgpu'. */
-export async function runBrowser(set: SpecSetName, timeoutMs = 9 * 60_000, env: 'browser' | 'webgpu' = 'browser'): Promise<RunResult> {
-  const {bundle} = await buildConformanceBundle(env, set);
+export async function runBrowser(target: Target, set: SpecSetName, timeoutMs = 9 * 60_000): Promise<RunResult> {
+  const {bundle} = await buildConformanceBundle(target, set);
   const p = await openPage({bundle}, {
     preScripts: ['node_modules/jasmine-core/lib/jasmine-core/jasmine.js'],
     preInline: BROWSER_BOOT,
-    label: `conformance-${env}-${set}`,
-    webgpu: env === 'webgpu',
+    label: `conformance-${target.id}-${set}`,
+    webgpu: target.webgpu,
   });
   try {
     const result = await p.callWithTimeout<RunResult>(timeoutMs, 'pbqRunConformance');
-    if (!result || !result.done) throw new Error(`${env} conformance (${set}) did not complete`);
+    if (!result || !result.done) throw new Error(`browser conformance (${set}) did not complete`);
     return result;
   } finally {
     await p.close();

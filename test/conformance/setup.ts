@@ -1,37 +1,44 @@
 /**
- * Imported first by every conformance bundle (Node and browser): registers the backend under
- * test ('pbq', or PBQ_BACKEND: 'pbq-webgpu'), configures 16/16 bits, sets the tfjs test
- * environment, installs a probe on the pbq matmul kernels (operand ranges for the error bound)
- * and a jasmine reporter that collects results into globalThis.__pbqConformance.
+ * Imported first by every conformance bundle (Node and browser): runs the specs on the backend
+ * under test (PBQ_BACKEND: 'pbq-cpu', 'pbq-wasm', or 'pbq' in the browser), configures 16/16 bits, sets the tfjs test environment, installs a probe on the
+ * pbq matmul kernels (operand ranges for the error bound) and a jasmine reporter that collects
+ * results into globalThis.__pbqConformance.
  *
- * 'pbq-webgpu' is created asynchronously (a GPUDevice), so its kernels are wrapped once
- * globalThis.__pbqConformanceReady resolves (run.ts awaits it before the specs). WebGPU has no
- * synchronous read-back (tfjs-webgpu's canvas readSync loses the device in headless Chromium):
- * its specs run as an async environment (isDataSync false, as tfjs's own webgpu specs would
- * without a canvas), and the probe reads a GPU-resident operand asynchronously, holding a
- * reference until the read is done.
+ * 'pbq-webgpu' runs over the app's tfjs-backend-webgpu (pbq.useWebGPU) and is created
+ * asynchronously (a GPUDevice), so its kernels are wrapped once globalThis.__pbqConformanceReady
+ * resolves (run.ts awaits it before the specs). WebGPU has no synchronous read-back
+ * (tfjs-webgpu's canvas readSync loses the device in headless Chromium): its specs run as an
+ * async environment (isDataSync false, as tfjs's own webgpu specs would without a canvas), and
+ * the probe reads a GPU-resident operand asynchronously, holding a reference until it is read.
  */
-import {findBackend, getKernel, KernelConfig, KernelBackend, NamedAttrMap, registerKernel, setBackend, TensorInfo, unregisterKernel} from '@tensorflow/tfjs-core';
+import {backend as activeBackend, findBackend, getKernel, KernelConfig, KernelBackend, NamedAttrMap, registerKernel, setBackend, TensorInfo, unregisterKernel} from '@tensorflow/tfjs-core';
 import {setTestEnvs} from '@tensorflow/tfjs-core/dist/jasmine_util';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import '@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops';
+import {setWasmPaths as setTfjsWasmPaths} from '@tensorflow/tfjs-backend-wasm';
 // Resolved by the bundler to src/index.ts, or to the stand-in (see build.ts).
 import * as pbq from 'pbq-backend-under-test';
 import {MatMulCall, parseNumericFailure, RunResult, SpecResult, specErrorBound} from './analysis';
 
-declare const PBQ_ENV: 'node' | 'browser' | 'webgpu';
+declare const PBQ_ENV: 'node' | 'browser';
 declare const PBQ_IMPLEMENTATION: string;
-/** The backend under test ('pbq' unless the bundle defines it). */
 declare const PBQ_BACKEND: string;
+const WEBGPU = PBQ_BACKEND === 'pbq-webgpu';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 declare const jasmine: any;
+
+// A bundle is not next to the .wasm files: tell both modules where they are (Node runs from
+// the repository root).
+if (PBQ_ENV === 'node') {
+  setTfjsWasmPaths(`${process.cwd()}/node_modules/@tensorflow/tfjs-backend-wasm/dist/`);
+  pbq.setWasmPaths(`${process.cwd()}/kernels/wasm/build/`);
+}
 
 export const BITS = {weightBits: 16, activationBits: 16};
 pbq.configure(BITS);
 
 // describeWithFlags() replaces *all* tf.env() flags with the test env's flags at every suite, so
 // the pbq bit widths must travel as flags of the test env (configure() alone would be reset).
-const WEBGPU = PBQ_ENV === 'webgpu';
 // A new backend per describe (tfjs resets the engine) recompiles nothing (shared pipelines), but
 // SwiftShader compiles the first ones slowly: more than jasmine's 5 s (tfjs's specs set 20 s).
 if (WEBGPU) jasmine.DEFAULT_TIMEOUT_INTERVAL = 120_000;
@@ -73,23 +80,8 @@ function maxAbs(backend: KernelBackend, t: TensorInfo, set: (m: number) => void)
   set(maxOf(backend.readSync(t.dataId) as ArrayLike<number>));
 }
 
-const result: RunResult = {
-  env: PBQ_ENV,
-  backend: PBQ_BACKEND,
-  implementation: PBQ_IMPLEMENTATION,
-  backendClass: '?',
-  floatPrecision: 0,
-  specs: [],
-  suiteErrors: [],
-  overallStatus: 'running',
-  totalMs: 0,
-  done: false,
-};
-
-/** Wraps the matmul kernels of the created backend with the probe. */
-function installProbe(pbqBackend: KernelBackend): void {
-  result.backendClass = pbqBackend.constructor.name;
-  result.floatPrecision = pbqBackend.floatPrecision();
+/** Wraps the backend's registered matmul kernels with the probe. */
+function installProbe(): void {
   for (const name of ['BatchMatMul', '_FusedMatMul']) {
     const orig = getKernel(name, PBQ_BACKEND);
     if (!orig) throw new Error(`backend under test registers no ${name} kernel for '${PBQ_BACKEND}'`);
@@ -117,24 +109,37 @@ function installProbe(pbqBackend: KernelBackend): void {
   }
 }
 
-// The backend registers its kernels when it is first created: create it, then wrap them.
-const created = findBackend(PBQ_BACKEND);
-if (created) {
-  installProbe(created);
-} else {
-  // an async backend (pbq-webgpu): the runner awaits this before the specs
+// The backend registers its kernels when it is first created: start creating it now (an async
+// backend, pbq-wasm, finishes later; tfjs creates it again for every suite), then wrap them.
+// pbq-webgpu needs the app's tfjs-backend-webgpu first: the runner awaits this before the specs.
+if (WEBGPU) {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  (globalThis as any).__pbqConformanceReady = (PBQ_ENV === 'webgpu'
-    ? import('@tensorflow/tfjs-backend-webgpu').then((webgpu) => pbq.useWebGPU(webgpu))
-    : Promise.resolve()).then(() => setBackend(PBQ_BACKEND)).then((ok) => {
-    const backend = ok ? findBackend(PBQ_BACKEND) : null;
-    if (!backend) throw new Error(`backend '${PBQ_BACKEND}' could not be created`);
-    installProbe(backend);
-  });
+  (globalThis as any).__pbqConformanceReady = import('@tensorflow/tfjs-backend-webgpu')
+    .then((webgpu) => pbq.useWebGPU(webgpu))
+    .then(() => setBackend(PBQ_BACKEND))
+    .then((ok) => {
+      if (!ok) throw new Error(`backend '${PBQ_BACKEND}' could not be created`);
+      installProbe();
+    });
+} else {
+  findBackend(PBQ_BACKEND);
+  installProbe();
 }
 
 // ---- reporter -------------------------------------------------------------------------------
 const MAX_MSG = 1500;
+const result: RunResult = {
+  env: PBQ_ENV,
+  backend: PBQ_BACKEND,
+  implementation: PBQ_IMPLEMENTATION,
+  backendClass: '?',
+  floatPrecision: 0,
+  specs: [],
+  suiteErrors: [],
+  overallStatus: 'running',
+  totalMs: 0,
+  done: false,
+};
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 (globalThis as any).__pbqConformance = result;
 let t0 = 0;
@@ -143,6 +148,14 @@ let currentBits: SpecResult['bits'];
 function trim(msg: string): string {
   return msg.length > MAX_MSG ? msg.slice(0, MAX_MSG) + ` … [${msg.length - MAX_MSG} more chars]` : msg;
 }
+
+// The backend's class and precision, once it exists (before every spec: the suites' beforeAll
+// creates it).
+beforeAll(async () => {
+  if (!(await setBackend(PBQ_BACKEND))) throw new Error(`backend '${PBQ_BACKEND}' could not be created`);
+  result.backendClass = activeBackend().constructor.name;
+  result.floatPrecision = activeBackend().floatPrecision();
+});
 
 jasmine.getEnv().addReporter({
   jasmineStarted() {

@@ -1,15 +1,16 @@
-/** Runs both spec sets in one environment (used by the Jest tests and the CLI). */
+/** Runs the spec sets of one target (used by the Jest tests and the CLI). */
 import {RunResult} from './analysis';
 import {runBrowser, runNode} from './run';
 import {SpecSetName} from './spec_sets';
+import {Target, TargetName, TARGETS} from './targets';
 
-export type ConformanceEnvName = 'node' | 'browser' | 'webgpu';
+export const SETS: SpecSetName[] = ['matmul', 'broad'];
 
-/** The spec sets of each environment: on 'pbq-webgpu' the kernels pbq replaces (its other kernels are tfjs-webgpu's). */
-export const SETS: Record<ConformanceEnvName, SpecSetName[]> = {node: ['matmul', 'broad'], browser: ['matmul', 'broad'], webgpu: ['matmul']};
+export type Runs = Array<{set: SpecSetName; result: RunResult}>;
 
-export async function runEnv(env: ConformanceEnvName): Promise<Array<{set: SpecSetName; result: RunResult}>> {
+export async function runEnv(name: TargetName | Target): Promise<Runs> {
+  const target = typeof name === 'string' ? TARGETS[name] : name;
   const out: Array<{set: SpecSetName; result: RunResult}> = [];
-  for (const set of SETS[env]) out.push({set, result: env === 'node' ? await runNode(set) : await runBrowser(set, undefined, env)});
+  for (const set of target.sets ?? SETS) out.push({set, result: target.env === 'node' ? await runNode(target, set) : await runBrowser(target, set)});
   return out;
 }

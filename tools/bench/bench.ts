@@ -1,10 +1,12 @@
 /**
- * `npm run bench [-- --quick] [-- --json <file>] [-- --out <dir>] [-- --no-browser|--no-node] [-- --only lstm,mlp]`
+ * `npm run bench [-- --quick] [-- --json <file>] [-- --out <dir>] [-- --no-browser|--no-node] [-- --only lstm,mlp]
+ *   [-- --contenders wasm,pbq-wasm]`
  *
  * Every contender side by side in one run (timings on shared VMs drift between runs: compare
  * only figures of the same run). Browser: headless Chromium (WebGL 2; SwiftShader here) with
- * pbq GLSL, the pbq-f32-ref shader, stock webgl f32; WebGPU (when the page has an adapter):
- * pbq-webgpu and stock webgpu. Node: pbq CPU engine, stock cpu, wasm.
+ * pbq GLSL, the pbq-f32-ref shader, stock webgl f32, pbq-wasm and stock wasm; WebGPU (when the
+ * page has an adapter): pbq-webgpu and stock webgpu. Node: pbq CPU engine, stock cpu, pbq-wasm,
+ * stock wasm. 64x4096x4096 runs only wasm and pbq-wasm.
  * Each figure: a warm-up call (shader compile, weight quantization), then `samples` rounds in
  * which every contender of the shape runs once (interleaved), each sample timing a batch of
  * back-to-back calls; the figure is the median. speedupVsFloat32 divides the float32
@@ -49,6 +51,8 @@ export interface Options {
   quick: boolean; samples: number; targetMs: number;
   /** `--only a,b`: only the figures whose name contains one of these (e.g. `lstm`, `mlp`, `1x1024`). */
   only?: string[];
+  /** `--contenders a,b`: only these contenders (e.g. `wasm,pbq-wasm`); speed-ups need the float32 one. */
+  contenders?: string[];
 }
 
 /** Whether a figure is wanted (`--only`). */
@@ -71,7 +75,8 @@ function median(xs: number[]): number {
 }
 
 /** Warm-up, then interleaved samples; returns one record per item. */
-export async function measure(side: 'browser' | 'node', shape: string, items: Item[], floatContender: string, opt: Options, floatBytes: number): Promise<FigureRecord[]> {
+export async function measure(side: 'browser' | 'node', shape: string, allItems: Item[], floatContender: string, opt: Options, floatBytes: number): Promise<FigureRecord[]> {
+  const items = allItems.filter((it) => !opt.contenders || opt.contenders.includes(it.contender));
   const reps: number[] = [];
   for (const it of items) {
     let once = await it.run(1);
@@ -103,10 +108,14 @@ export async function measure(side: 'browser' | 'node', shape: string, items: It
 
 export interface MatMulShape { name: string; m: number; k: number; n: number }
 
+/** Shapes only stock wasm and pbq-wasm (A8) run: the other contenders take seconds per call there. */
+export const WASM_ONLY_SHAPES = new Set(['64x4096x4096']);
+
 export function shapesFor(quick: boolean): MatMulShape[] {
   const all = [
     [1, 784, 4096], [1, 4096, 4096], [1, 1024, 1024], [16, 1024, 1024], [64, 1024, 1024],
     [1, 2048, 4096], // LSTM gate product: [x_t, h_{t-1}] (E = H = 1024) × [W; U] (4H)
+    [64, 4096, 4096],
   ];
   const list = all.map(([m, k, n]) => ({ name: `${m}x${k}x${n}`, m, k, n }));
   return quick ? list.filter((s) => s.name === '1x4096x4096') : list;
@@ -132,13 +141,22 @@ async function runBrowser(opt: Options): Promise<{ records: FigureRecord[]; info
         run: (reps) => call<number>('timeMatMul', sh.name, contender, setting, reps),
         weightBytes: () => call<number>('weightBytes', sh.name, contender, setting),
       });
-      const items = [item('webgl-f32', null), item('webgl-f16', null), item('pbq-f32-ref', null), ...ALL_SETTINGS.map((s) => item('pbq-glsl', s))];
+      const wasmOnly = WASM_ONLY_SHAPES.has(sh.name);
+      const items = wasmOnly ? [item('wasm', null), ...ALL_SETTINGS.filter((s) => s.activationBits === 8).map((s) => item('pbq-wasm', s))] : [
+        item('webgl-f32', null), item('webgl-f16', null), item('pbq-f32-ref', null), ...ALL_SETTINGS.map((s) => item('pbq-glsl', s)),
+        item('wasm', null), ...ALL_SETTINGS.map((s) => item('pbq-wasm', s)),
+      ];
       if (sh.name === '1x4096x4096') {
         items.push(item('pbq-glsl-legacy', { weightBits: 1, activationBits: 8 }), item('pbq-glsl-legacy', { weightBits: 4, activationBits: 8 }));
       }
       if (sh.name === '1x1024x1024') items.push(item('pbq-glsl', INT16_WRAP));
-      items.push(...webgpuItems(info, item));
-      records.push(...await measure('browser', sh.name, items, 'webgl-f32', opt, 4 * sh.k * sh.n));
+      if (!wasmOnly) items.push(...webgpuItems(info, item));
+      records.push(...await measure('browser', sh.name, items, wasmOnly ? 'wasm' : 'webgl-f32',
+        { ...opt, samples: wasmOnly ? Math.min(opt.samples, 3) : opt.samples }, 4 * sh.k * sh.n));
+      if (wasmOnly) {
+        await call('disposeMatMul', sh.name);
+        continue;
+      }
       const err = await call<number>('matMulError', sh.name, { weightBits: 8, activationBits: 16 });
       process.stdout.write(`  (W8A16 max relative error vs webgl: ${err.toExponential(2)})\n`);
       await call('disposeMatMul', sh.name);
@@ -153,9 +171,10 @@ async function runBrowser(opt: Options): Promise<{ records: FigureRecord[]; info
         weightBytes: () => call<number>('mlpWeightBytes', batch, contender, setting),
       });
       const floatBytes = 4 * (784 * 4096 + 4096 * 4096 + 4096 * 10);
+      const wasmSettings = batch === 64 ? settings.filter((s) => s.activationBits === 8) : settings;
       records.push(...await measure('browser', `mlp-784-4096-4096-10-b${batch}`,
-        [item('webgl-f32', null), item('webgl-f16', null), ...settings.map((s) => item('pbq-glsl', s)), ...webgpuItems(info, item)],
-        'webgl-f32', opt, floatBytes));
+        [item('webgl-f32', null), item('webgl-f16', null), ...settings.map((s) => item('pbq-glsl', s)),
+          item('wasm', null), ...wasmSettings.map((s) => item('pbq-wasm', s)), ...webgpuItems(info, item)], 'webgl-f32', opt, floatBytes));
     }
     if (!opt.quick && wanted(opt, LM_FIGURE)) {
       const vocab = await call<number>('prepareLM');
@@ -167,8 +186,8 @@ async function runBrowser(opt: Options): Promise<{ records: FigureRecord[]; info
       process.stdout.write(`  (LSTM LM: vocabulary ${vocab}, ms per token of a ${LM_TOKENS}-character window)\n`);
       const floatBytes = await call<number>('lmWeightBytes', 'webgl-f32', null);
       records.push(...await measure('browser', LM_FIGURE,
-        [item('webgl-f32', null), item('webgl-f16', null), ...ALL_SETTINGS.map((s) => item('pbq-glsl', s)), ...webgpuItems(info, item)],
-        'webgl-f32', opt, floatBytes));
+        [item('webgl-f32', null), item('webgl-f16', null), ...ALL_SETTINGS.map((s) => item('pbq-glsl', s)),
+          item('wasm', null), ...ALL_SETTINGS.map((s) => item('pbq-wasm', s)), ...webgpuItems(info, item)], 'webgl-f32', opt, floatBytes));
     }
   } finally {
     await page.close();
@@ -230,6 +249,7 @@ async function main() {
   const opt: Options = {
     quick, samples: Number(value('--samples') ?? (quick ? 3 : 5)), targetMs: Number(value('--target-ms') ?? 60),
     only: value('--only')?.split(','),
+    contenders: value('--contenders')?.split(','),
   };
   const outDir = path.resolve(value('--out') ?? path.join(__dirname, 'results'));
   const started = Date.now();

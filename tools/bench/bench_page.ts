@@ -8,6 +8,8 @@
  *   pbq-glsl:product=<p>  pbq-glsl with webglProduct = p (ablations)
  *   pbq-f32-ref  plain float32 shader with the bitlayer kernel's layout and fragment mapping
  *   webgl-f32    stock tfjs 'webgl' backend
+ *   pbq-wasm     pbq-wasm backend (WebAssembly SIMD engine on tfjs-backend-wasm)
+ *   wasm         stock tfjs 'wasm' backend (XNNPACK)
  *   pbq-webgpu   pbq on WebGPU ('pbq-webgpu': WGSL products, kernels/webgpu/); `pbq-webgpu:product=<p>`
  *                with webgpuProduct = p (ablations)
  *   webgpu       stock tfjs 'webgpu' backend
@@ -20,8 +22,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import * as webgpu from '@tensorflow/tfjs-backend-webgpu';
 import * as pbq from '../../src/index';
+import type { PbqBackendWasm } from '../../src/backend_wasm';
+import { WasmWeight } from '../../kernels/wasm/context';
 import '../../src/chained_ops';
 import type { PbqBackendWebGL } from '../../src/backend_webgl';
 import { deviceProfile } from '../../kernels/webgl/BatchMatMul_impl';
@@ -53,15 +58,29 @@ const inputs = new Map<string, Record<string, tf.Tensor2D>>();
 
 const BACKEND_OF: Record<string, string> = {
   'pbq-glsl': 'pbq', 'pbq-glsl-legacy': 'pbq', 'webgl-f32': 'webgl', 'webgl-f16': 'webgl-f16', 'pbq-f32-ref': 'pbq',
+  'pbq-wasm': 'pbq-wasm', wasm: 'wasm',
   'pbq-webgpu': 'pbq-webgpu', 'webgpu': 'webgpu',
 };
+
+// the .wasm files, as the harness serves the repository
+setWasmPaths('/fs/node_modules/@tensorflow/tfjs-backend-wasm/dist/');
+pbq.setWasmPaths('/fs/kernels/wasm/build/');
+
+/** Bytes of a k×n weight's pbq-wasm packing at `bits` (made by the runs so far). */
+function pbqWasmBytes(w: tf.Tensor, bits: number): number {
+  const [k, n] = w.shape as [number, number];
+  const b = tf.engine().findBackend('pbq-wasm') as PbqBackendWasm;
+  const { device } = b.weightCache.get(w.dataId, { batch: 1, k, n, transposed: false }, bits, () => { throw new Error('not cached'); });
+  if (!(device instanceof WasmWeight)) throw new Error('pbq-wasm has not packed this weight');
+  return device.atWidth(bits).bytes;
+}
 
 /** Whether the page has a WebGPU adapter (set by info()); the WebGPU contenders exist only then. */
 let webgpuAvailable = false;
 
 /** The backends every figure creates its operands on. */
 function backends(): string[] {
-  return ['webgl', 'webgl-f16', 'pbq', ...(webgpuAvailable ? ['webgpu', 'pbq-webgpu'] : [])];
+  return ['webgl', 'webgl-f16', 'pbq', 'wasm', 'pbq-wasm', ...(webgpuAvailable ? ['webgpu', 'pbq-webgpu'] : [])];
 }
 
 /**
@@ -224,9 +243,10 @@ const api = {
     const c = cases.get(id)!;
     await use(contender, s ?? undefined); // the kernel options decide the layout
     contender = baseOf(contender);
-    if (contender === 'webgl-f32' || contender === 'webgpu') return 4 * c.k * c.n;
+    if (contender === 'webgl-f32' || contender === 'wasm' || contender === 'webgpu') return 4 * c.k * c.n;
     if (contender === 'pbq-webgpu') return pbqWebGPUBytes(c.k, c.n, s!);
     if (contender === 'webgl-f16') return 2 * c.k * c.n;
+    if (contender === 'pbq-wasm') return pbqWasmBytes(c.w['pbq-wasm'], s!.weightBits);
     if (contender === 'pbq-f32-ref') return c.ref!.weightBytes;
     return pbqGlslBytes(c.k, c.n, s!, contender);
   },
@@ -268,6 +288,7 @@ const api = {
     const model = models.get(`mlp-b${batch}`)![BACKEND_OF[baseOf(contender)]];
     const kernels = model.layers.map((l) => (l as unknown as { kernel: { read(): tf.Tensor } }).kernel.read());
     if (contender === 'webgl-f16') return kernels.reduce((s2, k) => s2 + 2 * k.size, 0);
+    if (contender === 'pbq-wasm') return kernels.reduce((s2, k) => s2 + pbqWasmBytes(k, s!.weightBits), 0);
     if (baseOf(contender) === 'pbq-webgpu') return kernels.reduce((sum, k) => sum + pbqWebGPUBytes(k.shape[0] as number, k.shape[1] as number, s!), 0);
     if (baseOf(contender) !== 'pbq-glsl' && contender !== 'pbq-glsl-legacy') return kernels.reduce((s2, k) => s2 + 4 * k.size, 0);
     return kernels.reduce((sum, k) => sum + pbqGlslBytes(k.shape[0] as number, k.shape[1] as number, s!, contender), 0);
@@ -308,6 +329,11 @@ const api = {
     const size = (w: { shape: number[] }) => (w.shape[0] as number) * (w.shape[1] as number);
     if (baseOf(contender) === 'pbq-glsl') return kernels.reduce((sum, k) => sum + pbqGlslBytes(k.shape[0] as number, k.shape[1] as number, s!, contender), 0);
     if (baseOf(contender) === 'pbq-webgpu') return kernels.reduce((sum, k) => sum + pbqWebGPUBytes(k.shape[0] as number, k.shape[1] as number, s!), 0);
+    if (contender === 'pbq-wasm') {
+      // by formula: the fused LSTM step caches its own [W; U] weight, not these
+      const format = s!.weightBits <= 4 ? 4 : s!.weightBits <= 8 ? 8 : 16;
+      return kernels.reduce((sum, k) => sum + Math.ceil((k.shape[1] as number) / 4) * 4 * (Math.ceil((k.shape[0] as number) / 32) * format * 4 + 8), 0);
+    }
     return kernels.reduce((sum, k) => sum + (contender === 'webgl-f16' ? 2 : 4) * size(k as { shape: number[] }), 0);
   },
 

@@ -1,18 +1,24 @@
-/** Node side of `npm run bench`: pbq CPU engine vs stock `cpu` and `wasm` (XNNPACK). */
+/**
+ * Node side of `npm run bench`: pbq-cpu (TypeScript engine) vs stock `cpu`, and pbq-wasm
+ * (WebAssembly SIMD engine) vs stock `wasm` (XNNPACK, one thread in Node). Shapes in
+ * WASM_ONLY_SHAPES run only the wasm pair (the others take seconds per call there).
+ */
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import * as pbq from '../../src/index';
 import type { PbqBackendCPU } from '../../src/backend_cpu';
-import { ALL_SETTINGS, INT16_WRAP, FigureRecord, Item, measure, Options, Setting, shapesFor, wanted } from './bench';
+import type { PbqBackendWasm } from '../../src/backend_wasm';
+import { WasmWeight } from '../../kernels/wasm/context';
+import { ALL_SETTINGS, INT16_WRAP, FigureRecord, Item, measure, Options, Setting, shapesFor, wanted, WASM_ONLY_SHAPES } from './bench';
 import { lmWindow, LM_FIGURE, LM_TOKENS, mlpWeights, MLP_LAYERS, seededValues } from './bench_data';
 import '../../src/chained_ops';
 import { MODELS_DIR } from '../../models/eval';
 import { registerFileRouters } from '../../src/io/file_io';
 
-const BACKENDS = ['cpu', 'wasm', 'pbq'];
-const BACKEND_OF: Record<string, string> = { 'pbq-cpu': 'pbq', cpu: 'cpu', wasm: 'wasm' };
+const BACKENDS = ['cpu', 'wasm', 'pbq-cpu', 'pbq-wasm'];
+const BACKEND_OF: Record<string, string> = { 'pbq-cpu': 'pbq-cpu', 'pbq-wasm': 'pbq-wasm', cpu: 'cpu', wasm: 'wasm' };
 
 async function initWasm(): Promise<boolean> {
   try {
@@ -34,10 +40,30 @@ async function use(contender: string, s: Setting | null) {
 }
 
 function pbqBytes(dataId: object, k: number, n: number, bits: number): number {
-  const b = tf.engine().findBackend('pbq') as PbqBackendCPU;
+  const b = tf.engine().findBackend('pbq-cpu') as PbqBackendCPU;
   const { weight } = b.weightCache.get(dataId, { batch: 1, k, n, transposed: false }, bits, () => { throw new Error('not cached'); });
   // planes a run at `bits` needs (the cache keeps the widest width asked for so far)
   return weight.n * weight.words * Math.min(bits, weight.bits) * 4 + weight.ranges.byteLength;
+}
+
+/** Bytes of a weight's pbq-wasm packings (codes at `bits`; tiled planes too at 1-2 planes, batch 1). */
+function pbqWasmBytes(dataId: object, k: number, n: number, bits: number): number {
+  const b = tf.engine().findBackend('pbq-wasm') as PbqBackendWasm;
+  const { device } = b.weightCache.get(dataId, { batch: 1, k, n, transposed: false }, bits, () => { throw new Error('not cached'); });
+  if (!(device instanceof WasmWeight)) throw new Error('pbq-wasm has not packed this weight');
+  return device.atWidth(bits).bytes;
+}
+
+/** Weight bytes of a contender: float32 for the stock backends. */
+function contenderBytes(contender: string, dataId: object, k: number, n: number, bits: number | undefined): number {
+  if (contender === 'pbq-cpu') return pbqBytes(dataId, k, n, bits!);
+  if (contender === 'pbq-wasm') return pbqWasmBytes(dataId, k, n, bits!);
+  return 4 * k * n;
+}
+
+/** The quantized contenders (pbq-cpu, and pbq-wasm when wasm loads), each at every setting. */
+function quantizedItems(backends: string[], settings: Setting[]): Array<readonly [string, Setting]> {
+  return ['pbq-cpu', 'pbq-wasm'].filter((c) => backends.includes(c)).flatMap((c) => settings.map((s) => [c, s] as const));
 }
 
 /** Mean ms per call of `reps` calls of f, each result read back. */
@@ -54,8 +80,9 @@ async function timeLoop(contender: string, s: Setting | null, reps: number, f: (
 
 export async function runNode(opt: Options): Promise<FigureRecord[]> {
   const haveWasm = await initWasm();
-  const backends = BACKENDS.filter((b) => b !== 'wasm' || haveWasm);
+  const backends = BACKENDS.filter((b) => haveWasm || !b.includes('wasm'));
   const contenders = ['cpu', ...(haveWasm ? ['wasm'] : [])];
+  const quantized = (settings: Setting[]) => quantizedItems(backends, settings);
   const records: FigureRecord[] = [];
   for (const sh of shapesFor(opt.quick).filter((x) => wanted(opt, x.name))) {
     const xv = seededValues(sh.m * sh.k, 7, 1);
@@ -70,11 +97,14 @@ export async function runNode(opt: Options): Promise<FigureRecord[]> {
     const item = (contender: string, setting: Setting | null): Item => ({
       contender, setting,
       run: (reps) => timeLoop(contender, setting, reps, () => tf.matMul(x[BACKEND_OF[contender]], w[BACKEND_OF[contender]])),
-      weightBytes: async () => (contender === 'pbq-cpu' ? pbqBytes(w.pbq.dataId, sh.k, sh.n, setting!.weightBits) : 4 * sh.k * sh.n),
+      weightBytes: async () => contenderBytes(contender, w[BACKEND_OF[contender]].dataId, sh.k, sh.n, setting?.weightBits),
     });
-    const items = [...contenders.map((c) => item(c, null)), ...ALL_SETTINGS.map((s) => item('pbq-cpu', s))];
+    const wasmOnly = WASM_ONLY_SHAPES.has(sh.name);
+    const items = wasmOnly
+      ? [item('wasm', null), ...ALL_SETTINGS.filter((s) => s.activationBits === 8).map((s) => item('pbq-wasm', s))]
+      : [...contenders.map((c) => item(c, null)), ...quantized(ALL_SETTINGS).map(([c, s]) => item(c, s))];
     if (sh.name === '1x1024x1024') items.push(item('pbq-cpu', INT16_WRAP));
-    records.push(...await measure('node', sh.name, items, 'cpu', opt, 4 * sh.k * sh.n));
+    records.push(...await measure('node', sh.name, items, wasmOnly ? 'wasm' : 'cpu', { ...opt, samples: wasmOnly ? Math.min(opt.samples, 3) : opt.samples }, 4 * sh.k * sh.n));
     tf.dispose([...Object.values(x), ...Object.values(w)]);
   }
   for (const batch of [1, 64].filter((b) => wanted(opt, `mlp-784-4096-4096-10-b${b}`))) {
@@ -91,18 +121,19 @@ export async function runNode(opt: Options): Promise<FigureRecord[]> {
       models[b] = model;
       xs[b] = tf.tensor2d(seededValues(batch * 784, 99, 1).map(Math.abs), [batch, 784]);
     }
-    const kernels = models.pbq.layers.map((l) => (l as unknown as { kernel: { read(): tf.Tensor } }).kernel.read());
+    const kernelsOf = (b: string) => models[b].layers.map((l) => (l as unknown as { kernel: { read(): tf.Tensor } }).kernel.read());
+    const kernels = kernelsOf('pbq-cpu');
     const floatBytes = kernels.reduce((s, k) => s + 4 * k.size, 0);
     const settings = batch === 64
       ? ALL_SETTINGS.filter((s) => s.activationBits === 8 && (!opt.quick || s.weightBits === 1 || s.weightBits === 4)) : ALL_SETTINGS;
     const item = (contender: string, setting: Setting | null): Item => ({
       contender, setting,
       run: (reps) => timeLoop(contender, setting, reps, () => models[BACKEND_OF[contender]].predict(xs[BACKEND_OF[contender]]) as tf.Tensor),
-      weightBytes: async () => (contender === 'pbq-cpu'
-        ? kernels.reduce((s, k) => s + pbqBytes(k.dataId, k.shape[0] as number, k.shape[1] as number, setting!.weightBits), 0) : floatBytes),
+      weightBytes: async () => kernelsOf(BACKEND_OF[contender]).reduce((s, k) =>
+        s + contenderBytes(contender, k.dataId, k.shape[0] as number, k.shape[1] as number, setting?.weightBits), 0),
     });
     records.push(...await measure('node', `mlp-784-4096-4096-10-b${batch}`,
-      [...contenders.map((c) => item(c, null)), ...settings.map((s) => item('pbq-cpu', s))], 'cpu',
+      [...contenders.map((c) => item(c, null)), ...quantized(settings).map(([c, s]) => item(c, s))], 'cpu',
       { ...opt, samples: batch === 64 ? Math.min(opt.samples, 3) : opt.samples }, floatBytes));
     for (const b of backends) {
       await tf.setBackend(b);
@@ -112,6 +143,16 @@ export async function runNode(opt: Options): Promise<FigureRecord[]> {
   }
   if (!opt.quick && wanted(opt, LM_FIGURE)) records.push(...await lmFigure(backends, contenders, opt));
   return records;
+}
+
+/** Bytes of a k×n kernel as a contender stores it (by formula). */
+function lmKernelBytes(contender: string, k: number, n: number, s: Setting | null): number {
+  if (contender === 'pbq-cpu') return (Math.ceil(k / 32) * s!.weightBits * 4 + 4) * n;
+  if (contender === 'pbq-wasm') {
+    const format = s!.weightBits <= 4 ? 4 : s!.weightBits <= 8 ? 8 : 16;
+    return Math.ceil(n / 4) * 4 * (Math.ceil(k / 32) * format * 4 + 8);
+  }
+  return 4 * k * n;
 }
 
 /** The bundled LSTM LM, ms per token of one 64-character window at batch 1. */
@@ -124,17 +165,16 @@ async function lmFigure(backends: string[], contenders: string[], opt: Options):
     models[b] = await tfl.loadLayersModel(`file://${path.join(MODELS_DIR, 'lstm-lm', 'model.json')}`);
     xs[b] = tf.tensor2d(lmWindow(models[b].outputs[0].shape[2] as number), [1, LM_TOKENS]);
   }
-  const kernels = models.pbq.weights.filter((w) => w.shape.length === 2 && /kernel/.test(w.originalName)).map((w) => w.read());
+  const kernels = models['pbq-cpu'].weights.filter((w) => w.shape.length === 2 && /kernel/.test(w.originalName)).map((w) => w.read());
   const floatBytes = kernels.reduce((s, k) => s + 4 * k.size, 0);
   const item = (contender: string, setting: Setting | null): Item => ({
     contender, setting,
     run: async (reps) => (await timeLoop(contender, setting, reps, () => models[BACKEND_OF[contender]].predict(xs[BACKEND_OF[contender]]) as tf.Tensor)) / LM_TOKENS,
-    // planes and ranges by formula: the fused LSTM step caches its own [W; U] weight, not these
-    weightBytes: async () => (contender === 'pbq-cpu'
-      ? kernels.reduce((s, k) => s + (Math.ceil((k.shape[0] as number) / 32) * setting!.weightBits * 4 + 4) * (k.shape[1] as number), 0)
-      : floatBytes),
+    // by formula (planes and ranges; pbq-wasm: its codes and factors): the fused LSTM step caches
+    // its own [W; U] weight, not these
+    weightBytes: async () => kernels.reduce((s, k) => s + lmKernelBytes(contender, k.shape[0] as number, k.shape[1] as number, setting), 0),
   });
-  const records = await measure('node', LM_FIGURE, [...contenders.map((c) => item(c, null)), ...ALL_SETTINGS.map((s) => item('pbq-cpu', s))], 'cpu', opt, floatBytes);
+  const records = await measure('node', LM_FIGURE, [...contenders.map((c) => item(c, null)), ...quantizedItems(backends, ALL_SETTINGS).map(([c, s]) => item(c, s))], 'cpu', opt, floatBytes);
   for (const b of backends) {
     await tf.setBackend(b);
     models[b].dispose();

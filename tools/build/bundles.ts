@@ -25,14 +25,26 @@ const BANNER = `/* tfjs-backend-pbq ${VERSION} (Apache-2.0) */`;
 /** The @tensorflow packages pbq imports; in the script-tag build each is the page's global `tf`. */
 export const TFJS_PACKAGES = ['@tensorflow/tfjs-core', '@tensorflow/tfjs-layers', '@tensorflow/tfjs-backend-cpu', '@tensorflow/tfjs-backend-webgl'];
 
+/**
+ * Packages that are not part of tf.min.js but put themselves on the global `tf` when their own
+ * script is loaded first (tf-backend-wasm.js: `tf.wasm`). Without it pbq-wasm is not available
+ * (src/register.ts checks that the 'wasm' backend is registered) and the module is never read.
+ */
+export const OPTIONAL_GLOBALS: Record<string, string> = { '@tensorflow/tfjs-backend-wasm': 'wasm' };
+
 /** esbuild plugin: every TFJS_PACKAGES import reads `globalThis.tf`, with a clear error when it is missing. */
 export const GLOBAL_TF_PLUGIN: esbuild.Plugin = {
   name: 'pbq-global-tf',
   setup(build) {
     build.onResolve({ filter: /^@tensorflow\// }, (args) => {
+      if (args.path in OPTIONAL_GLOBALS) return { path: args.path, namespace: 'global-tf-optional' };
       if (!TFJS_PACKAGES.includes(args.path)) return { errors: [{ text: `script-tag build: '${args.path}' has no global (only ${TFJS_PACKAGES.join(', ')})` }] };
       return { path: args.path, namespace: 'global-tf' };
     });
+    build.onLoad({ filter: /.*/, namespace: 'global-tf-optional' }, (args) => ({
+      loader: 'js',
+      contents: `module.exports = (globalThis.tf && globalThis.tf.${OPTIONAL_GLOBALS[args.path]}) || {};`,
+    }));
     build.onLoad({ filter: /.*/, namespace: 'global-tf' }, () => ({
       loader: 'js',
       contents: `if (typeof globalThis.tf !== 'object' || typeof globalThis.tf.registerBackend !== 'function' || !globalThis.tf.layers) {
@@ -82,6 +94,18 @@ export function esmFace(cjsFile: string, outfile: string): string {
   return outfile;
 }
 
+/**
+ * pbq-wasm's module next to the browser builds (dist/pbq_simd.wasm), where a page serving the
+ * package's dist/ folder points `pbq.setWasmPaths('<prefix>/dist/')`, as for tfjs-backend-wasm.
+ */
+function copyWasm(): string {
+  const built = path.join(ROOT, 'kernels', 'wasm', 'build', 'pbq_simd.wasm');
+  if (!fs.existsSync(built)) throw new Error(`${built} is missing: run npm run build:wasm first`);
+  const outfile = path.join(DIST, 'pbq_simd.wasm');
+  fs.copyFileSync(built, outfile);
+  return outfile;
+}
+
 async function main(): Promise<void> {
   const nodeEntry = path.join(DIST, 'src', 'node.js');
   if (!fs.existsSync(nodeEntry)) throw new Error(`${nodeEntry} is missing: run tsc -p tsconfig.build.json first`);
@@ -90,6 +114,7 @@ async function main(): Promise<void> {
     esmFace(path.join(DIST, 'src', 'converter', 'index.js'), path.join(DIST, 'esm', 'convert.mjs')),
     await buildEsm(),
     await buildScriptTag(),
+    copyWasm(),
   ];
   for (const f of written) process.stderr.write(`${path.relative(ROOT, f)}  ${(fs.statSync(f).size / 1024).toFixed(1)} KiB\n`);
 }

@@ -23,7 +23,7 @@ export type Task =
   | { kind: 'lm'; set: LmEvalSet; batchSize: number; fullSize?: number };
 
 export interface Setting {
-  /** 'cpu' / 'webgl' = stock float32 tfjs backend; 'pbq' (or a named base, 'pbq-webgpu') = quantized. */
+  /** 'cpu' / 'webgl' / 'wasm' = stock float32 tfjs backend; 'pbq' or 'pbq-<base>' = quantized. */
   backend: string;
   weightBits?: number;
   activationBits?: number;
@@ -54,13 +54,13 @@ export function accumulatorLabel(acc: AccumulatorConfig | undefined): string {
   return `float M${acc.mantissa}E${acc.exponent} chunk ${acc.chunk}${acc.rounding === 'nearest' ? ' nearest' : ''}`;
 }
 
-/** 'pbq' or one of its named bases ('pbq-webgl', 'pbq-webgpu', 'pbq-cpu'). */
-export function isPbq(backend: string): boolean {
+/** True for pbq's backends: 'pbq' (the best base here) and 'pbq-<base>'. */
+export function isPbqBackend(backend: string): boolean {
   return backend === 'pbq' || backend.startsWith('pbq-');
 }
 
 export function settingLabel(s: Setting): string {
-  if (!isPbq(s.backend)) return `float32 (${s.backend})`;
+  if (!isPbqBackend(s.backend)) return `float32 (${s.backend})`;
   const acc = s.accumulator && s.accumulator.type !== 'exact' ? `, acc ${accumulatorLabel(s.accumulator)}` : '';
   return `W${s.weightBits}A${s.activationBits}${acc}`;
 }
@@ -116,7 +116,7 @@ export async function applySetting(s: Setting): Promise<void> {
     const ok = await tf.setBackend(s.backend);
     if (!ok) throw new Error(`backend '${s.backend}' could not be initialized`);
   }
-  if (isPbq(s.backend)) {
+  if (isPbqBackend(s.backend)) {
     pbq.configure({
       weightBits: s.weightBits ?? 8,
       activationBits: s.activationBits ?? 8,
@@ -168,7 +168,7 @@ export async function runSetting(model: LayersModel, modelName: string, task: Ta
   const metric = await evaluateTask(model, task);
   const ms = performance.now() - t0;
   const d = describeTask(task);
-  const quantized = isPbq(s.backend);
+  const quantized = isPbqBackend(s.backend);
   return {
     model: modelName,
     backend: s.backend,

@@ -1,0 +1,73 @@
+/**
+ * What pbq-wasm's kernels keep on their backend (PbqBackendWasm.kernelResources): the SIMD
+ * engine on the module's memory, and per cached weight its packings (WasmWeight, the cache
+ * entry's device copy), one per run width.
+ */
+import type { PbqBackendWasm } from '../../src/backend_wasm';
+import type { CachedWeight, Disposable } from '../../src/weight_cache';
+import type { QuantizedWeight } from '../../src/quantize';
+import { Heap, OwnHeap } from './heap';
+import { loadWasmEngine, PackedWeight, WasmEngine } from './engine';
+import { moduleHeap } from './module_heap';
+
+export class WasmKernelContext implements Disposable {
+  constructor(
+    readonly engine: WasmEngine,
+    /** True when the engine runs on the backend's memory: operands are read and written in place. */
+    readonly inPlace: boolean,
+  ) {}
+
+  dispose(): void {
+    this.engine.dispose();
+  }
+}
+
+/** Loads the engine (pbq_simd.wasm: setWasmPaths / setWasmSource) onto the backend's memory. */
+export async function attachKernelContext(backend: PbqBackendWasm): Promise<void> {
+  const shared = moduleHeap(backend.wasm);
+  const heap: Heap = shared ?? new OwnHeap();
+  backend.kernelResources = new WasmKernelContext(await loadWasmEngine(undefined, heap), shared !== undefined);
+}
+
+export function contextOf(backend: PbqBackendWasm): WasmKernelContext {
+  const context = backend.kernelResources;
+  if (!(context instanceof WasmKernelContext)) throw new Error('pbq-wasm: the backend has no engine (create it through tf.setBackend)');
+  return context;
+}
+
+/** The engine's packings of one cached weight, one per run width, freed with the cache entry. */
+export class WasmWeight implements Disposable {
+  private readonly byWidth = new Map<number, PackedWeight>();
+
+  constructor(private readonly engine: WasmEngine, private readonly weight: QuantizedWeight) {}
+
+  atWidth(weightBits: number): PackedWeight {
+    let packed = this.byWidth.get(weightBits);
+    if (packed === undefined) {
+      packed = this.engine.packWeight(this.weight, weightBits);
+      this.byWidth.set(weightBits, packed);
+    }
+    return packed;
+  }
+
+  /** Bytes of every packing made so far. */
+  get bytes(): number {
+    let total = 0;
+    for (const p of this.byWidth.values()) total += p.bytes;
+    return total;
+  }
+
+  dispose(): void {
+    for (const p of this.byWidth.values()) p.dispose();
+    this.byWidth.clear();
+  }
+}
+
+/** The packing of a cache entry's weight at `weightBits` (made on first use). */
+export function packedWeight(engine: WasmEngine, entry: CachedWeight, weightBits: number): PackedWeight {
+  if (entry.device instanceof WasmWeight) return entry.device.atWidth(weightBits);
+  entry.device?.dispose();
+  const device = new WasmWeight(engine, entry.weight);
+  entry.device = device;
+  return device.atWidth(weightBits);
+}
