@@ -93,7 +93,7 @@ type PbqBackendWebGPUClass = new (device: GPUDevice, adapter: WebGPUAdapterDescr
 
 /** The class of the pbq-webgpu backend over a given tfjs-backend-webgpu (one per module). */
 function pbqBackendClass(Base: typeof WebGPUBackend): PbqBackendWebGPUClass {
-  return class PbqBackendWebGPUImpl extends Base implements PbqBackendWebGPU {
+  const cls = class PbqBackendWebGPUImpl extends Base implements PbqBackendWebGPU {
     readonly weightCache = new WeightCache();
     readonly deviceWeights = new DeviceWeightStore();
     /** GPU tensors owned by cached weights (kernels/webgpu/gpu_weight.ts), not tensors of the engine. */
@@ -142,6 +142,9 @@ function pbqBackendClass(Base: typeof WebGPUBackend): PbqBackendWebGPUClass {
       super.dispose();
     }
   };
+  // the name the other bases' classes have (PbqBackendCPU, PbqBackendWebGL, PbqBackendWasm)
+  Object.defineProperty(cls, 'name', { value: 'PbqBackendWebGPU' });
+  return cls;
 }
 
 /** Compiled pipelines per device (see the constructor). */

@@ -1,7 +1,7 @@
 /**
  * The host-side logic of pbq-webgpu, in Node (the WGSL itself is tested in Chromium,
  * test/browser/webgpu_matmul.test.ts): how d is held in exact i32 parts, the planes layout,
- * the product selection and its flag, the device profiles.
+ * the product selection and its flag, the device profiles, the hand-over of tfjs-backend-webgpu.
  */
 import * as pbq from '../src/index';
 import { PbqConfigError } from '../src/config';
@@ -12,6 +12,7 @@ import { codeField, codeSumFits, dot4Parts, planesParts } from '../kernels/webgp
 import { canServe, selectProduct } from '../kernels/webgpu/select_product';
 import { planeWidth } from '../kernels/webgpu/activation_quantize_wgsl';
 import { randomValues } from './helpers';
+import { createPbqBackendWebGPU, webgpuModuleGiven, WebGPUModule } from '../src/backend_webgpu';
 
 const EXACT = { type: 'exact' } as const;
 
@@ -115,5 +116,26 @@ describe('product selection (select_product.ts) and PBQ_WEBGPU_PRODUCT', () => {
     expect(() => pbq.configure({ webgpuProduct: 'popcount' as never })).toThrow("webgpuProduct must be one of 'auto', 'planes', 'dot4', got 'popcount' (string)");
     pbq.resetConfig();
     expect(pbq.getConfig().webgpuProduct).toBe('auto');
+  });
+});
+
+describe("handing over the app's tfjs-backend-webgpu (pbq.useWebGPU)", () => {
+  // stand-ins: the real module registers its kernels on import, which these checks do not need
+  const fakeModule = (): WebGPUModule => ({ WebGPUBackend: class {} as unknown as WebGPUModule['WebGPUBackend'] });
+
+  it("before it, creating 'pbq-webgpu' throws at once (so the factory registers no kernel) and names the fix", () => {
+    expect(webgpuModuleGiven()).toBe(false);
+    expect(() => createPbqBackendWebGPU()).toThrow("call pbq.useWebGPU(await import('@tensorflow/tfjs-backend-webgpu')) before tf.setBackend('pbq-webgpu')");
+  });
+
+  it('refuses what is not the module, and a second, different copy', async () => {
+    expect(() => pbq.useWebGPU({} as WebGPUModule)).toThrow('this has no WebGPUBackend');
+    const m = fakeModule();
+    pbq.useWebGPU(m);
+    pbq.useWebGPU(m); // the same copy again is fine
+    expect(webgpuModuleGiven()).toBe(true);
+    expect(() => pbq.useWebGPU(fakeModule())).toThrow('already given another copy of tfjs-backend-webgpu');
+    // given, creation is asynchronous: in Node (no navigator.gpu) it rejects with the reason
+    await expect(createPbqBackendWebGPU()).rejects.toThrow('WebGPU is not available here');
   });
 });

@@ -24,6 +24,7 @@ beforeAll(async () => {
   await tf.setBackend('cpu');
   useFastCpuSlices();
   page = await openPage(path.join(__dirname, 'pages', 'webgpu_parity_page.ts'), { build: EVAL_PAGE_BUILD, callTimeoutMs: 300_000, webgpu: true });
+  expect(await page.call('useBackend', 'pbq-webgpu')).toBe('pbq-webgpu');
 }, 180_000);
 
 afterAll(async () => {
