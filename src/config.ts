@@ -8,6 +8,7 @@
  */
 import { env } from '@tensorflow/tfjs-core';
 import { describeValue } from './describe';
+import { MAX_BITS } from './quantize';
 
 /** Accumulator of the integer dot products (see README, "Accumulator"). */
 export type AccumulatorConfig =
@@ -51,7 +52,7 @@ export interface PbqConfig {
   webgpuProduct: WebGPUProductFlag;
 }
 
-export const MAX_BITS = 16;
+export { MAX_BITS };
 
 export const DEFAULT_CONFIG: Readonly<PbqConfig> = Object.freeze<PbqConfig>({
   weightBits: 8,
@@ -194,12 +195,22 @@ export function validateConfig(partial: Partial<PbqConfig>): Partial<PbqConfig> 
 
 let flagsRegistered = false;
 
+/**
+ * Whether weightBits was set by the user (configure, tf.env().set) since the last resetConfig.
+ * A loaded pbq model whose stored planes exceed an unchosen weightBits raises it
+ * (raiseWeightBits); a chosen one is respected (fewer bits truncate the stored planes).
+ */
+let weightBitsChosen = false;
+let raising = false;
+
 /** Registers the PBQ_* flags with their defaults (idempotent). */
 export function registerFlags(): void {
   if (flagsRegistered) return;
   flagsRegistered = true;
   const e = env();
-  e.registerFlag(FLAGS.weightBits, () => DEFAULT_CONFIG.weightBits);
+  e.registerFlag(FLAGS.weightBits, () => DEFAULT_CONFIG.weightBits, () => {
+    if (!raising) weightBitsChosen = true;
+  });
   e.registerFlag(FLAGS.activationBits, () => DEFAULT_CONFIG.activationBits);
   e.registerFlag(FLAGS.activationMatMul, () => DEFAULT_CONFIG.activationMatMul);
   e.registerFlag(FLAGS.accumulator, () => accumulatorToFlag(DEFAULT_CONFIG.accumulator));
@@ -275,6 +286,7 @@ export function getConfig(): PbqConfig {
 export function withConfig<T>(partial: Partial<PbqConfig>, fn: () => T): T {
   if (typeof fn !== 'function') throw new PbqConfigError(`withConfig(config, fn) needs a function, got ${describeValue(fn)}`);
   const before = getConfig();
+  const chosenBefore = weightBitsChosen;
   configure(partial);
   try {
     const result = fn();
@@ -286,10 +298,35 @@ export function withConfig<T>(partial: Partial<PbqConfig>, fn: () => T): T {
     return result;
   } finally {
     writeSettings(before);
+    weightBitsChosen = chosenBefore;
   }
 }
 
-/** Restores every setting to its default. */
+/** Restores every setting to its default (weightBits counts as not chosen again). */
 export function resetConfig(): PbqConfig {
-  return configure({ ...DEFAULT_CONFIG, accumulator: { ...DEFAULT_CONFIG.accumulator } });
+  const config = configure({ ...DEFAULT_CONFIG, accumulator: { ...DEFAULT_CONFIG.accumulator } });
+  weightBitsChosen = false;
+  return config;
+}
+
+/** True when the user set weightBits (configure or the PBQ_WEIGHT_BITS flag) since the last resetConfig. */
+export function isWeightBitsChosen(): boolean {
+  registerFlags();
+  return weightBitsChosen;
+}
+
+/**
+ * Raises weightBits to `bits` when it is lower and the user has not chosen it (the raise does
+ * not count as a choice). Returns the weightBits in force.
+ */
+export function raiseWeightBits(bits: number): number {
+  const current = getConfig().weightBits;
+  if (weightBitsChosen || bits <= current) return current;
+  raising = true;
+  try {
+    env().set(FLAGS.weightBits, checkInteger('weightBits', bits, 1, MAX_BITS));
+  } finally {
+    raising = false;
+  }
+  return bits;
 }

@@ -25,9 +25,10 @@ export {
   configure, getConfig, resetConfig, withConfig, DEFAULT_CONFIG, FLAGS, PbqConfigError, WEBGL_PRODUCTS, WEBGPU_PRODUCTS,
 } from './config';
 export type { PbqConfig, AccumulatorConfig, WebGLProductFlag, WebGPUProductFlag } from './config';
-export { BACKEND_NAME, detectBaseKind, setWasmPaths, setWasmSource } from './register';
+export { BACKEND_NAME, detectBaseKind, recreateBackend, setWasmPaths, setWasmSource } from './register';
 export type { BaseName, WasmSource } from './register';
 export { PbqBackendCPU } from './backend_cpu';
+export { PbqContextLostError } from './errors';
 // a type only: loading tfjs-backend-wasm registers its 'wasm' backend, so it waits for pbq-wasm
 export type { PbqBackendWasm } from './backend_wasm';
 export { useWebGPU } from './backend_webgpu';
@@ -39,3 +40,7 @@ export * as engine from './engine';
 export { loadLayersModel, loadPbqModel } from './converter/load';
 export { registerFileRouters, fileHandler } from './io/file_io';
 export type { LoadedPbqModel } from './converter/load';
+export { loadGraphModel, loadPbqGraphModel } from './converter/load_graph';
+export { useTfjsConverter } from './converter/tfjs_converter';
+export type { LoadedPbqGraphModel } from './converter/load_graph';
+export type { PlanesInForce } from './converter/planes_in_force';

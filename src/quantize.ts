@@ -105,8 +105,16 @@ export interface QuantizedActivations {
   readonly codeSums: Float64Array;
 }
 
-export function checkBits(name: string, bits: number, max = 16): void {
-  if (!Number.isInteger(bits) || bits < 1 || bits > max) {
+/** The widest weight or activation code pbq runs: 16 planes (the one bit-range rule, isBitCount). */
+export const MAX_BITS = 16;
+
+/** True for an integer number of planes in 1..max. */
+export function isBitCount(bits: unknown, max = MAX_BITS): bits is number {
+  return typeof bits === 'number' && Number.isInteger(bits) && bits >= 1 && bits <= max;
+}
+
+export function checkBits(name: string, bits: number, max = MAX_BITS): void {
+  if (!isBitCount(bits, max)) {
     throw new PbqQuantizationError(`${name} must be an integer in 1..${max}, got ${bits}`);
   }
 }

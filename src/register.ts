@@ -12,7 +12,7 @@
  *
  * All register with priority 0, so tfjs never picks one by itself: `await tf.setBackend('pbq')`.
  */
-import { env, findBackendFactory, KernelBackend, registerBackend } from '@tensorflow/tfjs-core';
+import { engine, env, findBackendFactory, getBackend, KernelBackend, registerBackend, setBackend } from '@tensorflow/tfjs-core';
 import { registerFlags } from './config';
 import { PbqBackendCPU } from './backend_cpu';
 import { registerAllKernels as registerCpuKernels } from '../kernels/cpu/register_all_kernels';
@@ -160,6 +160,19 @@ export function registerPbqBackends(): void {
     if (!base.browserOnly || env().getBool('IS_BROWSER')) registerBackend(`pbq-${base.name}`, factory(`pbq-${base.name}`, () => base), 0);
   }
   registerBackend(BACKEND_NAME, factory(BACKEND_NAME, () => baseNamed(detectBaseKind())), 0);
+}
+
+/**
+ * Replaces the instance of backend `name` (default: the active one) by a fresh one and makes it
+ * active, e.g. after the WebGL context was lost (PbqContextLostError): the old instance is
+ * disposed, tensors on it are gone (dispose them; load models again).
+ */
+export async function recreateBackend(name: string = getBackend()): Promise<boolean> {
+  const entry = engine().registryFactory[name];
+  if (entry === undefined) throw new Error(`pbq: no backend named '${name}' is registered`);
+  engine().removeBackend(name);
+  registerBackend(name, entry.factory, entry.priority);
+  return setBackend(name);
 }
 
 /** Where pbq-wasm finds its own module, pbq_simd.wasm (tfjs-backend-wasm's: its setWasmPaths). */

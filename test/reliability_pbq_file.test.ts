@@ -164,7 +164,7 @@ const corruptions: Array<[string, (p: Parts) => Uint8Array | void, RegExp]> = [
   ['a name that is not a string', (p) => { p.header.weights[1].name = 7; }, /weights\[1\]\.name must be a non-empty string, got 7 \(number\)/],
   ['weights not an array', (p) => { p.header.weights = {}; }, /weights must be an array, got \{\} \(object\)/],
   ['no topology', (p) => { delete p.header.modelTopology; }, /modelTopology must be a JSON object, got undefined/],
-  ['a wrong format', (p) => { p.header.format = 'keras'; }, /format must be 'pbq-layers-model', got 'keras' \(string\)/],
+  ['a wrong format', (p) => { p.header.format = 'keras'; }, /format must be 'pbq-layers-model' or 'pbq-graph-model', got 'keras' \(string\)/],
   ['an unknown version', (p) => { p.header.version = 3; }, /version 3 \(number\) is not supported \(this pbq reads versions 1 and 2\)/],
   ['version 2 without a checksum', (p) => { delete p.header.checksum; }, /checksum\.crc32 must be a 32-bit unsigned integer, got undefined/],
   ['a flipped data byte (checksum left as it was)', (p) => {

@@ -15,6 +15,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import * as pbq from '../src/index';
 import { registerFileRouters } from '../src/io/file_io';
 import { convert, ConvertOptions, ConversionReport } from '../src/converter/convert';
+import { CalibrationCache } from '../src/converter/calibration';
 import { loadMnistEvalSet, loadLmEvalSet, MODELS_DIR } from '../models/eval';
 
 /**
@@ -144,22 +145,44 @@ export function variants(bits: number): Variant[] {
     { label: `W${bits} output-MSE per channel`, options: { weightBits: bits, range: 'mse' } },
     { label: `W${bits} MSE + bias correction`, options: { weightBits: bits, range: 'mse', biasCorrection: true } },
     { label: `W${bits} MSE + BC + multipoint ${bits + 0.5} bits`, options: { weightBits: bits, range: 'mse', biasCorrection: true, multipoint: true, budget: bits + 0.5 } },
+    ...gptqVariants(bits),
   ];
 }
 
-/** Converts with `options` into a temporary folder and evaluates model.pbq under pbq. */
+/** GPTQ rounding (defaults: dampening cross-validated, act-order) with bias correction, uniform and multipoint. */
+export function gptqVariants(bits: number): Variant[] {
+  return [
+    { label: `W${bits} MSE + BC + GPTQ`, options: { weightBits: bits, range: 'mse', biasCorrection: true, rounding: 'gptq' } },
+    { label: `W${bits} GPTQ + BC + multipoint ${bits + 0.5} bits`, options: { weightBits: bits, range: 'mse', biasCorrection: true, rounding: 'gptq', multipoint: true, budget: bits + 0.5 } },
+  ];
+}
+
+/** Extra rows of a model: MNIST at 2 bits (nearest and GPTQ). */
+export function extraVariants(model: string): Variant[] {
+  if (model !== 'mnist-mlp') return [];
+  return [
+    { label: 'W2 MSE + bias correction', options: { weightBits: 2, range: 'mse', biasCorrection: true } },
+    { label: 'W2 MSE + BC + GPTQ', options: { weightBits: 2, range: 'mse', biasCorrection: true, rounding: 'gptq' } },
+  ];
+}
+
+/**
+ * Converts with `options` into a temporary folder and evaluates model.pbq under pbq with
+ * default weight settings (a loaded model runs at every plane it stores) at `activationBits`.
+ */
 export async function convertAndEvaluate(
   modelDir: string, options: Partial<ConvertOptions>, evaluate: (m: tfl.LayersModel) => Promise<Metric>, activationBits = 8,
-): Promise<{ report: ConversionReport; metric: Metric }> {
+): Promise<{ report: ConversionReport; metric: Metric; planes: pbq.PlanesInForce }> {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'pbq-table-'));
   try {
     const report = await convert({ input: modelDir, output: out, force: true, weightBits: 4, ...options });
     await tf.setBackend('pbq');
-    pbq.configure({ weightBits: 16, activationBits });
-    const model = await pbq.loadLayersModel(out);
+    pbq.resetConfig();
+    pbq.configure({ activationBits });
+    const { model, planes } = await pbq.loadPbqModel(out);
     const metric = await evaluate(model);
     model.dispose();
-    return { report, metric };
+    return { report, metric, planes };
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
     pbq.resetConfig();
@@ -198,9 +221,10 @@ async function main(): Promise<void> {
     ['gru-lm', () => lmData(path.join(MODELS_DIR, 'gru-lm'), windows), `perplexity, ${windows}×64 eval chars`],
   ];
   const lines: string[] = [
-    '| model | weights | metric (pbq A8, from model.pbq) | NLL | KL to float | avg bits | model.pbq / float shards |',
-    '|---|---|---|---|---|---|---|',
+    '| model | weights | metric (pbq A8, from model.pbq) | NLL | KL to float | avg bits (max) | model.pbq / float shards | convert s |',
+    '|---|---|---|---|---|---|---|---|',
   ];
+  const calibrationCache = new CalibrationCache();
   for (const [name, makeData, what] of models) {
     const dir = path.join(MODELS_DIR, name);
     if (only && !only.includes(name)) continue;
@@ -213,16 +237,20 @@ async function main(): Promise<void> {
     const reference = await floatReference(dir, data);
     const evaluate = evaluator(data, reference);
     const f = await floatMetric(dir, evaluate, 'cpu');
-    lines.push(`| ${name} | float32 (cpu backend; ${what}) | ${fmt(f)} | ${f.nll.toFixed(4)} | 0 | 32 | 1 |`);
+    lines.push(`| ${name} | float32 (cpu backend; ${what}) | ${fmt(f)} | ${f.nll.toFixed(4)} | 0 | 32 | 1 | – |`);
     const a8 = await floatMetric(dir, evaluate, 'pbq', 16);
-    lines.push(`| ${name} | W16 A8 (pbq run time) | ${fmt(a8)} | ${a8.nll.toFixed(4)} | ${fmtKl(a8)} | 16 | – |`);
-    for (const bits of [3, 4]) {
-      for (const v of variants(bits)) {
-        const { report, metric } = await convertAndEvaluate(dir, v.options, evaluate);
-        const ratio = report.totals.pbqFileBytes / report.totals.inputWeightBytes;
-        lines.push(`| ${name} | ${v.label} | ${fmt(metric)} | ${metric.nll.toFixed(4)} | ${fmtKl(metric)} | ${report.totals.avgBits.toFixed(2)} | ${ratio.toFixed(3)} |`);
-        process.stderr.write(`${name} ${v.label}: ${fmt(metric)} KL ${fmtKl(metric)} (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`);
-      }
+    lines.push(`| ${name} | W16 A8 (pbq run time) | ${fmt(a8)} | ${a8.nll.toFixed(4)} | ${fmtKl(a8)} | 16 | – | – |`);
+    let first = true;
+    for (const v of [...extraVariants(name), ...variants(3), ...variants(4)]) {
+      const { report, metric, planes } = await convertAndEvaluate(dir, { ...v.options, calibrationCache }, evaluate);
+      const ratio = report.totals.pbqFileBytes / report.totals.inputWeightBytes;
+      const bitsCell = report.totals.maxBits === report.totals.avgBits ? report.totals.avgBits.toFixed(2) : `${report.totals.avgBits.toFixed(2)} (${report.totals.maxBits})`;
+      if (planes.truncated) throw new Error(`${name} ${v.label}: ran truncated`);
+      // The calibration pass runs once per model (first row), later rows reuse its statistics.
+      const seconds = `${report.seconds.toFixed(0)}${first ? ' (with calibration)' : ''}`;
+      lines.push(`| ${name} | ${v.label} | ${fmt(metric)} | ${metric.nll.toFixed(4)} | ${fmtKl(metric)} | ${bitsCell} | ${ratio.toFixed(3)} | ${seconds} |`);
+      first = false;
+      process.stderr.write(`${name} ${v.label}: ${fmt(metric)} KL ${fmtKl(metric)} (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`);
     }
   }
   const table = lines.join('\n');

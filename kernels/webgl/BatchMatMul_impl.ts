@@ -10,42 +10,61 @@ import { checkSimulable, recordAccumulatorEvents } from '../../src/accumulator';
 import type { PbqConfig } from '../../src/config';
 import { channelPlanes } from '../../src/quantize';
 import { MatMulArgs, preluWeights } from '../shared/matmul_args';
-import { codeFieldBits, codesPackSource, codesProductSource, CodesShape, codeWordCount, activationRowTexels } from './codes_product_gpu';
+import { CodesPackPass, CodesProductPass, codeFieldBits, codeWordCount, activationRowTexels } from './codes_product_gpu';
 import { DeviceProfile, profileForRenderer, rendererOf } from './device_profile';
-import { activationUniforms } from './glsl_common';
+import { runShapeFree } from './glsl_common';
 import { NarrowAccumulatorProgram, NarrowConfig } from './narrow_accumulator_gpu';
-import { pairsField, pairsPackSource, pairsProductSource, pairTexelsPerWord } from './pairs_product_gpu';
-import { planeGroups, planesPackSource, planesProductSource } from './planes_product_gpu';
-import { batchIndexInput, MatMulSetup, RawProduct, rowExponents, runRawProduct, setupMatMul } from './product_operands';
-import { ActivationPlanesProgram, ProductShape, SamplerProductProgram } from './sampler_product_gpu';
+import { pairsField, PairsPackPass, PairsProductPass, pairTexelsPerWord } from './pairs_product_gpu';
+import { planeGroups, PlanesPackPass, PlanesProductPass } from './planes_product_gpu';
+import { batchIndexInput, MatMulSetup, quantizedActivations, RawProduct, runRawProduct, setupMatMul } from './product_operands';
+import { BatchIndexMode, channelGroups, placementShape, RawProductParams, RowPlacement } from './raw_layout';
+import { ActivationPlanesProgram, ProductDims, ProductShape, SamplerProductProgram } from './sampler_product_gpu';
 import { countRun, placementFallback, ProductKind, selectProduct } from './select_product';
 
-/** The shape fields every product program takes. */
+/** The shape fields every sampler program compiles in. */
 function productShape(s: MatMulSetup, aIndex: string, bIndex: string): ProductShape {
-  const { plan, weight: w } = s;
+  const w = s.weight;
   return {
-    outBatch: plan.outBatch, m: plan.m, k: plan.k, n: plan.n, storedBits: w.bits, weightBits: s.t,
-    activationBits: s.activationBits, aIndex, bIndex, perChannelPlanes: w.channelBits !== undefined,
+    storedBits: w.bits, weightBits: s.t, activationBits: s.activationBits, aIndex, bIndex, perChannelPlanes: w.channelBits !== undefined,
+  };
+}
+
+/** The call's sizes (uniforms of the sampler programs). */
+function productDims(s: MatMulSetup): ProductDims {
+  return { outBatch: s.plan.outBatch, m: s.plan.m, k: s.plan.k, n: s.plan.n };
+}
+
+/** The parameters every raw product compiles in. */
+function rawProductParams(
+  s: MatMulSetup, aPlace: RowPlacement, wPlace: RowPlacement, aIndex: BatchIndexMode, bIndex: BatchIndexMode,
+): RawProductParams {
+  const w = s.weight;
+  return {
+    activationBits: s.activationBits, weightBits: s.t, storedBits: w.bits, perChannelPlanes: w.channelBits !== undefined,
+    groups: channelGroups(s.plan.n), singleRow: s.plan.outBatch * s.plan.m === 1, aPlace: placementShape(aPlace), wPlace: placementShape(wPlace), aIndex, bIndex,
   };
 }
 
 /** The planes product (planes_product_gpu.ts): activation planes, 4 per texel per word, then T. */
 export function planesProduct(s: MatMulSetup): RawProduct {
   const { weight: w, plan } = s;
-  const groups = Math.ceil(plan.n / 4);
   const aRows = plan.aBatch * plan.m;
-  let textures: ReturnType<MatMulSetup['gpu']['planes']>;
+  const textures = () => s.gpu.planes(s.maxSize);
   return {
-    aRowLength: w.words + 1, aRows: aRows * planeGroups(s.activationBits), aTexture: 'uint', aName: 'At',
+    aRowLength: w.words + 1, aRows: aRows * planeGroups(s.activationBits), aTexture: 'uint',
     weightTextures: () => {
-      textures = s.gpu.planes(s.maxSize);
-      return textures && [{ name: 'Wt', texture: textures.w.texture }, { name: 'Wm', texture: textures.meta.texture }];
+      const t = textures();
+      return t && [t.w.texture, t.meta.texture];
     },
-    packSource: (codesWidth, aPlace) => planesPackSource(aRows, plan.k, w.words, s.activationBits, codesWidth, aPlace),
-    productSource: (aPlace, grid, aIndex, bIndex) => planesProductSource({
-      ...productShape(s, aIndex, bIndex), words: w.words, groups, aPlace, grid,
-      wPlace: textures!.wPlace, mPlace: textures!.mPlace,
+    packPass: (aPlace, from) => new PlanesPackPass({
+      k: plan.k, words: w.words, activationBits: s.activationBits, place: placementShape(aPlace), from,
     }),
+    productPass: (aPlace, aIndex, bIndex) => {
+      const t = textures()!;
+      return new PlanesProductPass({
+        ...rawProductParams(s, aPlace, t.wPlace, aIndex, bIndex), words: w.words, mPlace: placementShape(t.mPlace),
+      });
+    },
   };
 }
 
@@ -53,23 +72,22 @@ export function planesProduct(s: MatMulSetup): RawProduct {
 function codesProduct(s: MatMulSetup, pairs: boolean): RawProduct {
   const { plan } = s;
   const field = pairs ? pairsField(s.t, s.activationBits, plan.k) : codeFieldBits(s.t);
-  const words = codeWordCount(plan.k, field);
-  const aRows = plan.aBatch * plan.m;
-  let textures: ReturnType<MatMulSetup['gpu']['codes']>;
-  const shape = (aPlace: CodesShape['aPlace'], grid: CodesShape['grid'], aIndex: string, bIndex: string): CodesShape => ({
-    ...productShape(s, aIndex, bIndex), field, codeWords: words, groups: Math.ceil(plan.n / 4), aPlace, wPlace: textures!.place, grid,
-  });
+  const codeWords = codeWordCount(plan.k, field);
+  const textures = () => s.gpu.codes(s.t, field, pairs, s.maxSize);
   return {
-    aRowLength: pairs ? words * pairTexelsPerWord(field) + 1 : activationRowTexels(plan.k, field),
-    aRows, aTexture: pairs ? 'uint' : 'float', aName: 'Ac',
+    aRowLength: pairs ? codeWords * pairTexelsPerWord(field) + 1 : activationRowTexels(plan.k, field),
+    aRows: plan.aBatch * plan.m, aTexture: pairs ? 'uint' : 'float',
     weightTextures: () => {
-      textures = s.gpu.codes(s.t, field, pairs, s.maxSize);
-      return textures && [{ name: 'Wc', texture: textures.w.texture }];
+      const t = textures();
+      return t && [t.w.texture];
     },
-    packSource: (codesWidth, aPlace) => (pairs
-      ? pairsPackSource(aRows, plan.k, field, s.activationBits, codesWidth, aPlace)
-      : codesPackSource(aRows, plan.k, codesWidth, aPlace)),
-    productSource: (aPlace, grid, aIndex, bIndex) => (pairs ? pairsProductSource : codesProductSource)(shape(aPlace, grid, aIndex, bIndex)),
+    packPass: (aPlace, from) => (pairs
+      ? new PairsPackPass({ k: plan.k, field, activationBits: s.activationBits, place: placementShape(aPlace), from })
+      : new CodesPackPass({ k: plan.k, activationBits: s.activationBits, place: placementShape(aPlace), from })),
+    productPass: (aPlace, aIndex, bIndex) => {
+      const params = { ...rawProductParams(s, aPlace, textures()!.place, aIndex, bIndex), field, codeWords };
+      return pairs ? new PairsProductPass({ ...params, k: plan.k }) : new CodesProductPass(params);
+    },
   };
 }
 
@@ -79,15 +97,12 @@ function codesProduct(s: MatMulSetup, pairs: boolean): RawProduct {
  */
 export function samplerOperands(backend: PbqBackendWebGL, args: MatMulArgs, s: MatMulSetup, temps: TensorInfo[]) {
   const { plan } = s;
-  const { a3, rowExp } = rowExponents(backend, args.a, plan, args.transposeA, temps);
-  const aPlanes = backend.compileAndRun(
-    new ActivationPlanesProgram(plan.aBatch, plan.m, plan.k, args.transposeA, s.activationBits), [a3, rowExp]);
-  temps.push(aPlanes);
+  const { rowExp, out: aPlanes } = quantizedActivations(backend, args, s, ActivationPlanesProgram, temps);
   const aIdx = batchIndexInput(backend, plan.aIndex, plan.aBatch, 'AIndex', temps);
   const bIdx = batchIndexInput(backend, plan.bIndex, plan.bBatch, 'BIndex', temps);
   const inputs = [s.gpu.samplerPlanes(), aPlanes, rowExp, s.gpu.scales(s.t), s.gpu.planeCounts(s.t), aIdx.table, bIdx.table]
     .filter((x): x is TensorInfo => x !== undefined);
-  return { inputs, shape: productShape(s, aIdx.expr, bIdx.expr) };
+  return { inputs, shape: productShape(s, aIdx.expr, bIdx.expr), dims: productDims(s) };
 }
 
 /**
@@ -95,8 +110,8 @@ export function samplerOperands(backend: PbqBackendWebGL, args: MatMulArgs, s: M
  * writing [register, overflows, underflows] per output, read back and summed. This read-back
  * synchronises with the GPU: simulation mode is for analysis, not speed.
  */
-function recordNarrowEvents(backend: PbqBackendWebGL, shape: ProductShape, inputs: TensorInfo[], acc: NarrowConfig): void {
-  const info = backend.compileAndRun(new NarrowAccumulatorProgram(shape, acc, 'partials'), inputs, 'float32');
+function recordNarrowEvents(backend: PbqBackendWebGL, shape: ProductShape, dims: ProductDims, inputs: TensorInfo[], acc: NarrowConfig): void {
+  const info = runShapeFree(backend, new NarrowAccumulatorProgram(shape, dims, acc, 'partials'), inputs);
   const values = backend.readSync(info.dataId) as Float32Array;
   backend.disposeIntermediateTensorInfo(info);
   let overflows = 0;
@@ -105,7 +120,7 @@ function recordNarrowEvents(backend: PbqBackendWebGL, shape: ProductShape, input
     overflows += values[i + 1];
     underflows += values[i + 2];
   }
-  const words = Math.ceil(shape.k / 32);
+  const words = Math.ceil(dims.k / 32);
   const perOutput = acc.type === 'float' ? words + Math.ceil(words / acc.chunk) : words;
   recordAccumulatorEvents((values.length / 3) * perOutput, overflows, underflows);
 }
@@ -120,10 +135,10 @@ function samplerMatMul(backend: PbqBackendWebGL, args: MatMulArgs, s: MatMulSetu
   const inputs = [...ops.inputs, args.bias, preluWeights(args)].filter((x): x is TensorInfo => x !== undefined);
   const epilogue = { hasBias: args.bias !== undefined, activation: args.activation };
   const program = acc.type === 'exact'
-    ? new SamplerProductProgram(ops.shape, 'output', epilogue)
-    : new NarrowAccumulatorProgram(ops.shape, acc, 'output', epilogue);
-  const out = backend.compileAndRun(program, inputs, 'float32', activationUniforms(args.activation, args.leakyreluAlpha).values);
-  if (acc.type !== 'exact') recordNarrowEvents(backend, ops.shape, ops.inputs, acc);
+    ? new SamplerProductProgram(ops.shape, ops.dims, 'output', epilogue, args.leakyreluAlpha)
+    : new NarrowAccumulatorProgram(ops.shape, ops.dims, acc, 'output', epilogue, args.leakyreluAlpha);
+  const out = runShapeFree(backend, program, inputs);
+  if (acc.type !== 'exact') recordNarrowEvents(backend, ops.shape, ops.dims, ops.inputs, acc);
   // The program writes an unpacked [outBatch, M, N] texture: relabelling its shape is free.
   return { dataId: out.dataId, shape: s.plan.outShape, dtype: out.dtype };
 }

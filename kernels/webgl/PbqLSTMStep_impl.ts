@@ -8,6 +8,7 @@ import type { PbqBackendWebGL } from '../../src/backend_webgl';
 import type { PbqConfig } from '../../src/config';
 import { checkLstmShapes, LstmStepArgs } from '../shared/lstm_step';
 import { batchMatMulImpl } from './BatchMatMul_impl';
+import { runShapeFree } from './glsl_common';
 import { LstmCellProgram } from './lstm_cell_gpu';
 
 function slice(backend: PbqBackendWebGL, x: TensorInfo, begin: number[], size: number[]): TensorInfo {
@@ -23,7 +24,7 @@ export function lstmStepImpl(backend: PbqBackendWebGL, args: LstmStepArgs, confi
   try {
     const z = batchMatMulImpl(backend, { a: args.h, b: args.recurrentKernel, transposeA: false, transposeB: false, bias: zx, activation: 'linear' }, config);
     temps.push(z);
-    const both = backend.compileAndRun(new LstmCellProgram(batch, units, args.recurrentActivation), [z, args.c]);
+    const both = runShapeFree(backend, new LstmCellProgram(batch, units, args.recurrentActivation), [z, args.c]);
     temps.push(both);
     const h = slice(backend, both, [0, 0, 0], [1, batch, units]);
     const c = slice(backend, both, [1, 0, 0], [1, batch, units]);

@@ -20,8 +20,12 @@
  * otherwise rounded like it. Pairs: exact in int32 (see below).
  */
 import { channelPlanes, QuantizedWeight, weightCode } from '../../src/quantize';
-import type { ProductShape } from './sampler_product_gpu';
-import { batchIndexUniforms, FragmentGrid, placementGLSL, PRODUCT_COORDS, productCoordsGLSL, RAW_HEADER, RowPlacement } from './raw_program';
+import { CodesSource, packPassSource, packSamplers, packUniforms } from './activation_codes_gpu';
+import {
+  channelGroups, PlacementShape, placedTexel, placementGLSL, PRODUCT_COORDS, productDeclarations, productMatrices,
+  productPassUniforms, RawProductParams, RowPlacement,
+} from './raw_layout';
+import { RawProgram, RAW_HEADER } from './raw_program';
 
 /** Bits per stored code for a run whose widest channel uses t planes (0: the codes kernel can't serve). */
 export function codeFieldBits(t: number): 0 | 2 | 4 | 8 {
@@ -52,18 +56,12 @@ export function exactChunkWords(f: number, t: number, activationBits: number): n
   return Math.max(1, Math.floor(2 ** 24 / (codesPerWord(f) * 2 ** (t - 1) * (2 ** activationBits - 1))));
 }
 
-export interface CodesShape extends ProductShape {
+/** The codes (and pairs) product's parameters: code field and words per channel. */
+export interface CodesParams extends RawProductParams {
   /** Bits per code field. */
   field: number;
   /** Words of codes per channel (= texels per weight row: 4 channels per RGBA32UI texel). */
   codeWords: number;
-  groups: number;
-  /** Activation rows: aBatch·M rows of activationRowTexels RGBA32I texels (4 codes each, then T). */
-  aPlace: RowPlacement;
-  /** Weight rows: bBatch·groups rows of codeWords texels. */
-  wPlace: RowPlacement;
-  /** Product fragments (productCoordsGLSL). */
-  grid: FragmentGrid;
 }
 
 /**
@@ -73,13 +71,12 @@ export interface CodesShape extends ProductShape {
 export function channelRows(
   w: QuantizedWeight, t: number, place: RowPlacement, rowWords: (c: number, tn: number) => ArrayLike<number>,
 ): Uint32Array {
-  const groups = Math.ceil(w.n / 4);
+  const groups = channelGroups(w.n);
   const out = new Uint32Array(place.width * place.height * 4);
   for (let b = 0; b < w.batch; b++) {
     for (let n = 0; n < w.n; n++) {
       const c = b * w.n + n;
-      const row = b * groups + (n >> 2);
-      const base = ((Math.floor(row / place.perLine) * place.width) + (row % place.perLine) * place.rowLength) * 4 + (n & 3);
+      const base = placedTexel(place, b * groups + (n >> 2), 0) + (n & 3);
       const words = rowWords(c, channelPlanes(w, c, t));
       for (let j = 0; j < words.length; j++) out[base + 4 * j] = words[j] >>> 0;
     }
@@ -101,73 +98,71 @@ export function codeTexels(w: QuantizedWeight, t: number, f: number, place: RowP
   });
 }
 
-/** Activation pass: fragment (row, texel q) → ivec4 of codes 4q..4q+3 (0 past K); the last texel → T. */
-export function codesPackSource(rows: number, k: number, codesTexWidth: number, place: RowPlacement): string {
-  const k4 = place.rowLength - 1;
-  return `${RAW_HEADER}
-    uniform sampler2D Codes;
-    layout(location = 0) out vec4 outColor;
-    float code(int fi) { return texelFetch(Codes, ivec2(fi % ${codesTexWidth}, fi / ${codesTexWidth}), 0).r; }
-    void main() {
-      ivec2 px = ivec2(gl_FragCoord.xy);
-      int q = px.x % ${place.rowLength};
-      int r = px.y * ${place.perLine} + px.x / ${place.rowLength};
-      if (r >= ${rows}) { outColor = vec4(0.0); return; }
-      int base = r * ${k};
-      if (q == ${k4}) {
-        int T = 0;
-        for (int i = 0; i < ${k}; i++) T += int(code(base + i));
-        outColor = vec4(float(T), 0.0, 0.0, 0.0);
-        return;
-      }
-      vec4 o = vec4(0.0);
-      for (int l = 0; l < 4; l++) if (4 * q + l < ${k}) o[l] = code(base + 4 * q + l);
-      outColor = o;
-    }`;
+/** What the codes pack pass compiles in: K, the placement of the activation rows, A and where it reads the codes. */
+export interface CodesPackParams { k: number; place: PlacementShape; activationBits: number; from: CodesSource }
+
+/** Activation pass: fragment (row, texel q) → vec4 of codes 4q..4q+3 (0 past K); the last texel → T. */
+export class CodesPackPass extends RawProgram<CodesPackParams> {
+  constructor(p: CodesPackParams) {
+    super('CodesPack', p, packSamplers(p.from), packUniforms(p.from));
+  }
+
+  source(): string {
+    const { k, place, activationBits, from } = this.p;
+    return packPassSource({
+      out: 'vec4', place, k, activationBits, from, tTexel: place.rowLength - 1,
+      body: `ivec2 p = codeTexel(base + 4 * j);
+      ${[0, 1, 2, 3].map((l) => `float c${l} = 4 * j + ${l} < ${k} ? nextCode(p) : 0.0;`).join('\n      ')}
+      outColor = vec4(c0, c1, c2, c3);`,
+    });
+  }
 }
 
 /**
  * The shared start of a codes/pairs product shader, up to the row and weight placements of the
  * fragment: pa (activation row of (ai, m)) and pw (weight row of channel group (bi, g)).
  */
-export function productPrelude(s: CodesShape, activationSampler: 'sampler2D' | 'usampler2D'): string {
+export function productPrelude(s: CodesParams, activationSampler: 'sampler2D' | 'usampler2D'): string {
   return `${RAW_HEADER}
-    ${batchIndexUniforms(s)}
+    ${productDeclarations(s)}
     uniform usampler2D Wc;
     uniform ${activationSampler} Ac;
-    layout(location = 0) out vec4 outColor;
     ${placementGLSL('placeA', s.aPlace)}
     ${placementGLSL('placeW', s.wPlace)}
-    ${productCoordsGLSL(s)}
     void main() {
       ${PRODUCT_COORDS}
-      int ai = ${s.aIndex};
-      int bi = ${s.bIndex};
-      ivec2 pa = placeA(ai * ${s.m} + m);
+      ${productMatrices(s)}
+      ivec2 pa = placeA(ai * shapeM + m);
       ivec2 pw = placeW(bi * ${s.groups} + g);`;
 }
 
 /**
- * The product: fragment (g, row = ob·M + m) → d of channels 4g..4g+3 (vec4), written to a
- * packed tfjs tensor like the plane form's product (same epilogue).
+ * The product: fragment (g, row = ob·M + m) → d of channels 4g..4g+3 (vec4), written like the
+ * plane form's product (same epilogue).
  */
-export function codesProductSource(s: CodesShape): string {
-  const f = s.field;
-  const per = codesPerWord(f);
-  const texelsPerWord = per / 4;
-  const chunk = Math.min(s.codeWords, exactChunkWords(f, s.weightBits, s.activationBits));
-  // field i sign-extended: shift it to the top, then arithmetic shift down
-  const terms: string[] = [];
-  for (let e = 0; e < texelsPerWord; e++) {
-    terms.push(`a = texelFetch(Ac, pa + ivec2(j * ${texelsPerWord} + ${e}, 0), 0);`);
-    for (let l = 0; l < 4; l++) {
-      const i = 4 * e + l;
-      const up = 32 - f * (i + 1);
-      const field = up === 0 ? 'w' : `(w << ${up})`;
-      terms.push(`acc += vec4(ivec4(${field}) >> ${32 - f}) * a.${'xyzw'[l]};`);
-    }
+export class CodesProductPass extends RawProgram<CodesParams> {
+  constructor(p: CodesParams) {
+    super('CodesProduct', p, ['Wc', 'Ac'], productPassUniforms(p));
   }
-  return `${productPrelude(s, 'sampler2D')}
+
+  source(): string {
+    const s = this.p;
+    const f = s.field;
+    const per = codesPerWord(f);
+    const texelsPerWord = per / 4;
+    const chunk = Math.min(s.codeWords, exactChunkWords(f, s.weightBits, s.activationBits));
+    // field i sign-extended: shift it to the top, then arithmetic shift down
+    const terms: string[] = [];
+    for (let e = 0; e < texelsPerWord; e++) {
+      terms.push(`a = texelFetch(Ac, pa + ivec2(j * ${texelsPerWord} + ${e}, 0), 0);`);
+      for (let l = 0; l < 4; l++) {
+        const i = 4 * e + l;
+        const up = 32 - f * (i + 1);
+        const field = up === 0 ? 'w' : `(w << ${up})`;
+        terms.push(`acc += vec4(ivec4(${field}) >> ${32 - f}) * a.${'xyzw'[l]};`);
+      }
+    }
+    return `${productPrelude(s, 'sampler2D')}
       vec4 sum = vec4(0.0);
       vec4 a;
       for (int jb = 0; jb < ${s.codeWords}; jb += ${chunk}) {
@@ -180,6 +175,7 @@ export function codesProductSource(s: CodesShape): string {
         sum += acc;
       }
       float T = texelFetch(Ac, pa + ivec2(${s.aPlace.rowLength - 1}, 0), 0).x;
-      outColor = 2.0 * sum + T;
+      writeD(2.0 * sum + T);
     }`;
+  }
 }

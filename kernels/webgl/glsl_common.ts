@@ -2,7 +2,8 @@
  * GLSL snippets shared by the WebGL programs: quantize.ts's activation code, the power-of-two
  * helpers it needs, the fused activations, and the 16-bit SWAR popcount of the sampler programs.
  */
-import type { backend_util } from '@tensorflow/tfjs-core';
+import type { GPGPUProgram, MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
+import type { backend_util, TensorInfo } from '@tensorflow/tfjs-core';
 import { MIN_ROW_EXPONENT } from '../../src/quantize';
 
 /**
@@ -47,8 +48,7 @@ export function activationCodeGLSL(bits: number): string {
 
 /**
  * GLSL `float activation(float x)` of a fused activation (tfjs-backend-webgl's formulas), for
- * tfjs programs. The leaky-relu slope is the custom uniform `leakyreluAlpha` (activationUniforms;
- * tfjs declares it), so a new alpha does not compile a new program.
+ * tfjs programs. The leaky-relu slope is the custom uniform `leakyreluAlpha` (ShapeFreeProgram).
  */
 export function activationGLSL(activation: backend_util.Activation): string {
   const body = (() => {
@@ -65,19 +65,45 @@ export function activationGLSL(activation: backend_util.Activation): string {
   return `float activation(float x) { ${body} }`;
 }
 
-/** The tfjs custom uniform activationGLSL reads for leaky relu (none otherwise), and its value. */
-export function activationUniforms(activation: backend_util.Activation, leakyreluAlpha = 0.2) {
-  return activation === 'leakyrelu'
-    ? { uniforms: [{ name: 'leakyreluAlpha', type: 'float' as const }], values: [[leakyreluAlpha]] }
-    : { uniforms: [], values: [] };
+/**
+ * pbq's tfjs programs compile no shape: `enableShapeUniforms` makes tfjs pass every input's and
+ * the output's shape as uniforms (its sampler code and program key then depend on ranks only),
+ * and the sizes a program's own code needs (M, K, N, ...) are int custom uniforms named in
+ * `dims`, with their values for this call in `uniformValues`; for leaky relu the float slope
+ * `leakyreluAlpha` that activationGLSL reads too. So a new batch size, sequence step, weight
+ * shape or alpha compiles no new program. Subclasses set variableNames and userCode.
+ */
+export abstract class ShapeFreeProgram implements GPGPUProgram {
+  abstract variableNames: string[];
+  userCode = '';
+  readonly enableShapeUniforms = true;
+  readonly customUniforms: Array<{ name: string; type: 'int' | 'float' }>;
+  readonly uniformValues: number[][];
+
+  constructor(
+    readonly outputShape: number[], dims: Record<string, number>, activation: backend_util.Activation = 'linear', leakyreluAlpha = 0.2,
+  ) {
+    this.customUniforms = Object.keys(dims).map((name) => ({ name, type: 'int' as const }));
+    this.uniformValues = Object.values(dims).map((v) => [v]);
+    if (activation === 'leakyrelu') {
+      this.customUniforms.push({ name: 'leakyreluAlpha', type: 'float' });
+      this.uniformValues.push([leakyreluAlpha]);
+    }
+  }
+}
+
+/** Runs a shape-free program with its call's uniform values (float32 output). */
+export function runShapeFree(backend: MathBackendWebGL, program: ShapeFreeProgram, inputs: TensorInfo[]): TensorInfo {
+  return backend.compileAndRun(program, inputs, 'float32', program.uniformValues);
 }
 
 /**
  * The end of every product program's main(): y = 2^(E−(A−1)) · (m_n 2^−t_n) · d from the row
  * exponent (NaN row: NaN; zero row: 0), then bias and the fused activation. Expects ai, m, bi, n
- * in scope, the inputs RowExp and ChannelScale, and `dExpression` declaring `float d`.
+ * in scope, the inputs RowExp and ChannelScale, the uniform shapeN (N), and `dExpression`
+ * declaring `float d`.
  */
-export function outputSnippet(s: { activationBits: number; n: number }, dExpression: string, epilogue?: { hasBias: boolean }): string {
+export function outputSnippet(s: { activationBits: number }, dExpression: string, epilogue?: { hasBias: boolean }): string {
   return `
         float rowExp = getRowExp(ai, m);
         float y;
@@ -88,7 +114,7 @@ export function outputSnippet(s: { activationBits: number; n: number }, dExpress
         } else {
           ${dExpression}
           // y = 2^e · (m_n 2^-t) · d with e = E - (A-1)
-          y = pow2i(int(rowExp) - ${s.activationBits - 1}) * (getChannelScale(bi * ${s.n} + n) * d);
+          y = pow2i(int(rowExp) - ${s.activationBits - 1}) * (getChannelScale(bi * shapeN + n) * d);
         }
         ${epilogue?.hasBias ? 'y += getBiasAtOutCoords();' : ''}
         setOutput(activation(y));`;

@@ -9,8 +9,8 @@
  *   codes(t, f)     f-bit codes at t planes (codes product); pairs(t, f) likewise (pairs product)
  *
  * The tfjs tensors among them are not tensors of the engine: PbqBackendWebGL.numDataIds leaves
- * them out of tfjs's per-kernel leak check (cacheOwnedDataIds); their bytes still show in
- * tf.memory().numBytesInGPU.
+ * them out of tfjs's per-kernel leak check (cacheOwnedDataIds). Their bytes, and those of the
+ * raw textures, show in tf.memory().numBytesInGPU.
  */
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import type { PbqBackendWebGL } from '../../src/backend_webgl';
@@ -19,7 +19,8 @@ import type { CachedWeight, Disposable } from '../../src/weight_cache';
 import { codeTexels, codeWordCount } from './codes_product_gpu';
 import { pairCodeTexels } from './pairs_product_gpu';
 import { planesWeightTexels } from './planes_product_gpu';
-import { placeRows, RawTexture, RowPlacement, uintTexture } from './raw_program';
+import { channelGroups, placeRows, RowPlacement } from './raw_layout';
+import { RawTexture, uintTexture } from './raw_program';
 import { channelPlaneCounts, channelScales, samplerWeightTexels } from './sampler_product_gpu';
 
 /** RGBA32UI planes of the planes product, with their placements. */
@@ -58,30 +59,30 @@ export class WebGLWeight implements Disposable {
     return this.sampler;
   }
 
-  scales(t: number): TensorInfo {
-    let s = this.scaleTensors.get(t);
-    if (!s) {
-      s = this.owned([this.weight.batch * this.weight.n], channelScales(this.weight, t));
-      this.scaleTensors.set(t, s);
+  /** The tensor of `values(t)` per channel in `byT`, made at the first call with t. */
+  private perChannel(byT: Map<number, TensorInfo>, t: number, values: (t: number) => Float32Array): TensorInfo {
+    let info = byT.get(t);
+    if (!info) {
+      info = this.owned([this.weight.batch * this.weight.n], values(t));
+      byT.set(t, info);
     }
-    return s;
+    return info;
+  }
+
+  scales(t: number): TensorInfo {
+    return this.perChannel(this.scaleTensors, t, (tt) => channelScales(this.weight, tt));
   }
 
   /** Per-channel plane counts at t, or undefined when every channel has the same planes. */
   planeCounts(t: number): TensorInfo | undefined {
     if (!this.weight.channelBits) return undefined;
-    let c = this.planeCountTensors.get(t);
-    if (!c) {
-      c = this.owned([this.weight.batch * this.weight.n], channelPlaneCounts(this.weight, t));
-      this.planeCountTensors.set(t, c);
-    }
-    return c;
+    return this.perChannel(this.planeCountTensors, t, (tt) => channelPlaneCounts(this.weight, tt));
   }
 
   planes(maxSize: number): PlanesTextures | undefined {
     if (this.planeTextures === undefined) {
       const w = this.weight;
-      const groups = Math.ceil(w.n / 4);
+      const groups = channelGroups(w.n);
       const wPlace = placeRows(w.words, w.batch * groups * w.bits, maxSize);
       const mPlace = placeRows(w.bits + 1, w.batch * groups, maxSize);
       if (!wPlace || !mPlace) {
@@ -89,10 +90,9 @@ export class WebGLWeight implements Disposable {
       } else {
         const data = planesWeightTexels(w.planes, w.batch, w.n, w.bits, w.words,
           (c) => (w.channelBits ? w.channelBits[c] : w.bits), wPlace, mPlace);
-        const gpgpu = this.backend.gpgpu;
         this.planeTextures = {
-          w: uintTexture(gpgpu, wPlace.width, wPlace.height, data.w),
-          meta: uintTexture(gpgpu, mPlace.width, mPlace.height, data.meta),
+          w: uintTexture(this.backend, wPlace.width, wPlace.height, data.w),
+          meta: uintTexture(this.backend, mPlace.width, mPlace.height, data.meta),
           wPlace, mPlace,
         };
       }
@@ -106,10 +106,10 @@ export class WebGLWeight implements Disposable {
     if (!this.codeTextures.has(key)) {
       const w = this.weight;
       // pairs: one more texel per row, Q = Σ_k q_k of the 4 channels
-      const place = placeRows(codeWordCount(w.k, field) + (pairs ? 1 : 0), w.batch * Math.ceil(w.n / 4), maxSize);
+      const place = placeRows(codeWordCount(w.k, field) + (pairs ? 1 : 0), w.batch * channelGroups(w.n), maxSize);
       const data = place && (pairs ? pairCodeTexels(w, t, field, place) : codeTexels(w, t, field, place));
       this.codeTextures.set(key, place && data
-        ? { w: uintTexture(this.backend.gpgpu, place.width, place.height, data), place } : null);
+        ? { w: uintTexture(this.backend, place.width, place.height, data), place } : null);
     }
     return this.codeTextures.get(key) ?? undefined;
   }

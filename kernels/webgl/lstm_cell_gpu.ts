@@ -2,17 +2,15 @@
  * The cell pass of PbqLSTMStep on WebGL: gates and state update for every (batch, unit) from the
  * gate pre-activations z = x·W + h·U + b (kernels/shared/lstm_step.ts has the equations).
  */
-import type { GPGPUProgram } from '@tensorflow/tfjs-backend-webgl';
 import type { RecurrentActivation } from '../shared/lstm_step';
+import { ShapeFreeProgram } from './glsl_common';
 
-export class LstmCellProgram implements GPGPUProgram {
+export class LstmCellProgram extends ShapeFreeProgram {
   variableNames = ['Z', 'C'];
-  outputShape: number[];
-  userCode: string;
 
   /** Z [B, 4H] gate pre-activations, C [B, H]; output [2, B, H] = (h', c'). */
   constructor(batch: number, units: number, recurrentActivation: RecurrentActivation) {
-    this.outputShape = [2, batch, units];
+    super([2, batch, units], { units });
     const gate = recurrentActivation === 'sigmoid'
       ? 'return 1.0 / (1.0 + exp(-1.0 * z));'
       : 'return clamp(0.2 * z + 0.5, 0.0, 1.0);';
@@ -28,9 +26,9 @@ export class LstmCellProgram implements GPGPUProgram {
         int b = coords.y;
         int j = coords.z;
         float i = gate(getZ(b, j));
-        float f = gate(getZ(b, ${units} + j));
-        float g = tanhOf(getZ(b, ${2 * units} + j));
-        float o = gate(getZ(b, ${3 * units} + j));
+        float f = gate(getZ(b, units + j));
+        float g = tanhOf(getZ(b, 2 * units + j));
+        float o = gate(getZ(b, 3 * units + j));
         float c = f * getC(b, j) + i * g;
         setOutput(coords.x == 0 ? o * tanhOf(c) : c);
       }

@@ -4,11 +4,11 @@
  * integer steps, so they agree bit for bit). Built on the sampler product's layout
  * (sampler_product_gpu.ts).
  */
-import type { GPGPUProgram } from '@tensorflow/tfjs-backend-webgl';
 import type { AccumulatorConfig } from '../../src/config';
-import { activationGLSL, activationUniforms, outputSnippet } from './glsl_common';
+import { activationGLSL, outputSnippet, ShapeFreeProgram } from './glsl_common';
 import {
-  inputNames, mainPrelude, planeSum, planeWeightLiteral, ProductEpilogue, ProductShape, SAMPLER_HELPERS,
+  inputNames, mainPrelude, planeSum, planeWeightLiteral, ProductDims, productDimUniforms, ProductEpilogue, productOutputShape,
+  ProductShape, SAMPLER_HELPERS,
 } from './sampler_product_gpu';
 
 export type NarrowConfig = Exclude<AccumulatorConfig, { type: 'exact' }>;
@@ -93,22 +93,17 @@ function accumulatorGLSL(config: NarrowConfig): string {
  * float formats) through accAdd. 'output' mode writes y; 'partials' mode writes [register,
  * overflows, underflows] per output. The exact program above is untouched by this mode.
  */
-export class NarrowAccumulatorProgram implements GPGPUProgram {
+export class NarrowAccumulatorProgram extends ShapeFreeProgram {
   variableNames: string[];
-  outputShape: number[];
-  userCode: string;
-  customUniforms: Array<{ name: string; type: 'float' }>;
 
   constructor(
-    s: ProductShape, accumulator: NarrowConfig,
-    mode: 'output' | 'partials', epilogue?: ProductEpilogue,
+    s: ProductShape, dims: ProductDims, accumulator: NarrowConfig,
+    mode: 'output' | 'partials', epilogue?: ProductEpilogue, leakyreluAlpha?: number,
   ) {
+    super(productOutputShape(dims, mode === 'output' ? 0 : 3), productDimUniforms(dims), epilogue?.activation, leakyreluAlpha);
     const t = Math.min(s.weightBits, s.storedBits);
     const planes = s.activationBits + 1;
-    const words = Math.ceil(s.k / 32);
     this.variableNames = inputNames(s, epilogue);
-    this.customUniforms = activationUniforms(epilogue?.activation ?? 'linear').uniforms;
-    this.outputShape = mode === 'output' ? [s.outBatch, s.m, s.n] : [s.outBatch, s.m, s.n, 3];
     const planeFactor = (i: number) => s.perChannelPlanes
       ? `${i === 0 ? '-' : ''}(1 << (tn - ${i + 1}))`
       : planeWeightLiteral(i, t);
@@ -123,7 +118,7 @@ export class NarrowAccumulatorProgram implements GPGPUProgram {
     const chunk = isFloat ? accumulator.chunk : 1;
     const accumulateWord = isFloat ? `
           chunkSum = accAdd(chunkSum, cw, events);
-          if (++inChunk == ${chunk} || word == ${words - 1}) {
+          if (++inChunk == ${chunk} || word == words - 1) {
             acc = accAdd(acc, chunkSum, events);
             chunkSum = 0;
             inChunk = 0;
@@ -138,8 +133,8 @@ export class NarrowAccumulatorProgram implements GPGPUProgram {
       ${activationGLSL(epilogue?.activation ?? 'linear')}
       void main() {
         ${mainPrelude(s, planes, mode)}
-        int tn = ${s.perChannelPlanes ? `int(getChannelPlanes(bi * ${s.n} + n))` : t};
-        ${isFloat ? `accLimits(${s.k} * ((1 << tn) - 1) * ${2 ** s.activationBits - 1});` : ''}
+        int tn = ${s.perChannelPlanes ? 'int(getChannelPlanes(bi * shapeN + n))' : t};
+        ${isFloat ? `accLimits(shapeK * ((1 << tn) - 1) * ${2 ** s.activationBits - 1});` : ''}
         ivec2 events = ivec2(0);
         int acc = 0;
         int chunkSum = 0;
@@ -147,7 +142,8 @@ export class NarrowAccumulatorProgram implements GPGPUProgram {
         int h;
         uint w;
         ${Array.from({ length: planes }, (_, p) => `uint a${p};`).join(' ')}
-        for (int word = 0; word < ${words}; word++) {
+        int words = (shapeK + 31) / 32;
+        for (int word = 0; word < words; word++) {
           int cw = 0;
           ${wordBody}
           ${accumulateWord}

@@ -4,8 +4,10 @@
  * ≈ 3x faster than one code per multiply on SwiftShader (tools/bench/README.md, round 3).
  */
 import { QuantizedWeight, weightCode } from '../../src/quantize';
-import { RAW_HEADER, RowPlacement } from './raw_program';
-import { channelRows, codesPerWord, CodesShape, codeWordCount, productPrelude } from './codes_product_gpu';
+import { CodesSource, packPassSource, packSamplers, packUniforms } from './activation_codes_gpu';
+import { channelRows, CodesParams, codesPerWord, codeWordCount, productPrelude } from './codes_product_gpu';
+import { PlacementShape, productPassUniforms, RowPlacement } from './raw_layout';
+import { RawProgram } from './raw_program';
 
 /*
  * Pair products (two MACs per 32-bit multiply) for f-bit codes, f = 2 or 4.
@@ -62,58 +64,56 @@ export function pairTexelsPerWord(f: number): number {
   return 16 / f / 4;
 }
 
+/** What the pairs pack pass compiles in: K, the code field, A, the placement of the activation rows, where it reads the codes. */
+export interface PairsPackParams { k: number; field: number; activationBits: number; place: PlacementShape; from: CodesSource }
+
 /**
  * Activation pass of the pair product: texel e of word j holds A_(4e..4e+3) of that word;
  * the row's last texel holds T.
  */
-export function pairsPackSource(rows: number, k: number, f: number, bits: number, codesTexWidth: number, place: RowPlacement): string {
-  const perWord = pairTexelsPerWord(f);
-  const tIndex = place.rowLength - 1;
-  return `${RAW_HEADER}
-    uniform sampler2D Codes;
-    layout(location = 0) out uvec4 outColor;
-    int code(int fi) { return int(texelFetch(Codes, ivec2(fi % ${codesTexWidth}, fi / ${codesTexWidth}), 0).r); }
-    // a' = a + 2^A of k (0 past K)
-    uint offsetCode(int base, int k) { return k < ${k} ? uint(code(base + k) + ${2 ** bits}) : 0u; }
-    void main() {
-      ivec2 px = ivec2(gl_FragCoord.xy);
-      int x = px.x % ${place.rowLength};
-      int r = px.y * ${place.perLine} + px.x / ${place.rowLength};
-      if (r >= ${rows}) { outColor = uvec4(0u); return; }
-      int base = r * ${k};
-      if (x == ${tIndex}) {
-        int T = 0;
-        for (int i = 0; i < ${k}; i++) T += code(base + i);
-        outColor = uvec4(uint(T), 0u, 0u, 0u);
-        return;
-      }
-      int j = x / ${perWord};
-      int e = x - j * ${perWord};
-      uvec4 o;
-      for (int p = 0; p < 4; p++) {
-        int k0 = ${32 / f} * j + 2 * (4 * e + p);
-        o[p] = offsetCode(base, k0 + 1) | (offsetCode(base, k0) << 16);
-      }
-      outColor = o;
-    }`;
+export class PairsPackPass extends RawProgram<PairsPackParams> {
+  constructor(p: PairsPackParams) {
+    super('PairsPack', p, packSamplers(p.from), packUniforms(p.from));
+  }
+
+  source(): string {
+    const { k, field: f, activationBits: bits, place, from } = this.p;
+    const perWord = pairTexelsPerWord(f);
+    return packPassSource({
+      out: 'uvec4', place, k, activationBits: bits, from, tTexel: place.rowLength - 1,
+      body: `// the 8 codes k0 .. k0 + 7 of texel e of word w, as a' = a + 2^A (0 past K); unrolled: no array
+      int w = j / ${perWord};
+      int k0 = ${32 / f} * w + 8 * (j - w * ${perWord});
+      ivec2 p = codeTexel(base + k0);
+      ${Array.from({ length: 8 }, (_, i) => `uint c${i} = k0 + ${i} < ${k} ? uint(int(nextCode(p)) + ${2 ** bits}) : 0u;`).join('\n      ')}
+      outColor = uvec4(c1 | (c0 << 16), c3 | (c2 << 16), c5 | (c4 << 16), c7 | (c6 << 16));`,
+    });
+  }
 }
 
-/** The pair product: fragment (g, row) → d of channels 4g..4g+3, like codesProductSource. */
-export function pairsProductSource(s: CodesShape): string {
-  const A = s.activationBits;
-  const f = s.field;
-  const perWord = pairTexelsPerWord(f);
-  const mask = `0x${(((2 ** f - 1) * 0x10001) >>> 0).toString(16).padStart(8, '0')}u`;
-  const terms: string[] = [];
-  for (let e = 0; e < perWord; e++) {
-    terms.push(`a = texelFetch(Ac, pa + ivec2(${perWord} * j + ${e}, 0), 0);`);
-    for (let l = 0; l < 4; l++) {
-      const shift = f * (4 * e + l);
-      terms.push(`acc += (${shift === 0 ? 'w' : `(w >> ${shift}u)`} & ${mask}) * a.${'xyzw'[l]};`);
-    }
+/** The pair product: fragment (g, row) → d of channels 4g..4g+3, like CodesProductPass. */
+export class PairsProductPass extends RawProgram<CodesParams & { k: number }> {
+  /** p.k: K, compiled in for the offset term o·2^A·K. */
+  constructor(p: CodesParams & { k: number }) {
+    super('PairsProduct', p, ['Wc', 'Ac'], productPassUniforms(p));
   }
-  const offset = 2 ** (f - 1);
-  return `${productPrelude(s, 'usampler2D')}
+
+  source(): string {
+    const s = this.p;
+    const A = s.activationBits;
+    const f = s.field;
+    const perWord = pairTexelsPerWord(f);
+    const mask = `0x${(((2 ** f - 1) * 0x10001) >>> 0).toString(16).padStart(8, '0')}u`;
+    const terms: string[] = [];
+    for (let e = 0; e < perWord; e++) {
+      terms.push(`a = texelFetch(Ac, pa + ivec2(${perWord} * j + ${e}, 0), 0);`);
+      for (let l = 0; l < 4; l++) {
+        const shift = f * (4 * e + l);
+        terms.push(`acc += (${shift === 0 ? 'w' : `(w >> ${shift}u)`} & ${mask}) * a.${'xyzw'[l]};`);
+      }
+    }
+    const offset = 2 ** (f - 1);
+    return `${productPrelude(s, 'usampler2D')}
       uvec4 S = uvec4(0u);
       uvec4 a;
       for (int j = 0; j < ${s.codeWords}; j++) {
@@ -126,6 +126,7 @@ export function pairsProductSource(s: CodesShape): string {
       int T = int(texelFetch(Ac, pa + ivec2(${s.aPlace.rowLength - 1}, 0), 0).x);
       // Σ q a = S − 2^A Q − o T − o 2^A K, in wrapping 32-bit ints
       ivec4 qa = ivec4(S) - Q * ${2 ** A} - ivec4(${offset} * T + ${offset * 2 ** A * s.k});
-      outColor = 2.0 * vec4(qa) + float(T);
+      writeD(2.0 * vec4(qa) + float(T));
     }`;
+  }
 }

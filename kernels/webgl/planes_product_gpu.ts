@@ -19,27 +19,16 @@
  *   S_i = U_i − 2^A popcount(P_i)   (popcount(P_i) per channel and plane is precomputed),
  * the same integer S_i as the CPU engine's Σ_p τ_p 2^(A−p) popcount(P_i AND R_p).
  */
-import { batchIndexUniforms, FragmentGrid, placementGLSL, PRODUCT_COORDS, productCoordsGLSL, RAW_HEADER, RowPlacement } from './raw_program';
+import { RawProgram, RAW_HEADER } from './raw_program';
+import {
+  channelGroups, PlacementShape, placedTexel, placementGLSL, PRODUCT_COORDS, productDeclarations, productMatrices,
+  productPassUniforms, RawProductParams, RowPlacement,
+} from './raw_layout';
+import { CodesSource, packPassSource, packSamplers, packUniforms } from './activation_codes_gpu';
 import { POW2_HELPERS } from './glsl_common';
-import type { ProductShape } from './sampler_product_gpu';
 
 /** Words added into the bit-sliced accumulator between popcounts. */
 export const FLUSH_WORDS = 32;
-
-/** The product's shape plus the plane layout's sizes and placements. */
-export interface PlanesShape extends ProductShape {
-  words: number;
-  /** Channel groups of 4 per weight matrix. */
-  groups: number;
-  /** Placements of the activation rows (aRows·planeGroups rows of words+1 texels), weight
-   * rows (bBatch·groups·storedBits rows of `words` texels) and meta rows (bBatch·groups rows of
-   * storedBits+1 texels). */
-  aPlace: RowPlacement;
-  wPlace: RowPlacement;
-  mPlace: RowPlacement;
-  /** Product fragments: (row, group) at linear index row·groups + group (productCoordsGLSL). */
-  grid: FragmentGrid;
-}
 
 /** Texels of 4 activation planes per word: the (A+1) planes take ceil((A+1)/4) rows. */
 export function planeGroups(activationBits: number): number {
@@ -51,43 +40,50 @@ function accumulatorLevels(activationBits: number): number {
   return activationBits + 1 + Math.ceil(Math.log2(FLUSH_WORDS));
 }
 
-/** Activation planes: fragment (row, plane group, word) → uvec4 of 4 planes; word = words → T. */
-export function planesPackSource(rows: number, k: number, words: number, bits: number, codesTexWidth: number, place: RowPlacement): string {
-  const groups = planeGroups(bits);
-  const bitsOf: string[] = [];
-  for (let l = 0; l < 32; l++) {
-    bitsOf.push(`
+/** What the pack pass compiles in: K, words per row, A, the placement of its rows, where it reads the codes. */
+export interface PlanesPackParams { k: number; words: number; activationBits: number; place: PlacementShape; from: CodesSource }
+
+/**
+ * Pack pass: activation planes, fragment (row, plane group, word) → uvec4 of 4 planes;
+ * word = words → T.
+ */
+export class PlanesPackPass extends RawProgram<PlanesPackParams> {
+  constructor(p: PlanesPackParams) {
+    super('PlanesPack', p, packSamplers(p.from), packUniforms(p.from));
+  }
+
+  source(): string {
+    const { k, words, activationBits: bits, place, from } = this.p;
+    const groups = planeGroups(bits);
+    const bitsOf: string[] = [];
+    for (let l = 0; l < 32; l++) {
+      bitsOf.push(`
       if (k0 + ${l} < ${k}) {
-        uint v = uint(int(code(base + k0 + ${l})) + ${2 ** bits});
+        uint v = uint(int(nextCode(p)) + ${2 ** bits});
         v = sh >= 0 ? v >> uint(sh) : v << uint(-sh);
         o |= ((uvec4(v) >> uvec4(3u, 2u, 1u, 0u)) & 1u) << ${l}u;
       }`);
-  }
-  return `${RAW_HEADER}
-    uniform sampler2D Codes;
-    layout(location = 0) out uvec4 outColor;
-    float code(int fi) { return texelFetch(Codes, ivec2(fi % ${codesTexWidth}, fi / ${codesTexWidth}), 0).r; }
-    void main() {
-      ivec2 px = ivec2(gl_FragCoord.xy);
-      int j = px.x % ${place.rowLength};
-      int rr = px.y * ${place.perLine} + px.x / ${place.rowLength};
-      if (rr >= ${rows * groups}) { outColor = uvec4(0u); return; }
-      int ra = rr / ${groups};
-      int gp = rr - ra * ${groups};
-      int base = ra * ${k};
-      if (j == ${words}) {
-        int T = 0;
-        if (gp == 0) for (int k = 0; k < ${k}; k++) T += int(code(base + k));
-        outColor = uvec4(uint(T), 0u, 0u, 0u);
-        return;
-      }
-      // planes 4gp..4gp+3 are bits A-4gp .. A-4gp-3 of a' = a + 2^A: bits 3..0 of a' >> sh
+    }
+    return packPassSource({
+      out: 'uvec4', place, k, activationBits: bits, from, tTexel: words, tWhen: 'gp == 0',
+      row: `int ra = rr / ${groups};
+      int gp = rr - ra * ${groups};`,
+      body: `// planes 4gp..4gp+3 are bits A-4gp .. A-4gp-3 of a' = a + 2^A: bits 3..0 of a' >> sh
       int sh = ${bits} - 4 * gp - 3;
       int k0 = 32 * j;
+      ivec2 p = codeTexel(base + k0);
       uvec4 o = uvec4(0u);
       ${bitsOf.join('')}
-      outColor = o;
-    }`;
+      outColor = o;`,
+    });
+  }
+}
+
+/** The planes product's parameters: the plane layout's words and the meta rows' placement. */
+export interface PlanesParams extends RawProductParams {
+  words: number;
+  /** Meta rows: bBatch·groups rows of storedBits+1 texels. */
+  mPlace: PlacementShape;
 }
 
 /**
@@ -96,54 +92,19 @@ export function planesPackSource(rows: number, k: number, words: number, bits: n
  * short at 16 weight bits; keeping several planes' accumulators live together measured no gain,
  * tools/bench/README.md). Also `int rowSum(ra)` = T of activation row ra.
  */
-export function planesCoreGLSL(s: PlanesShape): string {
+export function planesCoreGLSL(s: PlanesParams): string {
   const A = s.activationBits;
   const L = accumulatorLevels(A);
   const G = planeGroups(A);
   const plane = (p: number) => `a${Math.floor(p / 4)}.${'xyzw'[p % 4]}`;
   const loadA = Array.from({ length: G }, (_, g) => `uvec4 a${g} = texelFetch(At, pa${g} + ivec2(j, 0), 0);`).join('\n            ');
   const placeA = Array.from({ length: G }, (_, g) => `ivec2 pa${g} = placeA(ra * ${G} + ${g});`).join(' ');
-  const fn = (n: number) => {
-    const qs = Array.from({ length: n }, (_, q) => q);
-    const accDecl = qs.map((q) => Array.from({ length: L }, (_, l) => `uvec4 c${q}_${l} = uvec4(0u);`).join(' ')).join('\n      ');
-    const placeW = qs.map((q) => `ivec2 pw${q} = placeW(cg * ${s.storedBits} + i0 + ${q});`).join(' ');
-    const loadW = qs.map((q) => `uvec4 w${q} = texelFetch(Wt, pw${q} + ivec2(j, 0), 0);`).join(' ');
-    const any = qs.map((q) => `w${q}`).join(' | ');
-    // level l holds weight 2^l: plane p of a' has weight 2^(A-p), so level l ← plane A-l
-    const adds = qs.map((q) => {
-      const c = (l: number) => `c${q}_${l}`;
-      const a: string[] = [`x = w${q} & ${plane(A)}; k = ${c(0)} & x; ${c(0)} ^= x;`];
-      for (let l = 1; l <= A; l++) {
-        a.push(`x = w${q} & ${plane(A - l)}; y = ${c(l)} ^ x; nk = (${c(l)} & x) | (y & k); ${c(l)} = y ^ k; k = nk;`);
-      }
-      for (let l = A + 1; l < L; l++) a.push(`nk = ${c(l)} & k; ${c(l)} ^= k; k = nk;`);
-      return a.join('\n          ');
-    }).join('\n          ');
-    const flush = qs.map((q) => Array.from({ length: L }, (_, l) =>
-      `u${q} += pc4(c${q}_${l}) << ${l}u; c${q}_${l} = uvec4(0u);`).join('\n        ')).join('\n        ');
-    const fin = qs.map((q) =>
-      `S[${q}] = ivec4(u${q} - (texelFetch(Wm, pm + ivec2(i0 + ${q}, 0), 0) << ${A}u));`).join('\n      ');
-    return `
-    void planeSums${n}(int ra, int cg, int i0, out ivec4 S[${n}]) {
-      ${placeA}
-      ${placeW}
-      ${qs.map((q) => `uvec4 u${q} = uvec4(0u);`).join(' ')}
-      ${accDecl}
-      uvec4 x, y, k, nk;
-      for (int jb = 0; jb < ${s.words}; jb += ${FLUSH_WORDS}) {
-        int je = min(jb + ${FLUSH_WORDS}, ${s.words});
-        for (int j = jb; j < je; j++) {
-          ${loadW}
-          if (all(equal(${any}, uvec4(0u)))) continue;
-          ${loadA}
-          ${adds}
-        }
-        ${flush}
-      }
-      ivec2 pm = placeM(cg);
-      ${fin}
-    }`;
-  };
+  const accDecl = Array.from({ length: L }, (_, l) => `uvec4 c${l} = uvec4(0u);`).join(' ');
+  // level l holds weight 2^l: plane p of a' has weight 2^(A-p), so level l ← plane A-l
+  const adds: string[] = [`x = w & ${plane(A)}; k = c0 & x; c0 ^= x;`];
+  for (let l = 1; l <= A; l++) adds.push(`x = w & ${plane(A - l)}; y = c${l} ^ x; nk = (c${l} & x) | (y & k); c${l} = y ^ k; k = nk;`);
+  for (let l = A + 1; l < L; l++) adds.push(`nk = c${l} & k; c${l} ^= k; k = nk;`);
+  const flush = Array.from({ length: L }, (_, l) => `u += pc4(c${l}) << ${l}u; c${l} = uvec4(0u);`).join('\n        ');
   return `
     uniform usampler2D Wt;
     uniform usampler2D Wm;
@@ -157,7 +118,25 @@ export function planesCoreGLSL(s: PlanesShape): string {
       x = (x + (x >> 4u)) & 0x0f0f0f0fu;
       return (x * 0x01010101u) >> 24u;
     }
-    ${fn(1)}
+    void planeSums1(int ra, int cg, int i0, out ivec4 S[1]) {
+      ${placeA}
+      ivec2 pw = placeW(cg * ${s.storedBits} + i0);
+      uvec4 u = uvec4(0u);
+      ${accDecl}
+      uvec4 x, y, k, nk;
+      for (int jb = 0; jb < ${s.words}; jb += ${FLUSH_WORDS}) {
+        int je = min(jb + ${FLUSH_WORDS}, ${s.words});
+        for (int j = jb; j < je; j++) {
+          uvec4 w = texelFetch(Wt, pw + ivec2(j, 0), 0);
+          if (all(equal(w, uvec4(0u)))) continue;
+          ${loadA}
+          ${adds.join('\n          ')}
+        }
+        ${flush}
+      }
+      ivec2 pm = placeM(cg);
+      S[0] = ivec4(u - (texelFetch(Wm, pm + ivec2(i0, 0), 0) << ${A}u));
+    }
     int rowSum(int ra) {
       return int(texelFetch(At, placeA(ra * ${G}) + ivec2(${s.words}, 0), 0).x);
     }
@@ -165,34 +144,37 @@ export function planesCoreGLSL(s: PlanesShape): string {
 }
 
 /** The product pass: fragment (g, row = ob·M + m) → d of channels 4g..4g+3 (vec4). */
-export function planesProductSource(s: PlanesShape): string {
-  const t = Math.min(s.weightBits, s.storedBits);
-  const tn = s.perChannelPlanes
-    ? `ivec4 tn = min(ivec4(texelFetch(Wm, placeM(cg) + ivec2(${s.storedBits}, 0), 0)), ivec4(${t}));`
-    : `ivec4 tn = ivec4(${t});`;
-  // d = T + 2 Σ_i σ_i 2^(t_n-1-i) S_i (σ_0 = -1), summed in float in plane order
-  const body = `for (int i = 0; i < ${t}; i++) {
-        ivec4 S[1];
-        planeSums1(ra, cg, i, S);
-        d += (i == 0 ? -1.0 : 1.0) * vec4(pow2i(tn.x - i), pow2i(tn.y - i), pow2i(tn.z - i), pow2i(tn.w - i)) * vec4(S[0]);
-      }`;
-  return `${RAW_HEADER}
-    ${batchIndexUniforms(s)}
-    layout(location = 0) out vec4 outColor;
+export class PlanesProductPass extends RawProgram<PlanesParams> {
+  constructor(p: PlanesParams) {
+    super('PlanesProduct', p, ['Wt', 'Wm', 'At'], productPassUniforms(p));
+  }
+
+  source(): string {
+    const s = this.p;
+    const t = Math.min(s.weightBits, s.storedBits);
+    const tn = s.perChannelPlanes
+      ? `ivec4 tn = min(ivec4(texelFetch(Wm, placeM(cg) + ivec2(${s.storedBits}, 0), 0)), ivec4(${t}));`
+      : `ivec4 tn = ivec4(${t});`;
+    // d = T + 2 Σ_i σ_i 2^(t_n-1-i) S_i (σ_0 = -1), summed in float in plane order
+    return `${RAW_HEADER}
+    ${productDeclarations(s)}
     ${POW2_HELPERS}
     ${planesCoreGLSL(s)}
-    ${productCoordsGLSL(s)}
     void main() {
       ${PRODUCT_COORDS}
-      int ai = ${s.aIndex};
-      int bi = ${s.bIndex};
-      int ra = ai * ${s.m} + m;
+      ${productMatrices(s)}
+      int ra = ai * shapeM + m;
       int cg = bi * ${s.groups} + g;
       ${tn}
       vec4 d = vec4(float(rowSum(ra)));
-      ${body}
-      outColor = d;
+      for (int i = 0; i < ${t}; i++) {
+        ivec4 S[1];
+        planeSums1(ra, cg, i, S);
+        d += (i == 0 ? -1.0 : 1.0) * vec4(pow2i(tn.x - i), pow2i(tn.y - i), pow2i(tn.z - i), pow2i(tn.w - i)) * vec4(S[0]);
+      }
+      writeD(d);
     }`;
+  }
 }
 
 /**
@@ -204,11 +186,9 @@ export function planesWeightTexels(
   planes: Uint32Array, batch: number, n: number, bits: number, words: number, channelPlanes: (c: number) => number,
   wPlace: RowPlacement, mPlace: RowPlacement,
 ): { w: Uint32Array; meta: Uint32Array } {
-  const groups = Math.ceil(n / 4);
+  const groups = channelGroups(n);
   const w = new Uint32Array(wPlace.width * wPlace.height * 4);
   const meta = new Uint32Array(mPlace.width * mPlace.height * 4);
-  const at = (p: RowPlacement, row: number, j: number) =>
-    ((Math.floor(row / p.perLine) * p.width) + (row % p.perLine) * p.rowLength + j) * 4;
   for (let b = 0; b < batch; b++) {
     for (let ch = 0; ch < n; ch++) {
       const c = b * n + ch;
@@ -220,14 +200,14 @@ export function planesWeightTexels(
         let pc = 0;
         for (let j = 0; j < words; j++) {
           const word = planes[src + j];
-          w[at(wPlace, row, j) + lane] = word;
+          w[placedTexel(wPlace, row, j) + lane] = word;
           let x = word - ((word >>> 1) & 0x55555555);
           x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
           pc += (Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24);
         }
-        meta[at(mPlace, cg, i) + lane] = pc;
+        meta[placedTexel(mPlace, cg, i) + lane] = pc;
       }
-      meta[at(mPlace, cg, bits) + lane] = channelPlanes(c);
+      meta[placedTexel(mPlace, cg, bits) + lane] = channelPlanes(c);
     }
   }
   return { w, meta };

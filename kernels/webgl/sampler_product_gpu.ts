@@ -10,10 +10,9 @@
  *                             bias/activation); or, in 'partials' mode, the integer partial sums
  *                             S_0..S_{t-1} and T of every output (for bit-exact tests).
  */
-import type { GPGPUProgram } from '@tensorflow/tfjs-backend-webgl';
 import type { backend_util } from '@tensorflow/tfjs-core';
 import { channelPlanes, MIN_ROW_EXPONENT, QuantizedWeight } from '../../src/quantize';
-import { activationCodeGLSL, activationGLSL, activationUniforms, outputSnippet, PC16_GLSL, POW2_HELPERS } from './glsl_common';
+import { activationCodeGLSL, activationGLSL, outputSnippet, PC16_GLSL, POW2_HELPERS, ShapeFreeProgram } from './glsl_common';
 import { aElement } from './row_exponent_gpu';
 
 /** Bits carried by one float32 texel of a plane texture. */
@@ -42,19 +41,17 @@ export function channelPlaneCounts(w: QuantizedWeight, weightBits: number): Floa
   return Float32Array.from(w.ranges, (_, c) => channelPlanes(w, c, weightBits));
 }
 
-export class ActivationPlanesProgram implements GPGPUProgram {
+export class ActivationPlanesProgram extends ShapeFreeProgram {
   variableNames = ['A', 'RowExp'];
-  outputShape: number[];
-  userCode: string;
 
   /**
    * Output [batch·M·(bits+1), texels]: row (batch·M + r)·(bits+1) + p holds plane p of row r,
    * 16 columns k per texel (bit l of texel h is k = 16h + l).
    */
-  constructor(batch: number, m: number, k: number, transposeA: boolean, bits: number) {
+  constructor(batch: number, m: number, k: number, transposeA: boolean, direct: boolean, bits: number) {
     const planes = bits + 1;
     const texels = 2 * Math.ceil(k / 32);
-    this.outputShape = [batch * m * planes, texels];
+    super([batch * m * planes, texels], { shapeM: m, shapeK: k });
     this.userCode = `
       ${SAMPLER_HELPERS}
       ${activationCodeGLSL(bits)}
@@ -62,8 +59,8 @@ export class ActivationPlanesProgram implements GPGPUProgram {
         ivec2 c = getOutputCoords();
         int p = c.x % ${planes};
         int row = c.x / ${planes};
-        int b = row / ${m};
-        int r = row % ${m};
+        int b = row / shapeM;
+        int r = row - b * shapeM;
         float rowExp = getRowExp(b, r);
         if (isnan(rowExp) || rowExp < ${MIN_ROW_EXPONENT}.0) {
           setOutput(0.0);
@@ -74,8 +71,8 @@ export class ActivationPlanesProgram implements GPGPUProgram {
         uint word = 0u;
         for (int l = 0; l < ${TEXEL_BITS}; l++) {
           int k = c.y * ${TEXEL_BITS} + l;
-          if (k >= ${k}) break;
-          float x = ${aElement(transposeA)};
+          if (k >= shapeK) break;
+          float x = ${aElement(transposeA, direct)};
           int code = activationCode(x, f);
           word |= ((uint(code) >> shift) & 1u) << uint(l);
         }
@@ -85,11 +82,8 @@ export class ActivationPlanesProgram implements GPGPUProgram {
   }
 }
 
+/** What the sampler and narrow programs compile in (fixed by the weight and the settings). */
 export interface ProductShape {
-  outBatch: number;
-  m: number;
-  k: number;
-  n: number;
   /** Planes stored per weight channel, and planes used (t ≤ stored). */
   storedBits: number;
   weightBits: number;
@@ -99,6 +93,19 @@ export interface ProductShape {
   bIndex: string;
   /** True when channels have their own plane counts (input ChannelPlanes, [bBatch·N]). */
   perChannelPlanes: boolean;
+}
+
+/** Their call's sizes (uniforms shapeM, shapeK, shapeN; the output batch is the output's shape). */
+export interface ProductDims { outBatch: number; m: number; k: number; n: number }
+
+/** The int uniforms of the call's M, K, N. */
+export function productDimUniforms(d: ProductDims): Record<string, number> {
+  return { shapeM: d.m, shapeK: d.k, shapeN: d.n };
+}
+
+/** [outBatch, M, N], with `values` per output when nonzero (the 'partials' modes). */
+export function productOutputShape(d: ProductDims, values: number): number[] {
+  return values > 0 ? [d.outBatch, d.m, d.n, values] : [d.outBatch, d.m, d.n];
 }
 
 export interface ProductEpilogue {
@@ -142,28 +149,23 @@ export function mainPrelude(s: ProductShape, planes: number, mode: 'output' | 'p
         int n = c.z;
         int ai = ${s.aIndex};
         int bi = ${s.bIndex};
-        int aRow = (ai * ${s.m} + m) * ${planes};
-        int wRow = (bi * ${s.n} + n) * ${s.storedBits};`;
+        int aRow = (ai * shapeM + m) * ${planes};
+        int wRow = (bi * shapeN + n) * ${s.storedBits};`;
 }
 
-export class SamplerProductProgram implements GPGPUProgram {
+export class SamplerProductProgram extends ShapeFreeProgram {
   variableNames: string[];
-  outputShape: number[];
-  userCode: string;
-  customUniforms: Array<{ name: string; type: 'float' }>;
 
   /**
    * Inputs: W planes [bBatch·N·storedBits, texels], A planes [aBatch·M·(A+1), texels],
    * RowExp [aBatch, M], ChannelScale [bBatch·N] (m_n · 2^-t), then AIndex/BIndex when the
    * batch mapping needs a table, then bias and prelu weights when fused.
    */
-  constructor(s: ProductShape, mode: 'output' | 'partials', epilogue?: ProductEpilogue) {
+  constructor(s: ProductShape, dims: ProductDims, mode: 'output' | 'partials', epilogue?: ProductEpilogue, leakyreluAlpha?: number) {
     const t = Math.min(s.weightBits, s.storedBits);
+    super(productOutputShape(dims, mode === 'output' ? 0 : t + 1), productDimUniforms(dims), epilogue?.activation, leakyreluAlpha);
     const planes = s.activationBits + 1;
-    const texels = 2 * Math.ceil(s.k / 32);
     this.variableNames = inputNames(s, epilogue);
-    this.customUniforms = activationUniforms(epilogue?.activation ?? 'linear').uniforms;
-    this.outputShape = mode === 'output' ? [s.outBatch, s.m, s.n] : [s.outBatch, s.m, s.n, t + 1];
 
     const loadA = Array.from({ length: planes }, (_, p) => `uint a${p} = uint(getAp(aRow + ${p}, h));`).join('\n');
     const sums = Array.from({ length: t }, (_, i) => `int s${i} = 0;`).join(' ');
@@ -181,7 +183,7 @@ export class SamplerProductProgram implements GPGPUProgram {
         float result = float(tsum);
         ${partialOut}
         setOutput(result);` : outputSnippet(s, `
-          ${s.perChannelPlanes ? 'int tn = int(getChannelPlanes(bi * ' + s.n + ' + n));' : ''}
+          ${s.perChannelPlanes ? 'int tn = int(getChannelPlanes(bi * shapeN + n));' : ''}
           float d = float(tsum) + 2.0 * (${combine});`, epilogue);
 
     this.userCode = `
@@ -192,7 +194,8 @@ export class SamplerProductProgram implements GPGPUProgram {
         int tsum = 0;
         ${sums}
         uint w;
-        for (int h = 0; h < ${texels}; h++) {
+        int texels = 2 * ((shapeK + 31) / 32);
+        for (int h = 0; h < texels; h++) {
           ${loadA}
           tsum += ${planeSum(planes, (p) => `a${p}`)};
           ${accumulate}

@@ -3,7 +3,8 @@
  *
  *   pbq convert <model-dir-or-model.json> <out-dir> --weight-bits 4 [--activation-bits 8]
  *       [--range mse|weight-mse|minmax|minmax-tensor] [--calibration <file>] [--bias-correction]
- *       [--multipoint --budget 4.5] [--layer-bits dense_1=8,lstm=6] [--json] [--force]
+ *       [--multipoint --budget 4.5] [--rounding nearest|gptq [--gptq-dampening auto|0.01] [--gptq-order act|natural]]
+ *       [--layer-bits dense_1=8,lstm=6] [--json] [--force]
  *
  * Exit codes: 0 success, 2 bad usage or bad input (one-line message on stderr), 1 internal error.
  * `main` is callable in-process (tests); bin/pbq.js runs the compiled file as a program.
@@ -15,6 +16,7 @@ import { convert, ConvertOptions } from '../converter/convert';
 import { ConversionError, oneLine } from '../converter/errors';
 import { formatReport } from '../converter/report';
 import { RANGE_MODES } from '../converter/quant_math';
+import { GPTQ_ORDERS, ROUNDINGS } from '../converter/gptq';
 
 export interface CliIO {
   stdout: (s: string) => void;
@@ -40,6 +42,12 @@ function numberArg(flag: string): (v: string) => number {
   };
 }
 
+/** `--gptq-dampening auto|λ`: 'auto' (cross-validated) or the fraction of the mean diagonal of H. */
+function dampeningArg(v: string): 'auto' | number {
+  if (v !== 'auto' && !/^\d+(\.\d+)?(e-?\d+)?$/.test(v)) throw new UsageError(`--gptq-dampening needs 'auto' or a number, got '${v}'`);
+  return v === 'auto' ? 'auto' : Number(v);
+}
+
 /** `--layer-bits dense_1=8,lstm=6` (a layer name may itself contain '='; the last one splits). */
 export function parseLayerBits(v: string): Record<string, number> {
   const lb: Record<string, number> = {};
@@ -61,6 +69,9 @@ interface ConvertFlags {
   multipoint?: boolean;
   budget?: number;
   layerBits?: Record<string, number>;
+  rounding?: ConvertOptions['rounding'];
+  gptqDampening?: 'auto' | number;
+  gptqOrder?: NonNullable<ConvertOptions['gptq']>['order'];
   json?: boolean;
   force?: boolean;
 }
@@ -85,12 +96,18 @@ function program(io: CliIO, onConvert: (r: ConvertRequest) => void): Command {
     .option('--bias-correction', 'move the mean output shift of quantization into the bias')
     .option('--multipoint', 'extra planes on the channels with the largest output error')
     .option('--budget <bits>', 'average bits per weight with --multipoint (default weight bits + 0.5)', numberArg('--budget'))
+    .addOption(new Option('--rounding <mode>', 'weight rounding (default nearest; gptq: error-compensating, Frantar et al. 2022)').choices(ROUNDINGS))
+    .option('--gptq-dampening <auto|λ>', 'GPTQ: H + λ·mean(diag H)·I (default auto: cross-validated)', dampeningArg)
+    .addOption(new Option('--gptq-order <order>', 'GPTQ: column order (default act: descending diag H)').choices(GPTQ_ORDERS))
     .option('--layer-bits <name=bits,...>', 'weight bits per layer name', parseLayerBits)
     .option('--json', 'print the report as JSON')
     .option('--force', 'replace a non-empty output folder')
     .allowExcessArguments(false)
-    .action((input: string, output: string, flags: ConvertFlags) => {
-      onConvert({ ...flags, json: Boolean(flags.json), input, output });
+    .action((input: string, output: string, { gptqDampening, gptqOrder, ...flags }: ConvertFlags) => {
+      const gptq = gptqDampening !== undefined || gptqOrder !== undefined
+        ? { ...(gptqDampening !== undefined ? { dampening: gptqDampening } : {}), ...(gptqOrder !== undefined ? { order: gptqOrder } : {}) }
+        : undefined;
+      onConvert({ ...flags, ...(gptq ? { gptq } : {}), json: Boolean(flags.json), input, output });
     });
   return root;
 }

@@ -95,6 +95,32 @@ export function readCalibration(file: string): CalibrationSet {
   return { source: file, data, shape };
 }
 
+/**
+ * The calibration set of a conversion: `options.calibration`, else calibration.json next to
+ * model.json when present; the first `calibrationSamples` samples when given. `neededBy` names
+ * the option that cannot run without one (an error when there is none).
+ */
+export function selectCalibration(
+  options: { calibration?: string; calibrationSamples?: number }, modelDir: string, neededBy: string | null,
+): CalibrationSet | null {
+  const defaultCal = path.join(modelDir, 'calibration.json');
+  let cal: CalibrationSet | null = null;
+  if (options.calibration !== undefined) cal = readCalibration(options.calibration);
+  else if (fs.existsSync(defaultCal)) cal = readCalibration(defaultCal);
+  if (cal !== null && options.calibrationSamples !== undefined) {
+    const n = options.calibrationSamples;
+    if (!Number.isInteger(n) || n < 1) throw new ConversionError(`--calibration-samples must be a positive integer, got ${n}`);
+    if (n < cal.shape[0]) {
+      const per = cal.data.length / cal.shape[0];
+      cal = { ...cal, data: cal.data.subarray(0, n * per), shape: [n, ...cal.shape.slice(1)] };
+    }
+  }
+  if (neededBy !== null && cal === null) {
+    throw new ConversionError(`${neededBy} needs calibration inputs: pass --calibration <file> (no calibration.json next to model.json)`);
+  }
+  return cal;
+}
+
 /** Checks the calibration set against the model's (single) input. */
 export function checkCalibrationShape(cal: CalibrationSet, model: tfl.LayersModel): void {
   if (model.inputs.length !== 1) throw new ConversionError(`calibration supports single-input models only (this model has ${model.inputs.length} inputs)`);
@@ -106,17 +132,150 @@ export function checkCalibrationShape(cal: CalibrationSet, model: tfl.LayersMode
   }
 }
 
-/** A matmul operand whose input statistics are gathered: a layer's input, or its previous hidden state. */
+/** A matmul operand whose input statistics are gathered. */
 export interface StatsTarget {
   key: string;
-  /** Symbolic tensor of the rows (last dimension = K). */
-  tensor: tfl.SymbolicTensor;
-  /** Rows are h_{t-1}: the sequence output shifted by one step with a zero initial state. */
-  shift: boolean;
+  /** Symbolic tensors of the float model the rows are computed from. */
+  tensors: tfl.SymbolicTensor[];
+  /** The rows x (last dimension K) from one batch's values of `tensors` (runs inside tf.tidy). */
+  rows: (values: tf.Tensor[]) => tf.Tensor;
   k: number;
 }
 
+/** A layer's input rows: the tensor itself. */
+export function inputRows([x]: tf.Tensor[]): tf.Tensor {
+  return x;
+}
+
+/** h_{t-1} of a [B, T, U] output sequence: zero initial state first, last step dropped. */
+export function previousStates(h: tf.Tensor): tf.Tensor {
+  const [B, T, U] = h.shape;
+  return tf.concat([tf.zeros([B, 1, U]), tf.slice(h, [0, 0, 0], [B, T - 1, U])], 1);
+}
+
+/** What gruResetGatedStates needs of a tfjs-layers GRUCell (reset_after = false). */
+export interface GruCellWeights {
+  units: number;
+  kernel: tf.Tensor;
+  recurrentKernel: tf.Tensor;
+  bias: tf.Tensor | null;
+  recurrentActivation: (t: tf.Tensor) => tf.Tensor;
+}
+
+/**
+ * The rows that a GRU's candidate-gate recurrent kernel U_h multiplies: r_t ⊙ h_{t-1}, with the
+ * reset gate r_t = σ_rec(x_t·W_r + b_r + h_{t-1}·U_r) (tfjs-layers GRUCell, gate order z, r, h).
+ */
+export function gruResetGatedStates(cell: GruCellWeights, x: tf.Tensor, h: tf.Tensor): tf.Tensor {
+  const u = cell.units;
+  const [B, T] = x.shape;
+  const prev = tf.reshape(previousStates(h), [B * T, u]);
+  const x2 = tf.reshape(x, [B * T, x.shape[2] as number]);
+  let pre = tf.add(tf.matMul(x2, tf.slice(cell.kernel, [0, u], [-1, u])), tf.matMul(prev, tf.slice(cell.recurrentKernel, [0, u], [-1, u])));
+  if (cell.bias) pre = tf.add(pre, tf.slice(cell.bias, [u], [u]));
+  return tf.mul(cell.recurrentActivation(pre), prev);
+}
+
 const FULL_SECOND_MOMENT_MAX_K = 2048;
+
+interface Accumulator { sum: Float64Array; second: Float64Array | null; diag: Float64Array; count: number }
+
+function newAccumulator(k: number): Accumulator {
+  return { sum: new Float64Array(k), second: k <= FULL_SECOND_MOMENT_MAX_K ? new Float64Array(k * k) : null, diag: new Float64Array(k), count: 0 };
+}
+
+function sumAccumulators(parts: Accumulator[]): Accumulator {
+  if (parts.length === 1) return parts[0];
+  const add = (x: Float64Array, y: Float64Array) => x.map((v, j) => v + y[j]);
+  const [a, b] = parts;
+  return {
+    sum: add(a.sum, b.sum), second: a.second && b.second ? add(a.second, b.second) : null,
+    diag: add(a.diag, b.diag), count: a.count + b.count,
+  };
+}
+
+/** E[x], E[x xᵀ] (or its diagonal) from running sums. */
+function momentsOf(a: Accumulator, k: number): InputStats {
+  const c = Math.max(a.count, 1);
+  const mean = a.sum.map((v) => v / c);
+  const diag = new Float64Array(k);
+  let second: Float64Array | null = null;
+  if (a.second) {
+    second = a.second.map((v) => v / c);
+    for (let j = 0; j < k; j++) diag[j] = second[j * k + j];
+  } else {
+    for (let j = 0; j < k; j++) diag[j] = a.diag[j] / c;
+  }
+  return { k, count: a.count, mean, second, diag };
+}
+
+/**
+ * Rows to gather statistics of, for one batch of calibration inputs: per target, one or more
+ * tensors whose last dimension is the target's K (several when one weight multiplies several
+ * operands, e.g. an unrolled RNN's steps). The caller owns `x`; the returned tensors are disposed.
+ */
+export type BatchRows = (x: tf.Tensor) => tf.Tensor[][];
+
+/**
+ * E[x] and E[x xᵀ] (the diagonal only for K > 2048) of the rows `rowsOf` gives on the
+ * calibration set, per target (in the order of `ks`), with the same statistics of each half of
+ * the samples (`folds`: GPTQ cross-validates its dampening on them). Each batch (its input tensor,
+ * `rowsOf` and the sums) runs synchronously inside `compute` (see gatherStats).
+ */
+export async function accumulateStats(
+  cal: CalibrationSet, ks: number[], rowsOf: BatchRows, batchSize = 32,
+  compute: (batch: () => void) => void = (batch) => batch(),
+): Promise<InputStats[]> {
+  const samples = cal.shape[0];
+  const dims = cal.shape.slice(1);
+  const per = dims.reduce((a, b) => a * b, 1);
+  const half = Math.ceil(samples / 2);
+  const folds: Array<[number, number]> = samples >= 2 ? [[0, half], [half, samples]] : [[0, samples]];
+  const acc = folds.map(() => ks.map((k) => newAccumulator(k)));
+  for (const [f, [from, to]] of folds.entries()) {
+    for (let s = from; s < to; s += batchSize) {
+      const b = Math.min(batchSize, to - s);
+      compute(() => {
+        const x = tf.tensor(cal.data.subarray(s * per, (s + b) * per), [b, ...dims], 'float32');
+        let rows: tf.Tensor[][];
+        try {
+          rows = rowsOf(x);
+        } finally {
+          x.dispose();
+        }
+        for (const [i, parts] of rows.entries()) {
+          for (const part of parts) addRows(acc[f][i], part, ks[i]);
+          tf.dispose(parts);
+        }
+      });
+      // Let a long calibration run yield to the event loop (progress bar).
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+  return ks.map((k, i) => {
+    const parts = acc.map((fold) => fold[i]);
+    const full = momentsOf(sumAccumulators(parts), k);
+    if (parts.length === 2 && full.second !== null && parts.every((p) => p.count > 0)) {
+      full.folds = [momentsOf(parts[0], k), momentsOf(parts[1], k)];
+    }
+    return full;
+  });
+}
+
+/** Adds the rows of `t` (last dimension K) to the running sums. */
+function addRows(a: Accumulator, t: tf.Tensor, k: number): void {
+  const [sum, second, count] = tf.tidy(() => {
+    const x2 = tf.reshape(t, [-1, k]);
+    return [tf.sum(x2, 0), a.second ? tf.matMul(x2, x2, true, false) : tf.sum(tf.square(x2), 0), tf.scalar(x2.shape[0])];
+  });
+  const sv = sum.dataSync();
+  for (let j = 0; j < a.sum.length; j++) a.sum[j] += sv[j];
+  const qv = second.dataSync();
+  if (a.second) for (let j = 0; j < qv.length; j++) a.second[j] += qv[j];
+  else for (let j = 0; j < qv.length; j++) a.diag[j] += qv[j];
+  a.count += count.dataSync()[0];
+  tf.dispose([sum, second, count]);
+}
 
 /**
  * Runs the float model on the calibration set and gathers E[x], E[xxᵀ] per target. Each batch
@@ -131,72 +290,45 @@ export async function gatherStats(
   // A symbolic tensor may feed several targets (an RNN's output sequence is the next layer's
   // input and its own h); a model must list each output once.
   const unique: tfl.SymbolicTensor[] = [];
-  const slot = targets.map((t) => {
-    let i = unique.indexOf(t.tensor);
-    if (i < 0) i = unique.push(t.tensor) - 1;
+  const slots = targets.map((t) => t.tensors.map((s) => {
+    let i = unique.indexOf(s);
+    if (i < 0) i = unique.push(s) - 1;
     return i;
-  });
-  const statsModel = tflModule.model({ inputs, outputs: unique });
-  const acc = targets.map((t) => ({
-    sum: new Float64Array(t.k),
-    second: t.k <= FULL_SECOND_MOMENT_MAX_K ? new Float64Array(t.k * t.k) : null,
-    diag: new Float64Array(t.k),
-    count: 0,
   }));
-  const samples = cal.shape[0];
-  const dims = cal.shape.slice(1);
-  const per = dims.reduce((a, b) => a * b, 1);
-  /** Adds the statistics of samples [s, s + b). */
-  const accumulateBatch = (s: number, b: number): void => {
-    const results = tf.tidy(() => {
-      const x = tf.tensor(cal.data.subarray(s * per, (s + b) * per), [b, ...dims], 'float32');
-      let outs = statsModel.predict(x) as tf.Tensor | tf.Tensor[];
-      if (!Array.isArray(outs)) outs = [outs];
-      const got = outs;
-      return targets.map((t, i) => {
-        const o = got[slot[i]];
-        let rows = o;
-        if (t.shift) {
-          // [B, T, U] -> h_{t-1}: zero state first, last step dropped.
-          const [B, T, U] = o.shape;
-          rows = tf.concat([tf.zeros([B, 1, U]), tf.slice(o, [0, 0, 0], [B, T - 1, U])], 1);
-        }
-        const x2 = tf.reshape(rows, [-1, t.k]);
-        return [tf.sum(x2, 0), acc[i].second ? tf.matMul(x2, x2, true, false) : tf.sum(tf.square(x2), 0), tf.scalar(x2.shape[0])];
-      });
-    });
-    for (let i = 0; i < targets.length; i++) {
-      const [sum, second, count] = results[i];
-      const a = acc[i];
-      const sv = sum.dataSync();
-      for (let k = 0; k < a.sum.length; k++) a.sum[k] += sv[k];
-      const qv = second.dataSync();
-      if (a.second) for (let j = 0; j < qv.length; j++) a.second[j] += qv[j];
-      else for (let j = 0; j < qv.length; j++) a.diag[j] += qv[j];
-      a.count += count.dataSync()[0];
-      tf.dispose([sum, second, count]);
-    }
-  };
-  for (let s = 0; s < samples; s += batchSize) {
-    const b = Math.min(batchSize, samples - s);
-    compute(() => accumulateBatch(s, b));
-    // Let a long calibration run yield to the event loop (progress bar).
-    await new Promise((r) => setImmediate(r));
+  const statsModel = tflModule.model({ inputs, outputs: unique });
+  const stats = await accumulateStats(cal, targets.map((t) => t.k), (x) => tf.tidy(() => {
+    let outs = statsModel.predict(x) as tf.Tensor | tf.Tensor[];
+    if (!Array.isArray(outs)) outs = [outs];
+    const got = outs;
+    return targets.map((t, i) => [t.rows(slots[i].map((j) => got[j]))]);
+  }), batchSize, compute);
+  return new Map(targets.map((t, i) => [t.key, stats[i]]));
+}
+
+/**
+ * Calibration statistics kept across conversions of the same float model with the same
+ * calibration inputs (they do not depend on the quantization settings), e.g. for a sweep over
+ * settings (`npm run convert:table`, the bundled-model tests). Keyed by a hash of the model's
+ * topology and weights, the calibration values and the statistics targets.
+ */
+export class CalibrationCache {
+  private entries = new Map<string, Map<string, InputStats>>();
+
+  static key(modelJson: unknown, weights: ArrayLike<ArrayBufferView>, cal: CalibrationSet, targets: Array<{ key: string; k: number }>): string {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const h = (require('crypto') as typeof import('crypto')).createHash('sha256');
+    h.update(JSON.stringify(modelJson));
+    for (let i = 0; i < weights.length; i++) h.update(new Uint8Array(weights[i].buffer, weights[i].byteOffset, weights[i].byteLength));
+    h.update(JSON.stringify(cal.shape)).update(new Uint8Array(cal.data.buffer, cal.data.byteOffset, cal.data.byteLength));
+    h.update(JSON.stringify(targets.map((t) => [t.key, t.k])));
+    return h.digest('hex');
   }
-  const out = new Map<string, InputStats>();
-  targets.forEach((t, i) => {
-    const a = acc[i];
-    const c = Math.max(a.count, 1);
-    const mean = a.sum.map((v) => v / c);
-    let second: Float64Array | null = null;
-    const diag = new Float64Array(t.k);
-    if (a.second) {
-      second = a.second.map((v) => v / c);
-      for (let k = 0; k < t.k; k++) diag[k] = second[k * t.k + k];
-    } else {
-      for (let k = 0; k < t.k; k++) diag[k] = a.diag[k] / c;
-    }
-    out.set(t.key, { k: t.k, count: a.count, mean, second, diag });
-  });
-  return out;
+
+  get(key: string): Map<string, InputStats> | undefined {
+    return this.entries.get(key);
+  }
+
+  set(key: string, stats: Map<string, InputStats>): void {
+    this.entries.set(key, stats);
+  }
 }

@@ -8,15 +8,18 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers';
 import '../chained_ops';
-import { quantizeWeights, dequantizeWeight, QuantizedWeight } from '../quantize';
-import type { WeightLayout } from '../weight_cache';
 import { ConversionError, oneLine } from './errors';
-import { readModelFiles, WeightEntry } from './model_io';
-import { readCalibration, checkCalibrationShape, gatherStats, CalibrationSet, StatsTarget } from './calibration';
+import { isGraphModelJson, readModelFiles, WeightEntry } from './model_io';
 import {
-  RangeMode, RANGE_MODES, column, maxAbs, chooseRange, channelDelta, outputError, quadForm, toDb, InputStats,
-} from './quant_math';
-import { encodePbq, PbqWeightInput, PBQ_FILE } from './pbq_format';
+  selectCalibration, checkCalibrationShape, gatherStats, CalibrationCache, CalibrationSet, StatsTarget, inputRows, previousStates, gruResetGatedStates,
+} from './calibration';
+import { RangeMode, RANGE_MODES, InputStats } from './quant_math';
+import { PbqModelFormat, PBQ_FILE } from './pbq_format';
+import { buildOutputs, QuantizedEntry, tensorSummary } from './outputs';
+import { quantizeGraphModel } from './graph_model';
+import { DEFAULT_GPTQ, GptqSettings, GPTQ_ORDERS, Rounding, ROUNDINGS } from './gptq';
+import { quantizeTensor } from './tensor_quant';
+import { isBitCount, MAX_BITS } from '../quantize';
 import { checkOutputFolder, cleanLeftovers, OUTPUT_FILES, realPathAllowingMissing, writeAtomically } from './output_dir';
 import { onCpuBackend } from './float_backend';
 
@@ -46,12 +49,17 @@ export interface ConvertOptions {
   /** Extra planes on the channels with the largest output error, up to `budget` average bits. */
   multipoint?: boolean;
   budget?: number;
+  /** How each weight gets its code: 'nearest' level (default) or 'gptq' (error-compensating, gptq.ts). */
+  rounding?: Rounding;
+  gptq?: Partial<GptqSettings>;
   /** Bits per layer name (overrides weightBits for that layer). */
   layerBits?: Record<string, number>;
   /** Replace a non-empty output folder, if pbq wrote it (only pbq's files in it). */
   force?: boolean;
   /** Messages about the run that are not errors (e.g. leftovers of an interrupted run cleaned up). */
   onNote?: (message: string) => void;
+  /** Reuses the calibration statistics of an earlier conversion of the same model and inputs. */
+  calibrationCache?: CalibrationCache;
   /** Progress in [0, 1] with a label (the CLI draws a bar on a TTY). */
   onProgress?: (fraction: number, label: string) => void;
 }
@@ -73,6 +81,10 @@ export interface TensorReport {
   /** E‖x(W-Ŵ)‖² / E‖xW‖² on the calibration inputs of this matmul (after bias correction), or null. */
   outputRelError: number | null;
   biasCorrected: boolean;
+  /** How the codes were chosen ('nearest' when GPTQ was asked for but had no full E[x xᵀ]). */
+  rounding: Rounding;
+  /** GPTQ's dampening λ per group of channels sharing one H (cross-validated with 'auto'). */
+  gptqDampening?: number[];
   bytesBefore: number;
   bytesAfter: number;
 }
@@ -83,6 +95,7 @@ export interface ConversionReport {
   settings: {
     weightBits: number; activationBits: number; range: RangeMode; biasCorrection: boolean;
     multipoint: boolean; budget: number | null; layerBits: Record<string, number>;
+    rounding: Rounding; gptq: GptqSettings | null;
   };
   calibration: { source: string; samples: number } | null;
   tensors: TensorReport[];
@@ -96,8 +109,10 @@ export interface ConversionReport {
     quantizedPackedBytes: number;
     outputShardBytes: number;
     pbqFileBytes: number;
-    /** pbq bits per quantized weight, all tensors. */
+    /** pbq bits (planes) per quantized weight, all tensors: the true size of a multipoint model. */
     avgBits: number;
+    /** The widest channel's planes: what a run needs (weightBits) to use every stored plane. */
+    maxBits: number;
   };
   /** Files written to the output folder. */
   files: string[];
@@ -113,15 +128,16 @@ interface Job {
   entry: WeightEntry;
   biasName: string | null;
   statsKey: string;
+  /**
+   * GRU recurrent kernel: the candidate-gate columns [from, N) multiply r_t ⊙ h_{t-1}, whose
+   * statistics are kept under `key`.
+   */
+  gatedColumns?: { from: number; key: string };
   bits: number;
-  /** Columns whose bias absorbs the correction: [0, biasColumns). */
-  biasColumns: number;
 }
 
 function checkBits(name: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 16) {
-    throw new ConversionError(`${name} must be an integer in 1..16, got ${String(v)}`);
-  }
+  if (!isBitCount(v)) throw new ConversionError(`${name} must be an integer in 1..${MAX_BITS}, got ${String(v)}`);
   return v;
 }
 
@@ -153,6 +169,7 @@ function allLayers(model: tfl.LayersModel): tfl.layers.Layer[] {
 }
 
 interface VarLike { originalName: string; shape: number[] }
+interface VarRead { read: () => tf.Tensor }
 
 function varName(v: unknown): string | null {
   return v && typeof (v as VarLike).originalName === 'string' ? (v as VarLike).originalName : null;
@@ -216,51 +233,14 @@ function layerInput(layer: tfl.layers.Layer): tfl.SymbolicTensor {
   }
 }
 
-/** Plane bytes of a quantized weight, with its ranges and channel widths. */
-function packedBytes(q: QuantizedWeight): number {
-  return q.planes.byteLength + q.ranges.byteLength + (q.channelBits ? q.channelBits.byteLength : 0);
-}
-
-/**
- * Multipoint (greedy, as in the multipoint paper): `extra` planes, one at a time, each to the
- * channel whose error drops most with one more plane (its range re-chosen for the wider grid).
- * Updates `bitsOf` and `rangeOf` in place.
- */
-function allocateExtraPlanes(
-  N: number, extra: number, maxBits: number, bitsOf: Int32Array, rangeOf: Float64Array,
-  rangeFor: (n: number, bits: number) => number, err: (n: number, bits: number, m: number) => number,
-): void {
-  const cur = new Float64Array(N);
-  const nextRange = new Float64Array(N);
-  const next = new Float64Array(N);
-  const prepNext = (n: number) => {
-    if (bitsOf[n] >= maxBits) {
-      next[n] = cur[n];
-      return;
-    }
-    nextRange[n] = rangeFor(n, bitsOf[n] + 1);
-    next[n] = err(n, bitsOf[n] + 1, nextRange[n]);
-  };
-  for (let n = 0; n < N; n++) {
-    cur[n] = err(n, bitsOf[n], rangeOf[n]);
-    prepNext(n);
+function checkGptqSettings(given: Partial<GptqSettings> | undefined): GptqSettings {
+  const dampening = given?.dampening ?? DEFAULT_GPTQ.dampening;
+  if (dampening !== 'auto' && (typeof dampening !== 'number' || !Number.isFinite(dampening) || dampening < 0 || dampening > 10)) {
+    throw new ConversionError(`--gptq-dampening must be 'auto' or a number in 0..10, got ${JSON.stringify(given?.dampening)}`);
   }
-  for (let left = extra; left > 0; left--) {
-    let best = -1;
-    let gain = 0;
-    for (let n = 0; n < N; n++) {
-      const g = cur[n] - next[n];
-      if (bitsOf[n] < maxBits && g > gain) {
-        gain = g;
-        best = n;
-      }
-    }
-    if (best < 0) break;
-    bitsOf[best]++;
-    rangeOf[best] = nextRange[best];
-    cur[best] = next[best];
-    prepNext(best);
-  }
+  const order = given?.order ?? DEFAULT_GPTQ.order;
+  if (!GPTQ_ORDERS.includes(order)) throw new ConversionError(`--gptq-order must be one of ${GPTQ_ORDERS.join(', ')}, got ${String(order)}`);
+  return { dampening, order };
 }
 
 export async function convert(options: ConvertOptions): Promise<ConversionReport> {
@@ -275,16 +255,20 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
   let budget: number | null = null;
   if (multipoint) {
     budget = options.budget ?? weightBits + 0.5;
-    if (typeof budget !== 'number' || !Number.isFinite(budget) || budget < weightBits || budget > 16) {
-      throw new ConversionError(`--budget must be a number in ${weightBits}..16 (average bits), got ${String(options.budget)}`);
+    if (typeof budget !== 'number' || !Number.isFinite(budget) || budget < weightBits || budget > MAX_BITS) {
+      throw new ConversionError(`--budget must be a number in ${weightBits}..${MAX_BITS} (average bits), got ${String(options.budget)}`);
     }
   } else if (options.budget !== undefined) {
     throw new ConversionError('--budget needs --multipoint');
   }
   const biasCorrection = Boolean(options.biasCorrection);
+  const rounding: Rounding = options.rounding ?? 'nearest';
+  if (!ROUNDINGS.includes(rounding)) throw new ConversionError(`--rounding must be one of ${ROUNDINGS.join(', ')}, got ${String(rounding)}`);
+  if (options.gptq !== undefined && rounding !== 'gptq') throw new ConversionError('--gptq-dampening and --gptq-order need --rounding gptq');
+  const gptqSettings = checkGptqSettings(options.gptq);
   const progress = options.onProgress ?? (() => undefined);
 
-  const files = readModelFiles(options.input);
+  const files = readModelFiles(options.input, { graphModels: true });
   checkFiniteWeights(files.weights);
   const inputDir = path.dirname(path.resolve(files.jsonPath));
   // The input's folder as named and, when model.json is a link, the folder it links into.
@@ -292,6 +276,53 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
   const notes = cleanLeftovers(realPathAllowingMissing(options.output));
   for (const note of notes) options.onNote?.(note);
   const output = checkOutputFolder(inputFolders, options.output, Boolean(options.force));
+  const calibrationNeededBy = biasCorrection ? '--bias-correction' : multipoint ? '--multipoint' : rounding === 'gptq' ? '--rounding gptq' : null;
+
+  /** Writes the outputs and returns the report. */
+  const finish = (
+    quantized: Map<string, QuantizedEntry>, biasDelta: Map<string, Float64Array>, reports: TensorReport[],
+    cal: CalibrationSet | null, format: PbqModelFormat,
+  ): ConversionReport => {
+    progress(0.95, 'writing');
+    const maxPlanes = reports.reduce((m, r) => Math.max(m, r.maxBits), 0);
+    const quantWeights = reports.reduce((s, r) => s + r.shape[0] * r.shape[1], 0);
+    const avgBits = quantWeights > 0 ? reports.reduce((s, r) => s + r.avgBits * r.shape[0] * r.shape[1], 0) / quantWeights : 0;
+    const settings = {
+      weightBits: maxPlanes || weightBits, requestedWeightBits: weightBits, avgBits, activationBits, range, biasCorrection,
+      multipoint, budget, layerBits, rounding, ...(rounding === 'gptq' ? { gptq: gptqSettings } : {}), converter: `pbq convert ${CONVERTER_VERSION}`,
+    };
+    const built = buildOutputs(files, quantized, biasDelta, settings, format, `pbq convert ${CONVERTER_VERSION}`);
+    const report: ConversionReport = {
+      input: files.jsonPath, output,
+      settings: {
+        weightBits, activationBits, range, biasCorrection, multipoint, budget, layerBits, rounding,
+        gptq: rounding === 'gptq' ? gptqSettings : null,
+      },
+      calibration: cal ? { source: cal.source, samples: cal.shape[0] } : null,
+      tensors: reports,
+      passthrough: built.passthrough,
+      correctedBiases: [...biasDelta.keys()],
+      totals: {
+        inputWeightBytes: files.shardBytes,
+        quantizedFloatBytes: reports.reduce((s, r) => s + r.bytesBefore, 0),
+        quantizedPackedBytes: reports.reduce((s, r) => s + r.bytesAfter, 0),
+        outputShardBytes: built.shardBytes, pbqFileBytes: built.pbqFileBytes, avgBits, maxBits: maxPlanes,
+      },
+      files: [...OUTPUT_FILES],
+      leftovers: notes,
+      seconds: (Date.now() - t0) / 1000,
+    };
+    writeAtomically(output, { ...built.contents, 'pbq-report.json': Buffer.from(JSON.stringify(report, null, 1)) });
+    progress(1, 'done');
+    return report;
+  };
+
+  if (isGraphModelJson(files.json)) {
+    const cal = selectCalibration(options, inputDir, calibrationNeededBy);
+    const settings = { weightBits, range, layerBits, multipoint, budget, biasCorrection, rounding, gptq: gptqSettings };
+    const q = await quantizeGraphModel(files, settings, cal, { progress, calibrationCache: options.calibrationCache });
+    return finish(q.quantized, q.biasDelta, q.reports, cal, 'pbq-graph-model');
+  }
 
   let model: tfl.LayersModel | null = null;
   try {
@@ -321,14 +352,26 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
           throw new ConversionError(`layer '${layer.name}' (${className}): ${role} weight not found in the manifest as a float32 matrix`);
         }
         const statsKey = `${layer.name}/${role}`;
-        let biasColumns = entry.shape[1];
-        if (role === 'recurrent_kernel' && className === 'GRU') biasColumns = 2 * units; // h-gate recurrent term is multiplied by r
-        jobs.push({ layer, className, role, entry, biasName, statsKey, bits, biasColumns });
+        const k = entry.shape[0];
+        const job: Job = { layer, className, role, entry, biasName, statsKey, bits };
+        jobs.push(job);
         if (role === 'kernel') {
-          targets.push({ key: statsKey, tensor: input, shift: false, k: entry.shape[0] });
-        } else {
-          const hidden = hiddenSequence(layer, input);
-          if (hidden !== null) targets.push({ key: statsKey, tensor: hidden, shift: true, k: entry.shape[0] });
+          targets.push({ key: statsKey, tensors: [input], rows: inputRows, k });
+          continue;
+        }
+        const hidden = hiddenSequence(layer, input);
+        if (hidden === null) continue;
+        targets.push({ key: statsKey, tensors: [hidden], rows: ([h]) => previousStates(h), k });
+        if (className === 'GRU') {
+          const cell = owner as unknown as { kernel: VarRead; recurrentKernel: VarRead; bias: VarRead | null; recurrentActivation: { apply: (t: tf.Tensor) => tf.Tensor } };
+          job.gatedColumns = { from: 2 * units, key: `${statsKey}/reset-gated` };
+          targets.push({
+            key: job.gatedColumns.key, tensors: [input, hidden], k,
+            rows: ([x, h]) => gruResetGatedStates({
+              units, kernel: cell.kernel.read(), recurrentKernel: cell.recurrentKernel.read(), bias: owner.useBias === false || !cell.bias ? null : cell.bias.read(),
+              recurrentActivation: (t) => cell.recurrentActivation.apply(t),
+            }, x, h),
+          });
         }
       }
     }
@@ -339,28 +382,15 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
     }
 
     // Calibration.
-    let cal: CalibrationSet | null = null;
-    const defaultCal = path.join(inputDir, 'calibration.json');
-    if (options.calibration !== undefined) cal = readCalibration(options.calibration);
-    else if ((biasCorrection || multipoint || fs.existsSync(defaultCal)) && fs.existsSync(defaultCal)) cal = readCalibration(defaultCal);
-    if (cal !== null && options.calibrationSamples !== undefined) {
-      const n = options.calibrationSamples;
-      if (!Number.isInteger(n) || n < 1) throw new ConversionError(`--calibration-samples must be a positive integer, got ${n}`);
-      if (n < cal.shape[0]) {
-        const per = cal.data.length / cal.shape[0];
-        cal = { ...cal, data: cal.data.subarray(0, n * per), shape: [n, ...cal.shape.slice(1)] };
-      }
-    }
-    if ((biasCorrection || multipoint) && cal === null) {
-      throw new ConversionError(`${biasCorrection ? '--bias-correction' : '--multipoint'} needs calibration inputs: pass --calibration <file> (no calibration.json next to model.json)`);
-    }
+    const cal = selectCalibration(options, inputDir, calibrationNeededBy);
     let stats = new Map<string, InputStats>();
     if (cal !== null && jobs.length > 0) {
       checkCalibrationShape(cal, model);
       progress(0.05, 'calibration');
       try {
-        // The float model runs on 'cpu', switched to and back around each synchronous batch.
-        stats = await gatherStats(model.inputs, targets, cal, tfl, 32, (batch) => onCpuBackend(batch));
+        const key = options.calibrationCache && CalibrationCache.key(files.json, files.weights.map((w) => w.values), cal, targets);
+        stats = (key && options.calibrationCache?.get(key)) || await gatherStats(model.inputs, targets, cal, tfl, 32, (batch) => onCpuBackend(batch));
+        if (key) options.calibrationCache?.set(key, stats);
       } catch (e) {
         if (e instanceof ConversionError) throw e;
         throw new ConversionError(`running the model on the calibration inputs failed: ${oneLine(e)}`);
@@ -368,7 +398,7 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
     }
 
     // Quantize.
-    const quantized = new Map<string, { weight: QuantizedWeight; layout: WeightLayout; deq: Float32Array }>();
+    const quantized = new Map<string, QuantizedEntry>();
     const biasDelta = new Map<string, Float64Array>();
     const reports: TensorReport[] = [];
     for (const [ji, job] of jobs.entries()) {
@@ -377,136 +407,35 @@ export async function convert(options: ConvertOptions): Promise<ConversionReport
       const [K, N] = job.entry.shape as [number, number];
       const W = job.entry.values as Float32Array; // finite: checkFiniteWeights
       const st = stats.get(job.statsKey);
-      if (st && !(st.mean.every(Number.isFinite) && st.diag.every(Number.isFinite))) {
-        throw new ConversionError(`the calibration inputs give non-finite activations at the input of ${job.statsKey}`);
+      const gated = job.gatedColumns ? stats.get(job.gatedColumns.key) : undefined;
+      for (const [key, s] of [[job.statsKey, st], [job.gatedColumns?.key, gated]] as const) {
+        if (s && !(s.mean.every(Number.isFinite) && s.diag.every(Number.isFinite))) {
+          throw new ConversionError(`the calibration inputs give non-finite activations at the input of ${key}`);
+        }
       }
-      const tensorMax = maxAbs(W);
-      const cols = Array.from({ length: N }, (_, n) => column(W, K, N, n));
+      const statsOf = (n: number) => (job.gatedColumns && n >= job.gatedColumns.from ? gated : st);
       const canCorrect = biasCorrection && st !== undefined && job.biasName !== null && byName.has(job.biasName);
-      // A channel whose bias absorbs the mean shift is judged by the variance of its output error.
-      const centered = (n: number) => canCorrect && n < job.biasColumns;
-      const rangeFor = (n: number, b: number) => chooseRange(cols[n], b, range, tensorMax, st, centered(n));
-      const bitsOf = new Int32Array(N).fill(job.bits);
-      const rangeOf = new Float64Array(N);
-      for (let n = 0; n < N; n++) rangeOf[n] = rangeFor(n, job.bits);
-      if (multipoint && budget !== null) {
-        const tensorBudget = job.bits + (budget - weightBits);
-        const extra = Math.floor((tensorBudget - job.bits) * N + 1e-9);
-        const err = (n: number, b: number, m: number) => {
-          const d = channelDelta(cols[n], m, b);
-          return st ? outputError(st, d, centered(n)) : d.reduce((s, v) => s + v * v, 0);
-        };
-        allocateExtraPlanes(N, extra, Math.min(16, job.bits + 8), bitsOf, rangeOf, rangeFor, err);
-      }
-      let planesBits = 0;
-      for (let n = 0; n < N; n++) planesBits = Math.max(planesBits, bitsOf[n]);
-      const uniform = bitsOf.every((b) => b === planesBits);
-      const layout: WeightLayout = { batch: 1, k: K, n: N, transposed: false };
-      const weight = quantizeWeights(W, layout, planesBits, { ranges: rangeOf, ...(uniform ? {} : { channelBits: bitsOf }) });
-      const deq = new Float32Array(K * N);
-      for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) deq[k * N + n] = dequantizeWeight(weight, 0, k, n);
+      const extraPlanes = multipoint && budget !== null ? Math.floor((budget - weightBits) * N + 1e-9) : 0;
+      const q = quantizeTensor({
+        values: W, k: K, n: N, bits: job.bits, range,
+        // A channel whose bias absorbs the mean shift is judged by the variance of its output error.
+        channel: (n) => ({ stats: statsOf(n), centered: canCorrect && statsOf(n) !== undefined }),
+        extraPlanes, maxBits: Math.min(16, job.bits + 8), rounding, gptq: gptqSettings,
+      });
+      const { weight, layout, deq } = q;
       quantized.set(job.entry.name, { weight, layout, deq });
-
-      // Errors and bias correction.
-      let sw = 0;
-      let se = 0;
-      let outErr = 0;
-      let outRef = 0;
-      let delta: Float64Array | null = null;
       if (canCorrect) {
-        delta = biasDelta.get(job.biasName as string) ?? new Float64Array(byName.get(job.biasName as string)!.values.length);
+        const delta = biasDelta.get(job.biasName as string) ?? new Float64Array(byName.get(job.biasName as string)!.values.length);
         biasDelta.set(job.biasName as string, delta);
+        for (let n = 0; n < N; n++) if (statsOf(n) !== undefined) delta[n] += q.meanShift[n];
       }
-      const d = new Float64Array(K);
-      for (let n = 0; n < N; n++) {
-        for (let k = 0; k < K; k++) {
-          d[k] = W[k * N + n] - deq[k * N + n];
-          sw += W[k * N + n] * W[k * N + n];
-          se += d[k] * d[k];
-        }
-        if (st) {
-          let shift = 0;
-          for (let k = 0; k < K; k++) shift += st.mean[k] * d[k];
-          const corrected = centered(n);
-          outErr += quadForm(st, d) - (corrected ? shift * shift : 0);
-          outRef += quadForm(st, cols[n]);
-          if (corrected && delta) delta[n] += shift;
-        }
-      }
-      let rMin = Infinity;
-      let rMax = 0;
-      for (let n = 0; n < N; n++) {
-        rMin = Math.min(rMin, weight.ranges[n]);
-        rMax = Math.max(rMax, weight.ranges[n]);
-      }
-      const totalBits = bitsOf.reduce((s, b) => s + b, 0);
       reports.push({
         layer: job.layer.name, className: job.className, weight: job.entry.name, role: job.role, shape: [K, N],
-        bits: job.bits, avgBits: totalBits / N, maxBits: planesBits, rangeMin: rMin, rangeMax: rMax,
-        sqnrDb: toDb(sw / se), outputRelError: st ? (outRef > 0 ? Math.max(outErr, 0) / outRef : 0) : null,
-        biasCorrected: canCorrect, bytesBefore: K * N * 4, bytesAfter: packedBytes(weight),
+        ...tensorSummary(q, job.bits), biasCorrected: canCorrect,
       });
     }
 
-    // Output weights: dequantized matmul weights, corrected biases, everything else as it was.
-    progress(0.95, 'writing');
-    const outWeights: PbqWeightInput[] = files.weights.map((w) => {
-      const q = quantized.get(w.name);
-      if (q) return { name: w.name, shape: w.shape, dtype: 'float32', values: q.deq, quantized: { weight: q.weight, layout: q.layout } };
-      const bd = biasDelta.get(w.name);
-      if (bd) {
-        const v = Float32Array.from(w.values as Float32Array);
-        for (let i = 0; i < v.length; i++) v[i] = v[i] + bd[i];
-        return { name: w.name, shape: w.shape, dtype: w.dtype, values: v };
-      }
-      return { name: w.name, shape: w.shape, dtype: w.dtype, values: w.values };
-    });
-    const maxPlanes = reports.reduce((m, r) => Math.max(m, r.maxBits), 0);
-    const settings = {
-      weightBits: maxPlanes || weightBits, requestedWeightBits: weightBits, activationBits, range, biasCorrection,
-      multipoint, budget, layerBits, converter: `pbq convert ${CONVERTER_VERSION}`,
-    };
-    const extras: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(files.json)) if (k !== 'modelTopology' && k !== 'weightsManifest') extras[k] = v;
-    const pbqBytes = encodePbq(files.modelTopology, extras, settings, outWeights);
-    const shard = tf.io.concatenateArrayBuffers(outWeights.map((w) => {
-      const v = w.values as Float32Array | Int32Array;
-      return v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength) as ArrayBuffer;
-    }));
-    const modelJson = {
-      ...extras, modelTopology: files.modelTopology,
-      convertedBy: `pbq convert ${CONVERTER_VERSION}`,
-      weightsManifest: [{ paths: ['./weights.bin'], weights: outWeights.map((w) => ({ name: w.name, shape: w.shape, dtype: w.dtype })) }],
-      pbq: { file: PBQ_FILE, ...settings },
-    };
-    const quantizedFloatBytes = reports.reduce((s, r) => s + r.bytesBefore, 0);
-    const quantizedPackedBytes = reports.reduce((s, r) => s + r.bytesAfter, 0);
-    const quantWeights = reports.reduce((s, r) => s + r.shape[0] * r.shape[1], 0);
-    const report: ConversionReport = {
-      input: files.jsonPath, output,
-      settings: { weightBits, activationBits, range, biasCorrection, multipoint, budget, layerBits },
-      calibration: cal ? { source: cal.source, samples: cal.shape[0] } : null,
-      tensors: reports,
-      passthrough: files.weights.filter((w) => !quantized.has(w.name) && !biasDelta.has(w.name))
-        .map((w) => ({ name: w.name, shape: w.shape, bytes: w.values.byteLength })),
-      correctedBiases: [...biasDelta.keys()],
-      totals: {
-        inputWeightBytes: files.shardBytes, quantizedFloatBytes, quantizedPackedBytes,
-        outputShardBytes: shard.byteLength, pbqFileBytes: pbqBytes.byteLength,
-        avgBits: quantWeights > 0 ? reports.reduce((s, r) => s + r.avgBits * r.shape[0] * r.shape[1], 0) / quantWeights : 0,
-      },
-      files: [...OUTPUT_FILES],
-      leftovers: notes,
-      seconds: (Date.now() - t0) / 1000,
-    };
-    writeAtomically(output, {
-      'model.json': Buffer.from(JSON.stringify(modelJson)),
-      'weights.bin': Buffer.from(shard),
-      [PBQ_FILE]: Buffer.from(pbqBytes.buffer, pbqBytes.byteOffset, pbqBytes.byteLength),
-      'pbq-report.json': Buffer.from(JSON.stringify(report, null, 1)),
-    });
-    progress(1, 'done');
-    return report;
+    return finish(quantized, biasDelta, reports, cal, 'pbq-layers-model');
   } finally {
     model?.dispose();
   }

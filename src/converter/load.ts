@@ -16,13 +16,16 @@ import { attachStoredPlanes, detachStoredPlanes } from '../weight_cache';
 import { routeDenseThroughVariable, splitGruRecurrentKernel } from '../layers/load_patches';
 import { isNode } from '../io/file_io';
 import { ConversionError, oneLine } from './errors';
-import { decodePbq, PbqHeader, PBQ_FILE } from './pbq_format';
+import { decodePbq, DecodedPbq, PbqHeader, PBQ_FILE } from './pbq_format';
+import { planesInForce, PlanesInForce } from './planes_in_force';
 
 export interface LoadedPbqModel {
   model: tfl.LayersModel;
   header: PbqHeader;
   /** Names of the weights whose stored planes are attached. */
   planeWeights: string[];
+  /** Stored planes (average, widest channel) and the weightBits the model runs with. */
+  planes: PlanesInForce;
 }
 
 /** The model.pbq URL of a folder URL (`out/`, `/models/m`), a model.json URL or a .pbq URL. */
@@ -43,8 +46,8 @@ async function fetchBytes(url: string): Promise<{ bytes: Uint8Array; file: strin
   return { bytes: new Uint8Array(await res.arrayBuffer()), file: url };
 }
 
-/** The bytes of model.pbq and the file name for messages. */
-async function readBytes(source: string): Promise<{ bytes: Uint8Array; file: string }> {
+/** The bytes of model.pbq and the file name for messages (a folder, its model.json/model.pbq path, or a URL). */
+export async function readPbqBytes(source: string): Promise<{ bytes: Uint8Array; file: string }> {
   // Outside Node every string is a URL (absolute or relative to the page); in Node, http(s) URLs.
   if (/^https?:\/\//.test(source) || !isNode()) return fetchBytes(pbqUrl(source));
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -60,16 +63,34 @@ async function readBytes(source: string): Promise<{ bytes: Uint8Array; file: str
   return { bytes: new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), file: p };
 }
 
-/** Loads a converted model from a folder, its model.json/model.pbq path, a URL, or the file's bytes. */
-export async function loadPbqModel(source: string | Uint8Array): Promise<LoadedPbqModel> {
-  const { bytes, file } = typeof source === 'string' ? await readBytes(source) : { bytes: source, file: PBQ_FILE };
-  const { header, floats, planes } = decodePbq(bytes, file);
+/** Every weight's values: stored planes dequantized (dequantizedValues), the others as stored. */
+export function pbqWeightValues({ header, floats, planes }: DecodedPbq): Map<string, Float32Array | Int32Array> {
   const values = new Map<string, Float32Array | Int32Array>();
   for (const spec of header.weights) {
     const p = planes.get(spec.name);
     values.set(spec.name, p ? dequantizedValues(p.weight, p.layout.transposed) : floats.get(spec.name) as Float32Array | Int32Array);
   }
-  const model = await buildModel(header, values, file);
+  return values;
+}
+
+/** The weight specs and data tfjs' loaders take, from pbqWeightValues. */
+export function weightArtifacts(header: PbqHeader, values: Map<string, Float32Array | Int32Array>): { weightSpecs: tf.io.WeightsManifestEntry[]; weightData: ArrayBuffer } {
+  return {
+    weightSpecs: header.weights.map((w) => ({ name: w.name, shape: w.shape, dtype: w.dtype })),
+    weightData: tf.io.concatenateArrayBuffers(header.weights.map((w) => {
+      const v = values.get(w.name) as Float32Array | Int32Array;
+      return v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength) as ArrayBuffer;
+    })),
+  };
+}
+
+/** Loads a converted model from a folder, its model.json/model.pbq path, a URL, or the file's bytes. */
+export async function loadPbqModel(source: string | Uint8Array): Promise<LoadedPbqModel> {
+  const { bytes, file } = typeof source === 'string' ? await readPbqBytes(source) : { bytes: source, file: PBQ_FILE };
+  const decoded = decodePbq(bytes, file);
+  const { header, planes } = decoded;
+  if (header.format === 'pbq-graph-model') throw new ConversionError(`${file} holds a GraphModel: load it with pbq.loadGraphModel`);
+  const model = await buildModel(header, pbqWeightValues(decoded), file);
   try {
     for (const layer of model.layers) routeDenseThroughVariable(layer);
     const attached: string[] = [];
@@ -82,9 +103,10 @@ export async function loadPbqModel(source: string | Uint8Array): Promise<LoadedP
       attached.push(v.originalName);
     }
     releaseWithModel(model, owned);
+    const inForce = planesInForce([...planes.values()].map((p) => p.weight));
     // The layers' call wrappers may keep this function's scope alive: drop the decoded planes.
     planes.clear();
-    return { model, header, planeWeights: attached };
+    return { model, header, planeWeights: attached, planes: inForce };
   } catch (e) {
     model.dispose();
     throw new ConversionError(`${file}: cannot attach the stored planes: ${oneLine(e)}`);
@@ -132,11 +154,7 @@ async function buildModel(header: PbqHeader, values: Map<string, Float32Array | 
     load: async () => ({
       ...header.modelJsonExtras,
       modelTopology: header.modelTopology as tf.io.ModelArtifacts['modelTopology'],
-      weightSpecs: header.weights.map((w) => ({ name: w.name, shape: w.shape, dtype: w.dtype })),
-      weightData: tf.io.concatenateArrayBuffers(header.weights.map((w) => {
-        const v = values.get(w.name) as Float32Array | Int32Array;
-        return v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength) as ArrayBuffer;
-      })),
+      ...weightArtifacts(header, values),
     }),
   }));
 }

@@ -48,7 +48,13 @@ function checkShape(name: string, shape: unknown): number[] {
   return shape as number[];
 }
 
-export function readModelFiles(input: string): ModelFiles {
+/** True for a tfjs GraphModel's model.json (format 'graph-model', or a GraphDef topology). */
+export function isGraphModelJson(json: Record<string, unknown>): boolean {
+  return json.format === 'graph-model' || (isObject(json.modelTopology) && 'node' in json.modelTopology);
+}
+
+/** Reads a LayersModel (or, with `graphModels`, also a GraphModel) folder strictly. */
+export function readModelFiles(input: string, options: { graphModels?: boolean } = {}): ModelFiles {
   const jsonPath = modelJsonPath(input);
   if (!fs.existsSync(jsonPath)) throw new ConversionError(`model.json not found: ${jsonPath}`);
   let json: unknown;
@@ -58,7 +64,7 @@ export function readModelFiles(input: string): ModelFiles {
     throw new ConversionError(`corrupt JSON in ${jsonPath}: ${(e as Error).message}`);
   }
   if (!isObject(json)) throw new ConversionError(`${jsonPath} is not a JSON object`);
-  if (json.format === 'graph-model' || (isObject(json.modelTopology) && 'node' in json.modelTopology)) {
+  if (!options.graphModels && isGraphModelJson(json)) {
     throw new ConversionError(`${jsonPath} is a tfjs GraphModel; pbq convert reads LayersModels only ` +
       `(save the Keras/tfjs model as a LayersModel, e.g. tensorflowjs_converter --output_format tfjs_layers_model)`);
   }

@@ -6,7 +6,9 @@
  *   bytes 8..    header: UTF-8 JSON (PbqHeader), zero-padded to a multiple of 4 bytes (H counts
  *                the padding); version 2 headers hold the CRC-32 of the data section
  *   then         the data section; every offset in the header is relative to its start:
- *                packed planes (Uint32, [batch][n][bits][words] exactly as QuantizedWeight),
+ *                packed planes (Uint32, [batch][n][bits][words] exactly as QuantizedWeight; with
+ *                `packing: 'channel'` (multipoint tensors) only each channel's own
+ *                channelBits[c] planes, channel after channel: plane_packing.ts),
  *                ranges (Float32, one per channel), channelBits (Uint8, one per channel, only
  *                for multipoint tensors), and the float32/int32 values of every weight that is
  *                not quantized (biases, embeddings, …), each section 4-byte aligned.
@@ -17,7 +19,11 @@
 import type { QuantizedWeight } from '../quantize';
 import type { WeightLayout } from '../weight_cache';
 import { crc32 } from './crc32';
-import { checkFloatContents, checkHeader, checkPlanesContents, headerText, pbqError, PBQ_VERSION } from './pbq_validate';
+import { checkFloatContents, checkHeader, checkPlanesContents, headerText, pbqError, PbqModelFormat, PBQ_VERSION } from './pbq_validate';
+import { packChannelPlanes, unpackChannelPlanes } from './plane_packing';
+
+export { PBQ_FORMATS } from './pbq_validate';
+export type { PbqModelFormat } from './pbq_validate';
 
 export const PBQ_MAGIC = 'PBQ1';
 export const PBQ_FILE = 'model.pbq';
@@ -43,12 +49,15 @@ export interface PbqPlanesWeight {
   planes: Section;
   ranges: Section;
   channelBits?: Section;
+  /** 'channel': the planes section holds each channel's channelBits[c] planes only (absent: all `bits`). */
+  packing?: 'channel';
 }
 
 export type PbqWeightSpec = PbqFloatWeight | PbqPlanesWeight;
 
 export interface PbqHeader {
-  format: 'pbq-layers-model';
+  /** A LayersModel (topology: Keras JSON) or a GraphModel (topology: GraphDef JSON, graph_model.ts). */
+  format: PbqModelFormat;
   /** 1: no checksum; 2: `checksum` holds the CRC-32 of the data section (pbq_validate.ts). */
   version: 1 | 2;
   checksum?: { crc32: number };
@@ -74,7 +83,7 @@ function pad4(n: number): number {
 
 export function encodePbq(
   modelTopology: unknown, modelJsonExtras: Record<string, unknown>, settings: Record<string, unknown>,
-  weights: PbqWeightInput[],
+  weights: PbqWeightInput[], format: PbqModelFormat = 'pbq-layers-model',
 ): Uint8Array {
   const chunks: Uint8Array[] = [];
   let at = 0;
@@ -92,9 +101,12 @@ export function encodePbq(
       const q = w.quantized.weight;
       const spec: PbqPlanesWeight = {
         name: w.name, shape: w.shape, dtype: 'float32', kind: 'planes', layout: w.quantized.layout,
-        bits: q.bits, words: q.words, planes: add(asBytes(q.planes)), ranges: add(asBytes(q.ranges)),
+        bits: q.bits, words: q.words, planes: add(asBytes(packChannelPlanes(q))), ranges: add(asBytes(q.ranges)),
       };
-      if (q.channelBits) spec.channelBits = add(asBytes(q.channelBits));
+      if (q.channelBits) {
+        spec.channelBits = add(asBytes(q.channelBits));
+        spec.packing = 'channel';
+      }
       return spec;
     }
     return { name: w.name, shape: w.shape, dtype: w.dtype, kind: 'float', data: add(asBytes(w.values as ArrayBufferView)) };
@@ -102,7 +114,7 @@ export function encodePbq(
   let checksum = 0;
   for (const c of chunks) checksum = crc32(c, checksum);
   const header: PbqHeader = {
-    format: 'pbq-layers-model', version: PBQ_VERSION, checksum: { crc32: checksum }, modelTopology, modelJsonExtras, settings, weights: specs,
+    format, version: PBQ_VERSION, checksum: { crc32: checksum }, modelTopology, modelJsonExtras, settings, weights: specs,
   };
   const headerBytes = new TextEncoder().encode(JSON.stringify(header));
   const headerLen = pad4(headerBytes.byteLength);
@@ -142,7 +154,8 @@ export function decodePbq(bytes: Uint8Array, source: string = PBQ_FILE): Decoded
     pbqError(source, `corrupt header JSON: ${(e as Error).message}`);
   }
   // Copy into an aligned buffer so typed views work at any offset multiple of 4.
-  const data = bytes.slice(8 + headerLen);
+  // A copy of its own (offset 0): Node's Buffer.slice would return a view into a shared pool.
+  const data = new Uint8Array(bytes.subarray(8 + headerLen));
   const specs = checkHeader(header, data, source);
   const section = (s: { offset: number; length: number }) => data.buffer.slice(s.offset, s.offset + s.length);
   const floats = new Map<string, Float32Array | Int32Array>();
@@ -155,11 +168,13 @@ export function decodePbq(bytes: Uint8Array, source: string = PBQ_FILE): Decoded
       continue;
     }
     const { batch, k, n } = w.layout;
+    const channelBits = w.channelBits ? new Uint8Array(section(w.channelBits)) : undefined;
+    const stored = new Uint32Array(section(w.planes));
     const weight: QuantizedWeight = {
       bits: w.bits, batch, k, n, words: w.words,
-      planes: new Uint32Array(section(w.planes)),
+      planes: w.packing === 'channel' && channelBits ? unpackChannelPlanes(stored, channelBits, w.bits, w.words) : stored,
       ranges: new Float32Array(section(w.ranges)),
-      ...(w.channelBits ? { channelBits: new Uint8Array(section(w.channelBits)) } : {}),
+      ...(channelBits ? { channelBits } : {}),
     };
     checkPlanesContents(source, w.name, weight);
     planes.set(w.name, { weight, layout: w.layout });

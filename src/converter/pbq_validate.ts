@@ -12,7 +12,7 @@
  * finite. Version 2 files carry a CRC-32 of the data section, checked before anything is read.
  */
 import { describeValue } from '../describe';
-import type { QuantizedWeight } from '../quantize';
+import { isBitCount, MAX_BITS, QuantizedWeight } from '../quantize';
 import type { WeightLayout } from '../weight_cache';
 import { crc32 } from './crc32';
 import { ConversionError } from './errors';
@@ -55,13 +55,16 @@ export function headerText(bytes: Uint8Array, declared: number, file: string): s
   return new TextDecoder('utf-8', { fatal: false }).decode(bytes.subarray(8, end));
 }
 
+export type PbqModelFormat = 'pbq-layers-model' | 'pbq-graph-model';
+export const PBQ_FORMATS: readonly PbqModelFormat[] = ['pbq-layers-model', 'pbq-graph-model'];
+
 /** A validated header's weight entry (fields as in pbq_format.ts). */
 export interface CheckedFloatWeight {
   name: string; shape: number[]; dtype: 'float32' | 'int32'; kind: 'float'; data: Section;
 }
 export interface CheckedPlanesWeight {
   name: string; shape: number[]; dtype: 'float32'; kind: 'planes'; layout: WeightLayout; bits: number; words: number;
-  planes: Section; ranges: Section; channelBits?: Section;
+  planes: Section; ranges: Section; channelBits?: Section; packing?: 'channel';
 }
 export type CheckedWeight = CheckedFloatWeight | CheckedPlanesWeight;
 
@@ -112,7 +115,9 @@ function checkLayout(file: string, field: string, w: Json, shape: number[]): Wei
  */
 export function checkHeader(header: unknown, data: Uint8Array, file: string): CheckedWeight[] {
   if (!isObject(header)) pbqError(file, `the header must be a JSON object, got ${describeValue(header)}`);
-  if (header.format !== 'pbq-layers-model') pbqError(file, `format must be 'pbq-layers-model', got ${describeValue(header.format)}`);
+  if (!(PBQ_FORMATS as readonly unknown[]).includes(header.format)) {
+    pbqError(file, `format must be ${PBQ_FORMATS.map((f) => `'${f}'`).join(' or ')}, got ${describeValue(header.format)}`);
+  }
   if (!(PBQ_VERSIONS as readonly unknown[]).includes(header.version)) {
     pbqError(file, `version ${describeValue(header.version)} is not supported (this pbq reads versions ${PBQ_VERSIONS.join(' and ')}): ` +
       'convert the model again with this version of pbq');
@@ -147,16 +152,30 @@ export function checkHeader(header: unknown, data: Uint8Array, file: string): Ch
     if (w.kind !== 'planes') pbqError(file, `${field}.kind must be 'float' or 'planes', got ${describeValue(w.kind)}`);
     if (w.dtype !== 'float32') pbqError(file, `${field}.dtype must be 'float32' for stored planes, got ${describeValue(w.dtype)}`);
     const layout = checkLayout(file, field, w, shape);
-    if (!isCount(w.bits, 1) || w.bits > 16) pbqError(file, `${field}.bits must be an integer in 1..16, got ${describeValue(w.bits)}`);
+    if (!isBitCount(w.bits)) pbqError(file, `${field}.bits must be an integer in 1..${MAX_BITS}, got ${describeValue(w.bits)}`);
     const words = Math.ceil(layout.k / 32);
     if (w.words !== words) pbqError(file, `${field}.words must be ceil(k / 32) = ${words}, got ${describeValue(w.words)}`);
     const channels = layout.batch * layout.n;
+    const channelBits = w.channelBits === undefined ? undefined : checkSection(file, `${field}.channelBits`, w.channelBits, channels, data.byteLength, sections);
+    if (w.packing !== undefined && (w.packing !== 'channel' || !channelBits)) {
+      pbqError(file, `${field}.packing must be 'channel' (with channelBits) or absent, got ${describeValue(w.packing)}`);
+    }
+    // Per-channel packing (plane_packing.ts): the planes section holds Σ channelBits[c] planes.
+    let planeCount = channels * w.bits;
+    if (w.packing === 'channel' && channelBits) {
+      const counts = data.subarray(channelBits.offset, channelBits.offset + channelBits.length);
+      counts.forEach((b, c) => {
+        if (b < 1 || b > (w.bits as number)) pbqError(file, `${field}: channelBits[${c}] is ${b}, it must be in 1..${w.bits} (the stored planes)`);
+      });
+      planeCount = counts.reduce((sum, b) => sum + b, 0);
+    }
     const spec: CheckedPlanesWeight = {
       name: w.name, shape, dtype: 'float32', kind: 'planes', layout, bits: w.bits, words,
-      planes: checkSection(file, `${field}.planes`, w.planes, channels * w.bits * words * 4, data.byteLength, sections),
+      planes: checkSection(file, `${field}.planes`, w.planes, planeCount * words * 4, data.byteLength, sections),
       ranges: checkSection(file, `${field}.ranges`, w.ranges, channels * 4, data.byteLength, sections),
+      ...(channelBits ? { channelBits } : {}),
+      ...(w.packing === 'channel' ? { packing: 'channel' as const } : {}),
     };
-    if (w.channelBits !== undefined) spec.channelBits = checkSection(file, `${field}.channelBits`, w.channelBits, channels, data.byteLength, sections);
     return spec;
   });
   checkSectionsTile(file, sections, data.byteLength);

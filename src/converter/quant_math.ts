@@ -51,14 +51,14 @@ export function channelSquaredError(col: ArrayLike<number>, m: number, bits: num
 }
 
 /** The error a channel's range m costs at `bits` (lower is better). */
-export type RangeError = (m: number) => number;
+export type RangeObjective = (m: number) => number;
 
 /**
  * The range m (float32) minimizing `error` over clipping ratios r of max|w| = `top`: coarse
  * (r = 1.00, 0.95, …, 0.20) then refined (step 0.01) around the best coarse ratio (ties keep
  * the larger range).
  */
-export function searchRange(top: number, error: RangeError): number {
+export function searchRange(top: number, error: RangeObjective): number {
   if (top === 0) return 0;
   let bestRatio = 1;
   let bestErr = Infinity;
@@ -135,6 +135,11 @@ export interface InputStats {
   second: Float64Array | null;
   /** diag E[x xᵀ]. */
   diag: Float64Array;
+  /**
+   * The same statistics of the first and the second half of the calibration samples (full
+   * second moments only), for cross-validation (GPTQ's dampening).
+   */
+  folds?: [InputStats, InputStats];
 }
 
 /** E[(x·δ)²] = δᵀ E[x xᵀ] δ: the mean squared output error a weight error δ causes. */

@@ -1,22 +1,13 @@
 /** The fused LSTM step kernel in GLSL against the composed quantized path, in headless Chromium. */
 import * as path from 'path';
-import { closeBrowser, openPage, PageHandle } from '../../tools/harness/browser';
+import { usePage } from './page_fixture';
 
-let page: PageHandle;
-
-beforeAll(async () => {
-  page = await openPage(path.join(__dirname, 'pages', 'lstm_page.ts'));
-}, 180_000);
-
-afterAll(async () => {
-  await page?.close();
-  await closeBrowser();
-});
+const page = usePage(path.join(__dirname, 'pages', 'lstm_page.ts'));
 
 describe('PbqLSTMStep (GLSL)', () => {
   it('stock tf.layers.lstm runs the fused kernel on WebGL and equals the composed path to float32 rounding', async () => {
     for (const [act, bits, seed] of [['hardSigmoid', 4, 40], ['sigmoid', 8, 80], ['hardSigmoid', 2, 20]] as const) {
-      const r = await page.call('compare', act, bits, seed);
+      const r = await page().call('compare', act, bits, seed);
       expect(r.base).toBe('webgl');
       expect(r.fused.usedKernel).toBe(true);
       expect(r.composed.usedKernel).toBe(false);

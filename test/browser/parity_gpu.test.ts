@@ -11,7 +11,7 @@
  */
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
-import { closeBrowser, openPage, PageHandle } from '../../tools/harness/browser';
+import { usePage } from './page_fixture';
 import { EVAL_PAGE_BUILD } from '../../tools/demo/browser_build';
 import { loadModel, loadTask, modelAvailable, useFastCpuSlices } from '../../tools/demo/node_models';
 import { ModelName, Result, resultsTable, runSetting, Setting } from '../../tools/demo/suite';
@@ -20,25 +20,19 @@ const MNIST_DIGITS = 500;
 const LM_WINDOWS = 8;
 const PBQ = (weightBits: number, activationBits: number): Setting => ({ backend: 'pbq', weightBits, activationBits });
 
-let page: PageHandle;
+const page = usePage(path.join(__dirname, 'pages', 'parity_page.ts'), { build: EVAL_PAGE_BUILD, callTimeoutMs: 300_000 });
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
   useFastCpuSlices();
-  page = await openPage(path.join(__dirname, 'pages', 'parity_page.ts'), { build: EVAL_PAGE_BUILD, callTimeoutMs: 300_000 });
-  expect(await page.call('pbqInfo')).toEqual({ base: 'webgl', backend: 'pbq' });
+  expect(await page().call('pbqInfo')).toEqual({ base: 'webgl', backend: 'pbq' });
 }, 180_000);
-
-afterAll(async () => {
-  await page?.close();
-  await closeBrowser();
-});
 
 async function parity(name: ModelName, limit: number, settings: Setting[]): Promise<Result[]> {
   const model = await loadModel(name);
   const float = await runSetting(model, name, loadTask(name, limit), { backend: 'cpu' });
   model.dispose();
-  const gpu: Result[] = await page.call('evalSettings', name, limit, settings);
+  const gpu: Result[] = await page().call('evalSettings', name, limit, settings);
   const out = [float, ...gpu];
   process.stderr.write(`\n${name} (${float.examples}; float32 on Node cpu, pbq GLSL in Chromium):\n${resultsTable(out)}\n`);
   return out;
@@ -48,7 +42,7 @@ const pointsOff = (r: Result, f: Result) => Math.abs(100 * (r.metric - f.metric)
 const relOff = (r: Result, f: Result) => Math.abs(r.metric / f.metric - 1);
 
 async function switching(name: ModelName, limit: number, digestN: number) {
-  const r = await page.call('switching', name, limit, [8, 4, 2, 8], digestN);
+  const r = await page().call('switching', name, limit, [8, 4, 2, 8], digestN);
   const fresh = new Map(r.fresh.map((f: { w: number }) => [f.w, f]));
   for (const s of r.switched) expect(s).toEqual(fresh.get(s.w));
   expect((fresh.get(2) as { digest: string }).digest).not.toEqual((fresh.get(8) as { digest: string }).digest);

@@ -1,21 +1,12 @@
 /** Smoke test of the browser harness: WebGL 2 via SwiftShader and a tfjs `webgl` matMul. */
 import * as path from 'path';
-import {closeBrowser, openPage, PageHandle} from '../../tools/harness/browser';
+import {usePage} from './page_fixture';
 
 describe('browser harness smoke', () => {
-  let p: PageHandle;
-
-  beforeAll(async () => {
-    p = await openPage(path.join(__dirname, 'pages', 'smoke_page.ts'));
-  }, 180_000);
-
-  afterAll(async () => {
-    await p?.close();
-    await closeBrowser();
-  });
+  const p = usePage(path.join(__dirname, 'pages', 'smoke_page.ts'));
 
   it('has WebGL 2', async () => {
-    const info = await p.call('webgl2Info');
+    const info = await p().call('webgl2Info');
     expect(info.webgl2).toBe(true);
     expect(String(info.version)).toMatch(/WebGL 2\.0/);
   });
@@ -23,7 +14,7 @@ describe('browser harness smoke', () => {
   it('runs a tfjs webgl matMul with correct values', async () => {
     const a = [[1, 2, 3], [4, 5, 6]];
     const b = [[7, 8], [9, 10], [11, 12]];
-    const r = await p.call('webglMatMul', a, b);
+    const r = await p().call('webglMatMul', a, b);
     expect(r.backend).toBe('webgl');
     expect(r.webglVersion).toBe(2);
     const expected = [[58, 64], [139, 154]];
@@ -34,6 +25,6 @@ describe('browser harness smoke', () => {
   });
 
   it('reports a clear error for a missing page function', async () => {
-    await expect(p.call('noSuchFunction')).rejects.toThrow(/window\.noSuchFunction is not a function/);
+    await expect(p().call('noSuchFunction')).rejects.toThrow(/window\.noSuchFunction is not a function/);
   });
 });

@@ -5,11 +5,11 @@
  * equals the composed path, simulated accumulators fall back to the engine, memory returns.
  */
 import * as path from 'path';
-import { closeBrowser, openPage, PageHandle } from '../../tools/harness/browser';
-import { cpuOutput, randomCase, seededOutput } from '../bitlayer_oracle';
+import { closeBrowser, gpuRequested, openPage, PageHandle } from '../../tools/harness/browser';
+import { cpuOutput, randomCase, seededOutput } from './webgpu_oracle';
 import * as pbq from '../../src/index';
-import type { MatMulCase } from './pages/bitlayer_page';
-import { decodeFloats } from './pages/float_codec';
+import type { MatMulCase } from './pages/webgpu_case';
+import { decodeFloats } from './pages/webgpu_case';
 
 let page: PageHandle;
 
@@ -52,10 +52,11 @@ async function expectIntegersEqual(c: MatMulCase) {
 }
 
 describe('pbq-webgpu', () => {
-  it('runs on its own backend with the SwiftShader profile, in a secure context', async () => {
+  // PBQ_CHROMIUM_GPU=1 (tools/harness/browser.ts): the machine's GPU, whose profile is 'gpu'
+  it('runs on its own backend with the device profile of its adapter, in a secure context', async () => {
     const info = await page.call('info');
-    expect(info).toMatchObject({ backend: 'pbq-webgpu', profile: 'swiftshader', isSecureContext: true });
-    expect(info.adapter.architecture).toBe('swiftshader');
+    expect(info).toMatchObject({ backend: 'pbq-webgpu', profile: gpuRequested() ? 'gpu' : 'swiftshader', isSecureContext: true });
+    if (!gpuRequested()) expect(info.adapter.architecture).toBe('swiftshader');
   });
 });
 

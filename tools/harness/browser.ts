@@ -16,7 +16,7 @@
  * - `{webgpu: true}`: the page is served on the secure origin https://pbq.test (WebGPU needs a
  *   secure context; intercepted like the default one) and this file's Chromium is launched with
  *   WEBGPU_ARGS (open the first page of a test file with it). Real GPU: PBQ_CHROMIUM_GPU=1 (see
- *   gpuArgs()).
+ *   gpuArgs(); WebGPU then runs on Dawn's backend for the GPU, Vulkan on Linux).
  * - Console errors/warnings, page errors and failed requests are forwarded to stderr and kept,
  *   so a failing call() explains itself.
  */
@@ -39,31 +39,37 @@ export const CHROMIUM_ARGS = [
   '--disable-sync',
   '--no-first-run',
   '--disable-quic',
-  '--use-angle=swiftshader',
-  '--enable-unsafe-swiftshader',
 ];
 
 /** The secure origin of `{webgpu: true}` pages (WebGPU exposes no adapter to http://pbq.test). */
 export const SECURE_ORIGIN = 'https://pbq.test';
 
-/** Added to CHROMIUM_ARGS for WebGPU pages (headless Chromium: SwiftShader's Vulkan adapter). */
+/** Added for WebGPU pages (on SwiftShader: its Vulkan adapter; on a GPU: Dawn's default backend). */
 export const WEBGPU_ARGS = ['--enable-unsafe-webgpu'];
 
+/** WebGL on SwiftShader (the default here: no GPU on this machine). */
+export const SWIFTSHADER_ARGS = ['--use-angle=swiftshader', '--enable-unsafe-swiftshader'];
+
 /**
- * Launch flags for a real GPU (PBQ_CHROMIUM_GPU=1): CHROMIUM_ARGS without the SwiftShader pair,
- * with WebGPU, the GPU blocklist off and ANGLE/Dawn on Vulkan (Linux; on other systems set
- * PBQ_CHROMIUM_GPU_ARGS to the space-separated flags to use instead, e.g. `--use-angle=metal`).
+ * WebGL on the machine's GPU: ANGLE's backend from PBQ_CHROMIUM_ANGLE (default 'default': ANGLE
+ * picks; e.g. 'vulkan', 'gl', 'egl'), the GPU blocklist ignored (headless servers are on it).
  */
-export function gpuArgs(): string[] {
-  const base = CHROMIUM_ARGS.filter((a) => !/swiftshader/.test(a));
-  const extra = process.env.PBQ_CHROMIUM_GPU_ARGS?.split(/\s+/).filter(Boolean) ??
-    ['--use-angle=vulkan', '--enable-features=Vulkan', '--ignore-gpu-blocklist', '--enable-gpu'];
-  return [...base, ...WEBGPU_ARGS, ...extra];
+export function gpuArgs(angle = process.env.PBQ_CHROMIUM_ANGLE || 'default'): string[] {
+  return [`--use-angle=${angle}`, '--ignore-gpu-blocklist', '--enable-gpu'];
 }
 
-/** Whether this process runs Chromium on a real GPU (PBQ_CHROMIUM_GPU=1). */
-export function realGpu(): boolean {
-  return process.env.PBQ_CHROMIUM_GPU === '1';
+/** Whether the environment asks for the real GPU (PBQ_CHROMIUM_GPU=1). */
+export function gpuRequested(): boolean {
+  return /^(1|true|yes)$/i.test(process.env.PBQ_CHROMIUM_GPU ?? '');
+}
+
+export interface LaunchOptions {
+  /** WebGL on the machine's GPU instead of SwiftShader (default: PBQ_CHROMIUM_GPU=1). */
+  gpu?: boolean;
+  /** More Chromium flags (e.g. '--js-flags=--expose-gc'). */
+  extraArgs?: string[];
+  /** WebGPU too (WEBGPU_ARGS); a browser launched without it refuses later WebGPU pages. */
+  webgpu?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -153,15 +159,20 @@ export function chromiumAvailable(): boolean {
   return fs.existsSync(CHROMIUM_PATH);
 }
 
-export async function launchBrowser(opts: {webgpu?: boolean} = {}): Promise<Browser> {
+/**
+ * The browser of this test file, launched on first use with `opts` (later calls get the same
+ * browser: pass options to the first call, e.g. in beforeAll before openPage).
+ */
+export async function launchBrowser(opts: LaunchOptions = {}): Promise<Browser> {
   if (browserPromise) {
     if (opts.webgpu && !browserHasWebGPU) {
       throw new Error('this test file\'s Chromium was launched without WebGPU: open its first page with {webgpu: true}');
     }
     return browserPromise;
   }
-  const args = realGpu() ? gpuArgs() : opts.webgpu ? [...CHROMIUM_ARGS, ...WEBGPU_ARGS] : CHROMIUM_ARGS;
-  browserHasWebGPU = args.includes(WEBGPU_ARGS[0]);
+  const args = [...CHROMIUM_ARGS, ...((opts.gpu ?? gpuRequested()) ? gpuArgs() : SWIFTSHADER_ARGS),
+    ...(opts.webgpu ? WEBGPU_ARGS : []), ...(opts.extraArgs ?? [])];
+  browserHasWebGPU = opts.webgpu === true;
   if (!chromiumAvailable()) {
     throw new Error(`Chromium not found at ${CHROMIUM_PATH} ` +
       '(set PBQ_CHROMIUM to override); install with apt-get install -y chromium');

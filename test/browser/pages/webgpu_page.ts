@@ -1,7 +1,7 @@
 /**
  * Page code of the WebGPU tests: runs pbq on 'pbq-webgpu' and, as the oracle, the CPU engine
  * (src/engine.ts) in the same page on the same float32 operands, so integers are compared where
- * they are made. Results cross to Jest as plain arrays (floats encoded with float_codec).
+ * they are made. Results cross to Jest as plain arrays (floats encoded, webgpu_case.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as webgpu from '@tensorflow/tfjs-backend-webgpu';
@@ -17,8 +17,8 @@ import { deviceProfile, runProduct, setupMatMul } from '../../../kernels/webgpu/
 import { productRunCounts } from '../../../kernels/webgpu/select_product';
 import { lstmModel, TOKENS } from '../../lstm_fixture';
 import { FUSED_LSTM_FLAG } from '../../../src/layers';
-import { decodeFloats, encodeFloats } from './float_codec';
-import type { MatMulCase, Operand } from './bitlayer_page';
+import { decodeFloats, encodeFloats } from './webgpu_case';
+import type { MatMulCase, Operand } from './webgpu_case';
 
 const BACKEND = 'pbq-webgpu';
 pbq.useWebGPU(webgpu);
