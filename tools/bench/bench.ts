@@ -101,7 +101,7 @@ export async function measure(side: 'browser' | 'node', shape: string, allItems:
   for (const r of records) r.speedupVsFloat32 = f ? f.msMedian / r.msMedian : null;
   for (const r of records) {
     process.stdout.write(`  ${side} ${shape} ${r.contender} W${r.weightBits ?? '-'}A${r.activationBits ?? '-'} ${r.accumulator}: ` +
-      `${r.msMedian.toFixed(2)} ms (x${r.speedupVsFloat32?.toFixed(2)})\n`);
+      `${r.msMedian.toFixed(2)} ms (${r.speedupVsFloat32 == null ? 'no float32 contender' : `x${r.speedupVsFloat32.toFixed(2)}`})\n`);
   }
   return records;
 }
