@@ -26,6 +26,13 @@ export type AccumulatorConfig =
 export const WEBGL_PRODUCTS = ['auto', 'planes', 'codes', 'pairs', 'sampler'] as const;
 export type WebGLProductFlag = typeof WEBGL_PRODUCTS[number];
 
+/**
+ * The WebGPU product (kernels/webgpu/select_product.ts): 'planes' = bit-plane AND + countOneBits,
+ * 'dot4' = packed codes with dot4I8Packed; 'auto' asks the device profile.
+ */
+export const WEBGPU_PRODUCTS = ['auto', 'planes', 'dot4'] as const;
+export type WebGPUProductFlag = typeof WEBGPU_PRODUCTS[number];
+
 export interface PbqConfig {
   /** Weight bit planes used at run time, 1..16 (MSB first: fewer bits drop LSB planes). */
   weightBits: number;
@@ -41,6 +48,8 @@ export interface PbqConfig {
   accumulator: AccumulatorConfig;
   /** Which WebGL program computes the exact products ('auto': the device profile's choice). */
   webglProduct: WebGLProductFlag;
+  /** Which WebGPU program computes the exact products ('auto': the device profile's choice). */
+  webgpuProduct: WebGPUProductFlag;
 }
 
 export { MAX_BITS };
@@ -51,6 +60,7 @@ export const DEFAULT_CONFIG: Readonly<PbqConfig> = Object.freeze<PbqConfig>({
   activationMatMul: 'quantize',
   accumulator: { type: 'exact' },
   webglProduct: 'auto',
+  webgpuProduct: 'auto',
 });
 
 /** tf.env() flag of each config key. */
@@ -60,6 +70,7 @@ export const FLAGS = {
   activationMatMul: 'PBQ_ACTIVATION_MATMUL',
   accumulator: 'PBQ_ACCUMULATOR',
   webglProduct: 'PBQ_WEBGL_PRODUCT',
+  webgpuProduct: 'PBQ_WEBGPU_PRODUCT',
 } as const;
 
 const KNOWN_KEYS = Object.keys(FLAGS) as Array<keyof PbqConfig>;
@@ -178,6 +189,7 @@ export function validateConfig(partial: Partial<PbqConfig>): Partial<PbqConfig> 
   }
   if ('accumulator' in partial) out.accumulator = validateAccumulator(partial.accumulator);
   if ('webglProduct' in partial) out.webglProduct = checkOneOf('webglProduct', partial.webglProduct, WEBGL_PRODUCTS);
+  if ('webgpuProduct' in partial) out.webgpuProduct = checkOneOf('webgpuProduct', partial.webgpuProduct, WEBGPU_PRODUCTS);
   return out;
 }
 
@@ -203,6 +215,7 @@ export function registerFlags(): void {
   e.registerFlag(FLAGS.activationMatMul, () => DEFAULT_CONFIG.activationMatMul);
   e.registerFlag(FLAGS.accumulator, () => accumulatorToFlag(DEFAULT_CONFIG.accumulator));
   e.registerFlag(FLAGS.webglProduct, () => DEFAULT_CONFIG.webglProduct);
+  e.registerFlag(FLAGS.webgpuProduct, () => DEFAULT_CONFIG.webgpuProduct);
 }
 
 /** The setting of `key` in force, read from its flag and validated (the error names the flag). */
@@ -217,6 +230,8 @@ function readSetting<K extends keyof PbqConfig>(key: K): PbqConfig[K] {
       return checkOneOf(FLAGS[key], value, ['quantize', 'float'] as const) as PbqConfig[K];
     case 'webglProduct':
       return checkOneOf(FLAGS[key], value, WEBGL_PRODUCTS) as PbqConfig[K];
+    case 'webgpuProduct':
+      return checkOneOf(FLAGS[key], value, WEBGPU_PRODUCTS) as PbqConfig[K];
     default:
       return accumulatorFromFlag(value) as PbqConfig[K];
   }
@@ -229,6 +244,7 @@ function writeSettings(config: Partial<PbqConfig>): void {
   if (config.activationMatMul !== undefined) e.set(FLAGS.activationMatMul, config.activationMatMul);
   if (config.accumulator !== undefined) e.set(FLAGS.accumulator, accumulatorToFlag(config.accumulator));
   if (config.webglProduct !== undefined) e.set(FLAGS.webglProduct, config.webglProduct);
+  if (config.webgpuProduct !== undefined) e.set(FLAGS.webgpuProduct, config.webgpuProduct);
 }
 
 /**
@@ -256,6 +272,7 @@ export function getConfig(): PbqConfig {
     activationMatMul: readSetting('activationMatMul'),
     accumulator: readSetting('accumulator'),
     webglProduct: readSetting('webglProduct'),
+    webgpuProduct: readSetting('webgpuProduct'),
   };
 }
 

@@ -1,6 +1,6 @@
 /**
  * tfjs-backend-pbq's API, the same in every environment: importing this module registers the pbq
- * backends ('pbq', 'pbq-cpu', 'pbq-wasm' where WebAssembly has SIMD; 'pbq-webgl' in browsers), routes tfjs-layers' LSTM cells to
+ * backends ('pbq', 'pbq-cpu', 'pbq-wasm' where WebAssembly has SIMD; 'pbq-webgl' and 'pbq-webgpu' in browsers), routes tfjs-layers' LSTM cells to
  * PbqLSTMStep (src/layers/) and, in Node, adds the file:// model router. The package's entries
  * add to it: src/node.ts (Node: `main`, `require`, `import`) exports `convert`; src/browser.ts
  * (the browser builds) a `convert` that explains it runs in Node only.
@@ -22,15 +22,17 @@ installFusedLstm();
 if (isNode()) registerFileRouters();
 
 export {
-  configure, getConfig, resetConfig, withConfig, DEFAULT_CONFIG, FLAGS, PbqConfigError, WEBGL_PRODUCTS,
+  configure, getConfig, resetConfig, withConfig, DEFAULT_CONFIG, FLAGS, PbqConfigError, WEBGL_PRODUCTS, WEBGPU_PRODUCTS,
 } from './config';
-export type { PbqConfig, AccumulatorConfig, WebGLProductFlag } from './config';
+export type { PbqConfig, AccumulatorConfig, WebGLProductFlag, WebGPUProductFlag } from './config';
 export { BACKEND_NAME, detectBaseKind, recreateBackend, setWasmPaths, setWasmSource } from './register';
 export type { BaseName, WasmSource } from './register';
 export { PbqBackendCPU } from './backend_cpu';
 export { PbqContextLostError } from './errors';
 // a type only: loading tfjs-backend-wasm registers its 'wasm' backend, so it waits for pbq-wasm
 export type { PbqBackendWasm } from './backend_wasm';
+export { useWebGPU } from './backend_webgpu';
+export type { PbqBackendWebGPU, WebGPUModule } from './backend_webgpu';
 export { accumulatorStats, resetAccumulatorStats } from './accumulator';
 export type { AccumulatorStats } from './accumulator';
 export * as quantization from './quantize';

@@ -5,8 +5,10 @@
  *   'pbq-cpu'    tfjs-backend-cpu + the TypeScript engine (everywhere)
  *   'pbq-wasm'   tfjs-backend-wasm + the WebAssembly SIMD products (where WebAssembly has SIMD)
  *   'pbq-webgl'  tfjs-backend-webgl + the GLSL products (browsers with WebGL 2)
+ *   'pbq-webgpu' tfjs-backend-webgpu + the WGSL products (browsers with WebGPU, secure contexts;
+ *                over the app's tfjs-backend-webgpu: pbq.useWebGPU(module) first)
  *   'pbq'        the best base available here, chosen when it is first created: WebGL 2 in a
- *                browser, else WebAssembly SIMD (Node too), else the CPU
+ *                browser, else WebGPU (if handed over), else WebAssembly SIMD (Node too), else the CPU
  *
  * All register with priority 0, so tfjs never picks one by itself: `await tf.setBackend('pbq')`.
  */
@@ -17,7 +19,7 @@ import { registerAllKernels as registerCpuKernels } from '../kernels/cpu/registe
 
 export const BACKEND_NAME = 'pbq';
 
-export type BaseName = 'webgl' | 'wasm' | 'cpu';
+export type BaseName = 'webgl' | 'webgpu' | 'wasm' | 'cpu';
 
 interface PbqBase {
   name: BaseName;
@@ -91,6 +93,19 @@ const BASES: readonly PbqBase[] = [
       (require('../kernels/webgl/register_all_kernels') as typeof import('../kernels/webgl/register_all_kernels')).registerAllKernels(name),
   },
   {
+    name: 'webgpu',
+    browserOnly: true,
+    // After webgl: 'pbq' keeps WebGL 2 as its browser default until WebGPU is measured faster on
+    // real GPUs. Runs over the app's tfjs-backend-webgpu, handed over with pbq.useWebGPU().
+    available: () => {
+      const m = require('./backend_webgpu') as typeof import('./backend_webgpu');
+      return m.webgpuModuleGiven() && m.webgpuExposed();
+    },
+    create: () => (require('./backend_webgpu') as typeof import('./backend_webgpu')).createPbqBackendWebGPU(),
+    registerKernels: (name) =>
+      (require('../kernels/webgpu/register_all_kernels') as typeof import('../kernels/webgpu/register_all_kernels')).registerAllKernels(name),
+  },
+  {
     name: 'wasm',
     browserOnly: false,
     available: () => hasWasmSimd() && hasWasmBackendPackage(),
@@ -123,7 +138,8 @@ function factory(backendName: string, base: () => PbqBase): () => KernelBackend 
   let registeredFrom: PbqBase | undefined;
   return () => {
     const b = registeredFrom ?? base();
-    // Create first: loading the base backend's module is what registers its kernels.
+    // Create first: loading the base backend's module is what registers its kernels (WebGPU:
+    // the app's module, handed over with useWebGPU(); creating throws at once without it).
     const backend = b.create();
     if (!registeredFrom) {
       b.registerKernels(backendName);

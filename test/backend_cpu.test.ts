@@ -34,7 +34,7 @@ describe('registration and config', () => {
   it("registers pbq-cpu ('pbq' runs on wasm in Node) and mirrors the config in tf.env() flags", () => {
     expect(tf.getBackend()).toBe('pbq-cpu');
     expect(pbq.detectBaseKind()).toBe('wasm');
-    expect(pbq.getConfig()).toEqual({ weightBits: 8, activationBits: 8, activationMatMul: 'quantize', accumulator: { type: 'exact' }, webglProduct: 'auto' });
+    expect(pbq.getConfig()).toEqual({ weightBits: 8, activationBits: 8, activationMatMul: 'quantize', accumulator: { type: 'exact' }, webglProduct: 'auto', webgpuProduct: 'auto' });
     pbq.configure({ weightBits: 3, activationBits: 12 });
     expect(tf.env().get('PBQ_WEIGHT_BITS')).toBe(3);
     expect(tf.env().get('PBQ_ACTIVATION_BITS')).toBe(12);

@@ -101,7 +101,7 @@ export interface SpecResult {
 }
 
 export interface RunResult {
-  env: 'node' | 'browser';
+  env: 'node' | 'browser' | 'webgpu';
   backend: string;
   /** The module that registered the backend under test (src/index.ts). */
   implementation: string;

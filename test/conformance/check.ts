@@ -36,6 +36,8 @@ export interface ExpectationsFile {
   node: Record<string, Expectation>;
   'node-wasm': Record<string, Expectation>;
   browser: Record<string, Expectation>;
+  /** 'pbq-webgpu' in headless Chromium (the matmul specs). */
+  webgpu?: Record<string, Expectation>;
 }
 
 export function loadExpectations(file = EXPECTATIONS_FILE): ExpectationsFile {

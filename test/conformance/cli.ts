@@ -1,5 +1,5 @@
 /**
- * npm run conformance [-- --env node|node-wasm|browser|both|all] [--update]
+ * npm run conformance [-- --env node|node-wasm|browser|webgpu|both|all] [--update]
  *
  * Runs the tfjs-core conformance specs against pbq's backends (targets.ts; default all, 'both' =
  * node and browser), compares them with expected_failures.json,
@@ -17,7 +17,7 @@ import {baseTarget, TargetName, TARGETS} from './targets';
 async function main() {
   const args = process.argv.slice(2);
   const envArg = args.includes('--env') ? args[args.indexOf('--env') + 1] : 'all';
-  const envs: TargetName[] = envArg === 'all' ? ['node', 'node-wasm', 'browser'] : envArg === 'both' ? ['node', 'browser'] : [envArg as TargetName];
+  const envs: TargetName[] = envArg === 'all' ? ['node', 'node-wasm', 'browser', 'webgpu'] : envArg === 'both' ? ['node', 'browser'] : [envArg as TargetName];
   let expectations = loadExpectations();
   const outcomes: CheckOutcome[] = [];
   try {

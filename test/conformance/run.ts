@@ -58,6 +58,7 @@ const BROWSER_BOOT = `
   for (const p in iface) global[p] = iface[p];
   env.configure({random: false, stopOnSpecFailure: false});
   window.pbqRunConformance = async function () {
+    await globalThis.__pbqConformanceReady; // an async backend created first (setup.ts: pbq-webgpu)
     await env.execute();
     return globalThis.__pbqConformance;
   };
@@ -69,7 +70,8 @@ export async function runBrowser(target: Target, set: SpecSetName, timeoutMs = 9
   const p = await openPage({bundle}, {
     preScripts: ['node_modules/jasmine-core/lib/jasmine-core/jasmine.js'],
     preInline: BROWSER_BOOT,
-    label: `conformance-${set}`,
+    label: `conformance-${target.id}-${set}`,
+    webgpu: target.webgpu,
   });
   try {
     const result = await p.callWithTimeout<RunResult>(timeoutMs, 'pbqRunConformance');

@@ -4,8 +4,9 @@
  *
  * Every contender side by side in one run (timings on shared VMs drift between runs: compare
  * only figures of the same run). Browser: headless Chromium (WebGL 2; SwiftShader here) with
- * pbq GLSL, the pbq-f32-ref shader, stock webgl f32, pbq-wasm and stock wasm. Node: pbq CPU
- * engine, stock cpu, pbq-wasm, stock wasm. 64x4096x4096 runs only wasm and pbq-wasm.
+ * pbq GLSL, the pbq-f32-ref shader, stock webgl f32, pbq-wasm and stock wasm; WebGPU (when the
+ * page has an adapter): pbq-webgpu and stock webgpu. Node: pbq CPU engine, stock cpu, pbq-wasm,
+ * stock wasm. 64x4096x4096 runs only wasm and pbq-wasm.
  * Each figure: a warm-up call (shader compile, weight quantization), then `samples` rounds in
  * which every contender of the shape runs once (interleaved), each sample timing a batch of
  * back-to-back calls; the figure is the median. speedupVsFloat32 divides the float32
@@ -100,7 +101,7 @@ export async function measure(side: 'browser' | 'node', shape: string, allItems:
   for (const r of records) r.speedupVsFloat32 = f ? f.msMedian / r.msMedian : null;
   for (const r of records) {
     process.stdout.write(`  ${side} ${shape} ${r.contender} W${r.weightBits ?? '-'}A${r.activationBits ?? '-'} ${r.accumulator}: ` +
-      `${r.msMedian.toFixed(2)} ms (x${r.speedupVsFloat32?.toFixed(2)})\n`);
+      `${r.msMedian.toFixed(2)} ms (${r.speedupVsFloat32 == null ? 'no float32 contender' : `x${r.speedupVsFloat32.toFixed(2)}`})\n`);
   }
   return records;
 }
@@ -121,10 +122,16 @@ export function shapesFor(quick: boolean): MatMulShape[] {
 }
 
 
+/** The WebGPU contenders of a figure (none when the page has no WebGPU adapter). */
+function webgpuItems(info: { webgpu?: boolean }, item: (contender: string, setting: Setting | null) => Item): Item[] {
+  return info.webgpu ? [item('webgpu', null), ...ALL_SETTINGS.map((s) => item('pbq-webgpu', s))] : [];
+}
+
 async function runBrowser(opt: Options): Promise<{ records: FigureRecord[]; info: unknown }> {
-  const page = await openPage(path.join(__dirname, 'bench_page.ts'), { callTimeoutMs: 30 * 60 * 1000, label: 'bench' });
+  // a secure origin with WebGPU (its WebGL contenders are unaffected)
+  const page = await openPage(path.join(__dirname, 'bench_page.ts'), { callTimeoutMs: 30 * 60 * 1000, label: 'bench', webgpu: true });
   const call = <T>(fn: string, ...args: unknown[]) => page.callWithTimeout<T>(30 * 60 * 1000, fn, ...args);
-  const info = await call('info');
+  const info = await call<{ webgpu?: boolean }>('info');
   const records: FigureRecord[] = [];
   try {
     for (const sh of shapesFor(opt.quick).filter((x) => wanted(opt, x.name))) {
@@ -143,6 +150,7 @@ async function runBrowser(opt: Options): Promise<{ records: FigureRecord[]; info
         items.push(item('pbq-glsl-legacy', { weightBits: 1, activationBits: 8 }), item('pbq-glsl-legacy', { weightBits: 4, activationBits: 8 }));
       }
       if (sh.name === '1x1024x1024') items.push(item('pbq-glsl', INT16_WRAP));
+      if (!wasmOnly) items.push(...webgpuItems(info, item));
       records.push(...await measure('browser', sh.name, items, wasmOnly ? 'wasm' : 'webgl-f32',
         { ...opt, samples: wasmOnly ? Math.min(opt.samples, 3) : opt.samples }, 4 * sh.k * sh.n));
       if (wasmOnly) {
@@ -166,7 +174,7 @@ async function runBrowser(opt: Options): Promise<{ records: FigureRecord[]; info
       const wasmSettings = batch === 64 ? settings.filter((s) => s.activationBits === 8) : settings;
       records.push(...await measure('browser', `mlp-784-4096-4096-10-b${batch}`,
         [item('webgl-f32', null), item('webgl-f16', null), ...settings.map((s) => item('pbq-glsl', s)),
-          item('wasm', null), ...wasmSettings.map((s) => item('pbq-wasm', s))], 'webgl-f32', opt, floatBytes));
+          item('wasm', null), ...wasmSettings.map((s) => item('pbq-wasm', s)), ...webgpuItems(info, item)], 'webgl-f32', opt, floatBytes));
     }
     if (!opt.quick && wanted(opt, LM_FIGURE)) {
       const vocab = await call<number>('prepareLM');
@@ -179,7 +187,7 @@ async function runBrowser(opt: Options): Promise<{ records: FigureRecord[]; info
       const floatBytes = await call<number>('lmWeightBytes', 'webgl-f32', null);
       records.push(...await measure('browser', LM_FIGURE,
         [item('webgl-f32', null), item('webgl-f16', null), ...ALL_SETTINGS.map((s) => item('pbq-glsl', s)),
-          item('wasm', null), ...ALL_SETTINGS.map((s) => item('pbq-wasm', s))], 'webgl-f32', opt, floatBytes));
+          item('wasm', null), ...ALL_SETTINGS.map((s) => item('pbq-wasm', s)), ...webgpuItems(info, item)], 'webgl-f32', opt, floatBytes));
     }
   } finally {
     await page.close();
@@ -197,9 +205,10 @@ export interface Variant { name: string; settings: Setting[] }
  * Writes <out>/ablation.json and <out>/ablation.md.
  */
 async function runAblation(opt: Options, shapeNames: string[], variants: Variant[]): Promise<FigureRecord[]> {
-  const page = await openPage(path.join(__dirname, 'bench_page.ts'), { callTimeoutMs: 30 * 60 * 1000, label: 'bench' });
+  const page = await openPage(path.join(__dirname, 'bench_page.ts'), { callTimeoutMs: 30 * 60 * 1000, label: 'bench', webgpu: true });
   const call = <T>(fn: string, ...args: unknown[]) => page.callWithTimeout<T>(30 * 60 * 1000, fn, ...args);
   const records: FigureRecord[] = [];
+  await call('info');
   try {
     for (const name of shapeNames) {
       const [m, k, n] = name.split('x').map(Number);
@@ -248,7 +257,8 @@ async function main() {
     const shapes = (value('--shapes') ?? '1x4096x4096').split(',');
     const ws = (value('--bits') ?? '1,4,8').split(',').map(Number);
     const vs = (value('--variants') ?? 'product=planes;product=codes;product=pairs;product=sampler').split(';');
-    const variants = vs.map((v) => ({ name: `pbq-glsl:${v}`, settings: ws.map((weightBits) => ({ weightBits, activationBits: 8 })) }));
+    // a variant naming its contender ('pbq-webgpu:product=dot4') is used as is, else it is pbq-glsl's
+    const variants = vs.map((v) => ({ name: v.includes(':') ? v : `pbq-glsl:${v}`, settings: ws.map((weightBits) => ({ weightBits, activationBits: 8 })) }));
     const recs = await runAblation(opt, shapes, variants);
     const meta = { date: new Date().toISOString(), samples: opt.samples, seconds: (Date.now() - started) / 1000 };
     fs.mkdirSync(outDir, { recursive: true });

@@ -10,13 +10,20 @@
  *   webgl-f32    stock tfjs 'webgl' backend
  *   pbq-wasm     pbq-wasm backend (WebAssembly SIMD engine on tfjs-backend-wasm)
  *   wasm         stock tfjs 'wasm' backend (XNNPACK)
+ *   pbq-webgpu   pbq on WebGPU ('pbq-webgpu': WGSL products, kernels/webgpu/); `pbq-webgpu:product=<p>`
+ *                with webgpuProduct = p (ablations)
+ *   webgpu       stock tfjs 'webgpu' backend
+ * (the WebGPU contenders exist when the page has a WebGPU adapter: a secure origin and Chromium's
+ * --enable-unsafe-webgpu, tools/harness/browser.ts {webgpu: true}).
  * Each timing runs `reps` calls back to back and reads the last result with dataSync (the GPU
- * executes in order), so the ≥ 4.6 ms of an `await data()` never enters a figure.
+ * executes in order), so the ≥ 4.6 ms of an `await data()` never enters a figure. On WebGPU the
+ * last result is read with `await data()` (its dataSync goes through a canvas copy).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import * as webgpu from '@tensorflow/tfjs-backend-webgpu';
 import * as pbq from '../../src/index';
 import type { PbqBackendWasm } from '../../src/backend_wasm';
 import { WasmWeight } from '../../kernels/wasm/context';
@@ -27,6 +34,11 @@ import { codeFieldBits, codeWordCount } from '../../kernels/webgl/codes_product_
 import { pairsField } from '../../kernels/webgl/pairs_product_gpu';
 import { selectProduct } from '../../kernels/webgl/select_product';
 import { F32RefMatMul } from './f32_ref_gpu';
+import type { PbqBackendWebGPU } from '../../src/backend_webgpu';
+import { deviceProfile as webgpuProfile } from '../../kernels/webgpu/product_operands';
+import { selectProduct as selectWebGPUProduct } from '../../kernels/webgpu/select_product';
+import { codeField } from '../../kernels/webgpu/product_parts';
+import { paddedChannels } from '../../kernels/webgpu/gpu_weight';
 import { lmWindow, LM_TOKENS, mlpWeights, MLP_LAYERS, seededValues } from './bench_data';
 
 export interface Setting { weightBits: number; activationBits: number; accumulator?: pbq.AccumulatorConfig }
@@ -38,6 +50,8 @@ interface MatMulCase {
   ref?: F32RefMatMul;
 }
 
+pbq.useWebGPU(webgpu);
+
 const cases = new Map<string, MatMulCase>();
 const models = new Map<string, Record<string, tfl.LayersModel>>();
 const inputs = new Map<string, Record<string, tf.Tensor2D>>();
@@ -45,9 +59,8 @@ const inputs = new Map<string, Record<string, tf.Tensor2D>>();
 const BACKEND_OF: Record<string, string> = {
   'pbq-glsl': 'pbq', 'pbq-glsl-legacy': 'pbq', 'webgl-f32': 'webgl', 'webgl-f16': 'webgl-f16', 'pbq-f32-ref': 'pbq',
   'pbq-wasm': 'pbq-wasm', wasm: 'wasm',
+  'pbq-webgpu': 'pbq-webgpu', 'webgpu': 'webgpu',
 };
-/** Every backend a case is prepared on. */
-const BACKENDS = ['webgl', 'webgl-f16', 'pbq', 'wasm', 'pbq-wasm'];
 
 // the .wasm files, as the harness serves the repository
 setWasmPaths('/fs/node_modules/@tensorflow/tfjs-backend-wasm/dist/');
@@ -60,6 +73,14 @@ function pbqWasmBytes(w: tf.Tensor, bits: number): number {
   const { device } = b.weightCache.get(w.dataId, { batch: 1, k, n, transposed: false }, bits, () => { throw new Error('not cached'); });
   if (!(device instanceof WasmWeight)) throw new Error('pbq-wasm has not packed this weight');
   return device.atWidth(bits).bytes;
+}
+
+/** Whether the page has a WebGPU adapter (set by info()); the WebGPU contenders exist only then. */
+let webgpuAvailable = false;
+
+/** The backends every figure creates its operands on. */
+function backends(): string[] {
+  return ['webgl', 'webgl-f16', 'pbq', 'wasm', 'pbq-wasm', ...(webgpuAvailable ? ['webgpu', 'pbq-webgpu'] : [])];
 }
 
 /**
@@ -83,33 +104,51 @@ function baseOf(contender: string): string {
 async function use(contender: string, s?: Setting): Promise<void> {
   const [base, variant] = contender.split(':');
   let product: pbq.WebGLProductFlag = base === 'pbq-glsl-legacy' ? 'sampler' : 'auto';
+  let webgpuProduct: pbq.WebGPUProductFlag = 'auto';
+  const products: readonly string[] = base === 'pbq-webgpu' ? pbq.WEBGPU_PRODUCTS : pbq.WEBGL_PRODUCTS;
   for (const kv of (variant ?? '').split(',').filter(Boolean)) {
     const [k, v] = kv.split('=');
-    if (k === 'product' && (pbq.WEBGL_PRODUCTS as readonly string[]).includes(v)) product = v as pbq.WebGLProductFlag;
-    else throw new Error(`unknown kernel option ${kv} (known: product=${pbq.WEBGL_PRODUCTS.join('|')})`);
+    if (k === 'product' && products.includes(v) && base === 'pbq-webgpu') webgpuProduct = v as pbq.WebGPUProductFlag;
+    else if (k === 'product' && products.includes(v)) product = v as pbq.WebGLProductFlag;
+    else throw new Error(`unknown kernel option ${kv} of ${base} (known: product=${products.join('|')})`);
   }
   const name = BACKEND_OF[base];
   halfFloatTextures(name === 'webgl-f16');
   if (tf.getBackend() !== name) await tf.setBackend(name);
-  pbq.configure({ webglProduct: product });
+  pbq.configure({ webglProduct: product, webgpuProduct });
   if (s) pbq.configure({ weightBits: s.weightBits, activationBits: s.activationBits, accumulator: s.accumulator ?? { type: 'exact' } });
 }
 
-function syncLast(t: tf.Tensor): void {
-  t.dataSync();
+async function syncLast(t: tf.Tensor): Promise<void> {
+  if (/webgpu/.test(tf.getBackend())) await t.data();
+  else t.dataSync();
   t.dispose();
 }
 
 /** Mean ms per call of `reps` back-to-back predictions (the last one read back). */
-function timePredict(model: tfl.LayersModel, x: tf.Tensor, reps: number): number {
+async function timePredict(model: tfl.LayersModel, x: tf.Tensor, reps: number): Promise<number> {
   const start = performance.now();
   let y: tf.Tensor | undefined;
   for (let i = 0; i < reps; i++) {
     y?.dispose();
     y = model.predict(x) as tf.Tensor;
   }
-  syncLast(y!);
+  await syncLast(y!);
   return (performance.now() - start) / reps;
+}
+
+/**
+ * Bytes of a k×n weight on pbq-webgpu at a setting, in the layout of the product that serves it
+ * (kernels/webgpu/gpu_weight.ts): planes (bits/32 of float32) or f-bit codes, channels padded to
+ * 4, plus the float32 channel scales.
+ */
+function pbqWebGPUBytes(k: number, n: number, s: Setting): number {
+  const t = s.weightBits;
+  const product = selectWebGPUProduct({ weightPlanes: t, activationBits: s.activationBits, k, accumulator: s.accumulator ?? { type: 'exact' } },
+    pbq.getConfig().webgpuProduct, webgpuProfile(tf.backend() as PbqBackendWebGPU));
+  const words = Math.ceil(k / 32);
+  const perChannel = product === 'dot4' ? words * codeField(t) : words * t;
+  return 4 * perChannel * paddedChannels(n) + 4 * n;
 }
 
 /**
@@ -139,7 +178,13 @@ const api = {
     const dbg = gl.getExtension('WEBGL_debug_renderer_info');
     const renderer = dbg ? gl.getParameter(dbg.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER);
     await tf.setBackend('pbq');
-    return { renderer: String(renderer), userAgent: navigator.userAgent, base: pbq.detectBaseKind() };
+    const adapter = 'gpu' in navigator ? await navigator.gpu.requestAdapter() : null;
+    webgpuAvailable = adapter !== null;
+    const gpu = (adapter as (GPUAdapter & { info?: GPUAdapterInfo }) | null)?.info;
+    return {
+      renderer: String(renderer), userAgent: navigator.userAgent, base: pbq.detectBaseKind(), webgpu: webgpuAvailable,
+      webgpuAdapter: gpu ? `${gpu.vendor} ${gpu.architecture} ${gpu.description}`.trim() : null,
+    };
   },
 
   /** Creates operands of one m×k×n matmul on every backend (weights as variables). */
@@ -147,7 +192,7 @@ const api = {
     const xv = seededValues(m * k, seed, 1);
     const wv = seededValues(k * n, seed + 1, 0.05);
     const c: MatMulCase = { m, k, n, x: {}, w: {} };
-    for (const backend of BACKENDS) {
+    for (const backend of backends()) {
       halfFloatTextures(backend === 'webgl-f16');
       await tf.setBackend(backend);
       c.x[backend] = tf.tensor2d(xv, [m, k]);
@@ -188,7 +233,7 @@ const api = {
         y?.dispose();
         y = tf.matMul(c.x[backend], c.w[backend]);
       }
-      syncLast(y!);
+      await syncLast(y!);
     }
     return (performance.now() - start) / reps;
   },
@@ -198,7 +243,8 @@ const api = {
     const c = cases.get(id)!;
     await use(contender, s ?? undefined); // the kernel options decide the layout
     contender = baseOf(contender);
-    if (contender === 'webgl-f32' || contender === 'wasm') return 4 * c.k * c.n;
+    if (contender === 'webgl-f32' || contender === 'wasm' || contender === 'webgpu') return 4 * c.k * c.n;
+    if (contender === 'pbq-webgpu') return pbqWebGPUBytes(c.k, c.n, s!);
     if (contender === 'webgl-f16') return 2 * c.k * c.n;
     if (contender === 'pbq-wasm') return pbqWasmBytes(c.w['pbq-wasm'], s!.weightBits);
     if (contender === 'pbq-f32-ref') return c.ref!.weightBytes;
@@ -211,7 +257,7 @@ const api = {
     const weights = mlpWeights();
     const byBackend: Record<string, tfl.LayersModel> = {};
     const xs: Record<string, tf.Tensor2D> = {};
-    for (const backend of BACKENDS) {
+    for (const backend of backends()) {
       halfFloatTextures(backend === 'webgl-f16');
       await tf.setBackend(backend);
       const model = tfl.sequential();
@@ -243,6 +289,7 @@ const api = {
     const kernels = model.layers.map((l) => (l as unknown as { kernel: { read(): tf.Tensor } }).kernel.read());
     if (contender === 'webgl-f16') return kernels.reduce((s2, k) => s2 + 2 * k.size, 0);
     if (contender === 'pbq-wasm') return kernels.reduce((s2, k) => s2 + pbqWasmBytes(k, s!.weightBits), 0);
+    if (baseOf(contender) === 'pbq-webgpu') return kernels.reduce((sum, k) => sum + pbqWebGPUBytes(k.shape[0] as number, k.shape[1] as number, s!), 0);
     if (baseOf(contender) !== 'pbq-glsl' && contender !== 'pbq-glsl-legacy') return kernels.reduce((s2, k) => s2 + 4 * k.size, 0);
     return kernels.reduce((sum, k) => sum + pbqGlslBytes(k.shape[0] as number, k.shape[1] as number, s!, contender), 0);
   },
@@ -252,7 +299,7 @@ const api = {
     const byBackend: Record<string, tfl.LayersModel> = {};
     const xs: Record<string, tf.Tensor2D> = {};
     let vocab = 0;
-    for (const backend of BACKENDS) {
+    for (const backend of backends()) {
       halfFloatTextures(backend === 'webgl-f16');
       await tf.setBackend(backend);
       byBackend[backend] = await tfl.loadLayersModel('/fs/models/lstm-lm/model.json');
@@ -271,7 +318,7 @@ const api = {
     await use(contender, s ?? undefined);
     const model = models.get('lm')![backend];
     const x = inputs.get('lm')![backend];
-    return timePredict(model, x, reps) / LM_TOKENS;
+    return (await timePredict(model, x, reps)) / LM_TOKENS;
   },
 
   /** Bytes of the LM's matmul weights (Dense and LSTM kernels) as each contender stores them. */
@@ -281,6 +328,7 @@ const api = {
     const kernels = model.weights.filter((w) => w.shape.length === 2 && /kernel/.test(w.originalName ?? w.name));
     const size = (w: { shape: number[] }) => (w.shape[0] as number) * (w.shape[1] as number);
     if (baseOf(contender) === 'pbq-glsl') return kernels.reduce((sum, k) => sum + pbqGlslBytes(k.shape[0] as number, k.shape[1] as number, s!, contender), 0);
+    if (baseOf(contender) === 'pbq-webgpu') return kernels.reduce((sum, k) => sum + pbqWebGPUBytes(k.shape[0] as number, k.shape[1] as number, s!), 0);
     if (contender === 'pbq-wasm') {
       // by formula: the fused LSTM step caches its own [W; U] weight, not these
       const format = s!.weightBits <= 4 ? 4 : s!.weightBits <= 8 ? 8 : 16;

@@ -30,7 +30,8 @@ function markdown(meta: Record<string, unknown>, records: FigureRecord[]): strin
       lines.push(`| ${sh} | ${fmt(f?.msMedian ?? null)} | ${cells.join(' | ')} |`);
     }
     lines.push('', 'Cells: speed-up (median ms).', '');
-    lines.push(...wasmTable(side, mine));
+    lines.push(...stockRatioTable(side, mine, 'pbq-wasm', 'wasm'));
+    if (side === 'browser') lines.push(...stockRatioTable(side, mine, 'pbq-webgpu', 'webgpu'));
     lines.push(`### All ${side} figures`, '');
     lines.push('| shape | contender | W | A | accumulator | ms (median) | speed-up vs f32 | weight MiB | weight bytes / f32 | reps×samples |');
     lines.push('|---|---|---|---|---|---|---|---|---|---|');
@@ -43,23 +44,23 @@ function markdown(meta: Record<string, unknown>, records: FigureRecord[]): strin
   return lines.join('\n');
 }
 
-/** pbq-wasm against stock tfjs-backend-wasm of the same run and side: wasm ms / pbq-wasm ms. */
-function wasmTable(side: 'browser' | 'node', mine: FigureRecord[]): string[] {
-  const shapes = [...new Set(mine.filter((r) => r.contender === 'pbq-wasm').map((r) => r.shape))];
+/** A pbq base against its stock tfjs backend in the same run and side: stock ms / pbq ms, exact accumulator. */
+function stockRatioTable(side: 'browser' | 'node', mine: FigureRecord[], pbqName: string, stockName: string): string[] {
+  const shapes = [...new Set(mine.filter((r) => r.contender === pbqName).map((r) => r.shape))];
   if (!shapes.length) return [];
   const settings = [8, 16].flatMap((a) => [1, 2, 4, 8].map((w) => [w, a]));
-  const lines = [`### ${side === 'browser' ? 'Browser' : 'Node'}: pbq-wasm vs stock wasm (ratio wasm ms / pbq-wasm ms)`, ''];
-  lines.push('| shape | wasm ms | ' + settings.map(([w, a]) => `W${w}A${a}`).join(' | ') + ' |');
+  const lines = [`### ${side === 'browser' ? 'Browser' : 'Node'}: ${pbqName} vs stock ${stockName} (ratio ${stockName} ms / ${pbqName} ms)`, ''];
+  lines.push(`| shape | ${stockName} ms | ` + settings.map(([w, a]) => `W${w}A${a}`).join(' | ') + ' |');
   lines.push('|---|---|' + '---|'.repeat(settings.length));
   for (const sh of shapes) {
-    const stock = mine.find((r) => r.shape === sh && r.contender === 'wasm');
+    const stock = mine.find((r) => r.shape === sh && r.contender === stockName);
     const cells = settings.map(([w, a]) => {
-      const r = mine.find((x) => x.shape === sh && x.contender === 'pbq-wasm' && x.weightBits === w && x.activationBits === a && x.accumulator === 'exact');
+      const r = mine.find((x) => x.shape === sh && x.contender === pbqName && x.weightBits === w && x.activationBits === a && x.accumulator === 'exact');
       return r && stock ? `${fmt(stock.msMedian / r.msMedian, 1)}x (${fmt(r.msMedian)})` : '–';
     });
     lines.push(`| ${sh} | ${fmt(stock?.msMedian ?? null)} | ${cells.join(' | ')} |`);
   }
-  lines.push('', 'Cells: ratio (pbq-wasm median ms).', '');
+  lines.push('', `Cells: ratio (${pbqName} median ms).`, '');
   return lines;
 }
 

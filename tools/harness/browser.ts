@@ -13,6 +13,10 @@
  * - Pages are served by request interception on a fake origin (http://pbq.test/), nothing on
  *   disk is opened with file:// (so .wasm/.json fetches work). `/fs/<path relative to repo>`
  *   serves any file of the repository; `opts.files` maps extra URL paths to files.
+ * - `{webgpu: true}`: the page is served on the secure origin https://pbq.test (WebGPU needs a
+ *   secure context; intercepted like the default one) and this file's Chromium is launched with
+ *   WEBGPU_ARGS (open the first page of a test file with it). Real GPU: PBQ_CHROMIUM_GPU=1 (see
+ *   gpuArgs(); WebGPU then runs on Dawn's backend for the GPU, Vulkan on Linux).
  * - Console errors/warnings, page errors and failed requests are forwarded to stderr and kept,
  *   so a failing call() explains itself.
  */
@@ -37,6 +41,12 @@ export const CHROMIUM_ARGS = [
   '--disable-quic',
 ];
 
+/** The secure origin of `{webgpu: true}` pages (WebGPU exposes no adapter to http://pbq.test). */
+export const SECURE_ORIGIN = 'https://pbq.test';
+
+/** Added for WebGPU pages (on SwiftShader: its Vulkan adapter; on a GPU: Dawn's default backend). */
+export const WEBGPU_ARGS = ['--enable-unsafe-webgpu'];
+
 /** WebGL on SwiftShader (the default here: no GPU on this machine). */
 export const SWIFTSHADER_ARGS = ['--use-angle=swiftshader', '--enable-unsafe-swiftshader'];
 
@@ -58,6 +68,8 @@ export interface LaunchOptions {
   gpu?: boolean;
   /** More Chromium flags (e.g. '--js-flags=--expose-gc'). */
   extraArgs?: string[];
+  /** WebGPU too (WEBGPU_ARGS); a browser launched without it refuses later WebGPU pages. */
+  webgpu?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -140,6 +152,8 @@ export async function bundlePage(entryTs: string, extra: BuildOpts = {}): Promis
 
 let browserPromise: Promise<Browser> | null = null;
 let userDataDir: string | null = null;
+/** Whether this file's browser was launched with WEBGPU_ARGS. */
+let browserHasWebGPU = false;
 
 export function chromiumAvailable(): boolean {
   return fs.existsSync(CHROMIUM_PATH);
@@ -150,8 +164,15 @@ export function chromiumAvailable(): boolean {
  * browser: pass options to the first call, e.g. in beforeAll before openPage).
  */
 export async function launchBrowser(opts: LaunchOptions = {}): Promise<Browser> {
-  if (browserPromise) return browserPromise;
-  const args = [...CHROMIUM_ARGS, ...((opts.gpu ?? gpuRequested()) ? gpuArgs() : SWIFTSHADER_ARGS), ...(opts.extraArgs ?? [])];
+  if (browserPromise) {
+    if (opts.webgpu && !browserHasWebGPU) {
+      throw new Error('this test file\'s Chromium was launched without WebGPU: open its first page with {webgpu: true}');
+    }
+    return browserPromise;
+  }
+  const args = [...CHROMIUM_ARGS, ...((opts.gpu ?? gpuRequested()) ? gpuArgs() : SWIFTSHADER_ARGS),
+    ...(opts.webgpu ? WEBGPU_ARGS : []), ...(opts.extraArgs ?? [])];
+  browserHasWebGPU = opts.webgpu === true;
   if (!chromiumAvailable()) {
     throw new Error(`Chromium not found at ${CHROMIUM_PATH} ` +
       '(set PBQ_CHROMIUM to override); install with apt-get install -y chromium');
@@ -180,6 +201,7 @@ export async function launchBrowser(opts: LaunchOptions = {}): Promise<Browser> 
 export async function closeBrowser(): Promise<void> {
   const p = browserPromise;
   browserPromise = null;
+  browserHasWebGPU = false;
   if (p) {
     try {
       const b = await p;
@@ -222,6 +244,8 @@ export interface OpenPageOptions {
   verbose?: boolean;
   /** Label used in forwarded log lines. */
   label?: string;
+  /** Serve on SECURE_ORIGIN and launch Chromium with WEBGPU_ARGS (WebGPU needs both). */
+  webgpu?: boolean;
 }
 
 export interface PageHandle {
@@ -255,7 +279,8 @@ export async function openPage(entry: string | {bundle: string},
                                opts: OpenPageOptions = {}): Promise<PageHandle> {
   const bundlePath = typeof entry === 'string' ? await bundlePage(entry, opts.build) : entry.bundle;
   const label = opts.label ?? path.basename(typeof entry === 'string' ? entry : entry.bundle);
-  const browser = await launchBrowser();
+  const browser = await launchBrowser({webgpu: opts.webgpu});
+  const origin = opts.webgpu ? SECURE_ORIGIN : ORIGIN;
   const page = await browser.newPage();
   page.setDefaultTimeout(120_000);
   const problems: string[] = [];
@@ -299,8 +324,8 @@ ${opts.preInline ? `<script src="/pre/inline.js"></script>` : ''}
       req.continue().catch(() => undefined);
       return;
     }
-    if (!url.startsWith(ORIGIN + '/')) {
-      note('blocked', `request outside ${ORIGIN}: ${url}`);
+    if (!url.startsWith(origin + '/')) {
+      note('blocked', `request outside ${origin}: ${url}`);
       req.abort('blockedbyclient').catch(() => undefined);
       return;
     }
@@ -325,7 +350,7 @@ ${opts.preInline ? `<script src="/pre/inline.js"></script>` : ''}
     }).catch(() => undefined);
   });
 
-  await page.goto(ORIGIN + '/', {waitUntil: 'load', timeout: 120_000});
+  await page.goto(origin + '/', {waitUntil: 'load', timeout: 120_000});
 
   const callWithTimeout = async (timeoutMs: number, fnName: string, ...args: unknown[]) => {
     let timer: NodeJS.Timeout | undefined;
