@@ -9,6 +9,7 @@ import type { PbqBackendCPU } from '../../src/backend_cpu';
 import { bitlayerMatMul } from '../../src/engine';
 import { quantizeActivations, QuantizedActivations } from '../../src/quantize';
 import type { PbqConfig } from '../../src/config';
+import type { WeightCache } from '../../src/weight_cache';
 import { applyEpilogue } from '../shared/fused_epilogue';
 import { hasEpilogue, MatMulArgs, preluWeights } from '../shared/matmul_args';
 import { MatMulPlan, planMatMul, weightLayout } from '../shared/matmul_plan';
@@ -45,13 +46,16 @@ function concatActivations(parts: QuantizedActivations[]): QuantizedActivations 
   return { bits: first.bits, rows: steps.length, k: first.k, words: first.words, planes, steps, codeSums };
 }
 
-export function batchMatMulImpl(backend: PbqBackendCPU, args: MatMulArgs, config: PbqConfig): TensorInfo {
+/**
+ * The whole product on the CPU engine, epilogue included, with the operands' host values from
+ * `read`: pbq-cpu's kernel, and the exact fallback of the GPU bases (same arithmetic, same
+ * simulated-accumulator events).
+ */
+export function engineMatMul(
+  read: (t: TensorInfo) => Float32Array, cache: WeightCache, args: MatMulArgs, plan: MatMulPlan, config: PbqConfig,
+): Float32Array {
   const { a, b, transposeA, transposeB } = args;
-  const plan = planMatMul(a.shape, b.shape, transposeA, transposeB);
-  const read = (t: TensorInfo) => backend.data.get(t.dataId).values as Float32Array;
-  const { weight } = backend.weightCache.get(
-    b.dataId, weightLayout(plan, transposeB), config.weightBits, () => read(b),
-    nonFiniteWeights(b));
+  const { weight } = cache.get(b.dataId, weightLayout(plan, transposeB), config.weightBits, () => read(b), nonFiniteWeights(b));
   const acts = quantizeAOperand(read(a), plan, transposeA, config.activationBits);
   const out = new Float32Array(util.sizeFromShape(plan.outShape));
   const matSize = plan.m * plan.n;
@@ -69,5 +73,11 @@ export function batchMatMulImpl(backend: PbqBackendCPU, args: MatMulArgs, config
       leakyreluAlpha: args.leakyreluAlpha,
     });
   }
-  return backend.makeTensorInfo(plan.outShape, 'float32', out);
+  return out;
+}
+
+export function batchMatMulImpl(backend: PbqBackendCPU, args: MatMulArgs, config: PbqConfig): TensorInfo {
+  const plan = planMatMul(args.a.shape, args.b.shape, args.transposeA, args.transposeB);
+  const read = (t: TensorInfo) => backend.data.get(t.dataId).values as Float32Array;
+  return backend.makeTensorInfo(plan.outShape, 'float32', engineMatMul(read, backend.weightCache, args, plan, config));
 }

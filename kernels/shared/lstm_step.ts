@@ -13,6 +13,7 @@
 import type { NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { PbqLSTMStep } from '../../src/kernel_names';
 import type { RecurrentActivation } from '../../src/kernel_names';
+import type { MatMulArgs } from './matmul_args';
 
 export type { RecurrentActivation };
 export const LSTM_STEP = PbqLSTMStep;
@@ -41,6 +42,21 @@ export function checkLstmShapes(a: LstmStepArgs): { batch: number; units: number
       `kernel [${a.kernel.shape}], recurrentKernel [${a.recurrentKernel.shape}], bias [${a.bias?.shape ?? ''}]`);
   }
   return { batch, units };
+}
+
+/**
+ * z = x·W + h·U + b with two of the base's quantized matmuls: x·W + b first, then h·U with that
+ * product as its bias (the GPU bases' epilogue adds it). `free` releases the intermediate.
+ */
+export function gatePreactivations(
+  matMul: (args: MatMulArgs) => TensorInfo, a: LstmStepArgs, free: (t: TensorInfo) => void,
+): TensorInfo {
+  const zx = matMul({ a: a.x, b: a.kernel, transposeA: false, transposeB: false, bias: a.bias, activation: 'linear' });
+  try {
+    return matMul({ a: a.h, b: a.recurrentKernel, transposeA: false, transposeB: false, bias: zx, activation: 'linear' });
+  } finally {
+    free(zx);
+  }
 }
 
 /** LstmStepArgs of a PbqLSTMStep call (inputs x, h, c, kernel, recurrentKernel[, bias]). */

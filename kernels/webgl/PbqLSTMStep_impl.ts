@@ -6,7 +6,7 @@
 import { getKernel, TensorInfo } from '@tensorflow/tfjs-core';
 import type { PbqBackendWebGL } from '../../src/backend_webgl';
 import type { PbqConfig } from '../../src/config';
-import { checkLstmShapes, LstmStepArgs } from '../shared/lstm_step';
+import { checkLstmShapes, gatePreactivations, LstmStepArgs } from '../shared/lstm_step';
 import { batchMatMulImpl } from './BatchMatMul_impl';
 import { runShapeFree } from './glsl_common';
 import { LstmCellProgram } from './lstm_cell_gpu';
@@ -19,11 +19,9 @@ function slice(backend: PbqBackendWebGL, x: TensorInfo, begin: number[], size: n
 
 export function lstmStepImpl(backend: PbqBackendWebGL, args: LstmStepArgs, config: PbqConfig): [TensorInfo, TensorInfo] {
   const { batch, units } = checkLstmShapes(args);
-  const zx = batchMatMulImpl(backend, { a: args.x, b: args.kernel, transposeA: false, transposeB: false, bias: args.bias, activation: 'linear' }, config);
-  const temps = [zx];
+  const z = gatePreactivations((m) => batchMatMulImpl(backend, m, config), args, (t) => backend.disposeIntermediateTensorInfo(t));
+  const temps = [z];
   try {
-    const z = batchMatMulImpl(backend, { a: args.h, b: args.recurrentKernel, transposeA: false, transposeB: false, bias: zx, activation: 'linear' }, config);
-    temps.push(z);
     const both = runShapeFree(backend, new LstmCellProgram(batch, units, args.recurrentActivation), [z, args.c]);
     temps.push(both);
     const h = slice(backend, both, [0, 0, 0], [1, batch, units]);

@@ -10,7 +10,7 @@ import { BatchMatMul, BatchMatMulAttrs, BatchMatMulInputs, KernelFunc, TensorInf
 import type { PbqBackendWebGPU } from '../../src/backend_webgpu';
 import type { PbqConfig } from '../../src/config';
 import { bitlayerMatMul } from '../../src/engine';
-import { quantizeAOperand } from '../cpu/BatchMatMul_impl';
+import { engineMatMul } from '../cpu/BatchMatMul_impl';
 import { applyEpilogue } from '../shared/fused_epilogue';
 import { batchMatMulArgs, fusedMatMulArgs, hasEpilogue, MatMulArgs, preluWeights } from '../shared/matmul_args';
 import { MatMulPlan, planMatMul, weightLayout } from '../shared/matmul_plan';
@@ -35,25 +35,7 @@ export function productFor(s: MatMulSetup, config: PbqConfig): ProductKind {
  */
 function cpuMatMul(backend: PbqBackendWebGPU, args: MatMulArgs, plan: MatMulPlan, config: PbqConfig): TensorInfo {
   const read = (t: TensorInfo) => backend.readSync(t.dataId) as Float32Array;
-  const { weight } = backend.weightCache.get(args.b.dataId, weightLayout(plan, args.transposeB), config.weightBits,
-    () => read(args.b), nonFiniteWeights(args.b));
-  const acts = quantizeAOperand(read(args.a), plan, args.transposeA, config.activationBits);
-  const out = new Float32Array(util.sizeFromShape(plan.outShape));
-  for (let ob = 0; ob < plan.outBatch; ob++) {
-    bitlayerMatMul(acts, weight, config.weightBits,
-      { rowStart: plan.aIndex[ob] * plan.m, rows: plan.m, wBatch: plan.bIndex[ob], outOffset: ob * plan.m * plan.n }, out,
-      'tables', config.accumulator);
-  }
-  if (hasEpilogue(args)) {
-    const prelu = preluWeights(args);
-    applyEpilogue(out, plan.outShape, {
-      bias: args.bias && { values: read(args.bias), shape: args.bias.shape },
-      activation: args.activation,
-      prelu: prelu && { values: read(prelu), shape: prelu.shape },
-      leakyreluAlpha: args.leakyreluAlpha,
-    });
-  }
-  return backend.makeTensorInfo(plan.outShape, 'float32', out);
+  return backend.makeTensorInfo(plan.outShape, 'float32', engineMatMul(read, backend.weightCache, args, plan, config));
 }
 
 export function batchMatMulImpl(backend: PbqBackendWebGPU, args: MatMulArgs, config: PbqConfig): TensorInfo {

@@ -6,23 +6,20 @@
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import type { PbqBackendWebGPU } from '../../src/backend_webgpu';
 import type { PbqConfig } from '../../src/config';
-import { checkLstmShapes, LstmStepArgs } from '../shared/lstm_step';
+import { checkLstmShapes, gatePreactivations, LstmStepArgs } from '../shared/lstm_step';
 import { batchMatMulImpl } from './BatchMatMul_impl';
 import { LstmCellProgram } from './lstm_cell_wgsl';
 
 export function lstmStepImpl(backend: PbqBackendWebGPU, args: LstmStepArgs, config: PbqConfig): [TensorInfo, TensorInfo] {
   const { batch, units } = checkLstmShapes(args);
-  const zx = batchMatMulImpl(backend, { a: args.x, b: args.kernel, transposeA: false, transposeB: false, bias: args.bias, activation: 'linear' }, config);
-  const temps = [zx];
+  const z = gatePreactivations((m) => batchMatMulImpl(backend, m, config), args, (t) => backend.disposeData(t.dataId));
   try {
-    const z = batchMatMulImpl(backend, { a: args.h, b: args.recurrentKernel, transposeA: false, transposeB: false, bias: zx, activation: 'linear' }, config);
-    temps.push(z);
     const cell = (output: 'h' | 'c') => {
       const program = new LstmCellProgram(batch, units, args.recurrentActivation, output);
       return backend.runWebGPUProgram(program, [z, args.c], 'float32', program.uniformData);
     };
     return [cell('h'), cell('c')];
   } finally {
-    for (const t of temps) backend.disposeData(t.dataId);
+    backend.disposeData(z.dataId);
   }
 }
