@@ -125,6 +125,11 @@ const BASES: readonly PbqBase[] = [
 /* eslint-enable @typescript-eslint/no-var-requires */
 
 /** The base 'pbq' runs on here: the first available in order of preference. */
+/** The bases that can run here, in order of preference ('pbq' runs on the first). */
+export function availableBases(): BaseName[] {
+  return BASES.filter((b) => b.available()).map((b) => b.name);
+}
+
 export function detectBaseKind(): BaseName {
   return (BASES.find((b) => b.available()) as PbqBase).name;
 }

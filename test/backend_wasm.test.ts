@@ -232,6 +232,7 @@ describe('pbq-wasm weight cache', () => {
 describe("'pbq' in Node", () => {
   it('runs on the wasm base', async () => {
     expect(pbq.detectBaseKind()).toBe('wasm');
+    expect(pbq.availableBases()).toEqual(['wasm', 'cpu']); // webgl and webgpu: browsers only
     await tf.setBackend('pbq');
     expect(tf.backend().constructor.name).toBe('PbqBackendWasm');
     const [cpu] = await both({ a: operand([2, 9], 29), b: operand([9, 2], 30) });

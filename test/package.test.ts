@@ -73,8 +73,9 @@ describe('the tarball', () => {
     const installed = JSON.parse(fs.readFileSync(path.join(app.dir, 'node_modules', 'tfjs-backend-pbq', 'package.json'), 'utf8'));
     expect(installed.dependencies['@tensorflow/tfjs-core']).toBeUndefined();
     expect(Object.keys(installed.peerDependencies).sort()).toEqual(
-      ['@tensorflow/tfjs-backend-cpu', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-backend-webgl', '@tensorflow/tfjs-core', '@tensorflow/tfjs-layers']);
-    expect(installed.peerDependenciesMeta['@tensorflow/tfjs-backend-wasm']).toEqual({ optional: true });
+      ['@tensorflow/tfjs-backend-cpu', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-backend-webgl', '@tensorflow/tfjs-converter', '@tensorflow/tfjs-core', '@tensorflow/tfjs-layers']);
+    // Optional: wasm ('pbq' in Node runs on it when installed), converter (GraphModels only).
+    expect(installed.peerDependenciesMeta).toEqual({ '@tensorflow/tfjs-backend-wasm': { optional: true }, '@tensorflow/tfjs-converter': { optional: true } });
   });
 });
 

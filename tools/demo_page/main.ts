@@ -22,10 +22,9 @@ const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getEleme
 // Settings
 // ---------------------------------------------------------------------------------------------
 
-/** The pbq backends registered in this page ('pbq-webgl', 'pbq-cpu', and any base added later). */
+/** The pbq backends that can run in this page ('pbq-webgl', 'pbq-cpu', and any base available), the default first. */
 function pbqBackends(): string[] {
-  const registry = (tf.engine() as unknown as { registryFactory: Record<string, unknown> }).registryFactory;
-  return Object.keys(registry).filter((n) => n.startsWith('pbq-')).sort((a, b) => (a === `pbq-${pbq.detectBaseKind()}` ? -1 : b === `pbq-${pbq.detectBaseKind()}` ? 1 : a.localeCompare(b)));
+  return pbq.availableBases().map((b) => `pbq-${b}`);
 }
 
 /** The stock float32 backend a pbq backend is compared with: its base, when registered here. */

@@ -80,13 +80,13 @@ async function soak(
 }
 
 /** Batch-1 predictions of the bundled MNIST MLP on pbq (W4A8), cycling over 8 eval digits. */
-export async function soakMnist(predictions: number): Promise<SoakResult> {
-  await tf.setBackend('pbq');
+export async function soakMnist(predictions: number, backend = 'pbq'): Promise<SoakResult> {
+  await tf.setBackend(backend);
   pbq.configure({ weightBits: 4, activationBits: 8 });
   const model = await tfl.loadLayersModel(`file://${path.join(MODELS, 'mnist-mlp', 'model.json')}`);
   const set = loadMnistEvalSet(path.join(MODELS, 'mnist-mlp'));
   const xs = Array.from({ length: 8 }, (_, i) => tf.tensor2d(Float32Array.from(set.images.subarray(i * 784, (i + 1) * 784), (p) => p / 255), [1, 784]));
-  const result = await soak('MNIST MLP predictions (batch 1, W4A8)', predictions, async (i) => {
+  const result = await soak(`${backend}: MNIST MLP predictions (batch 1, W4A8)`, predictions, async (i) => {
     const y = model.predict(xs[i % 8]) as tf.Tensor;
     const v = (await y.data()) as Float32Array;
     y.dispose();
@@ -101,14 +101,14 @@ export async function soakMnist(predictions: number): Promise<SoakResult> {
  * LSTM LM steps on pbq (W4A8, the fused PbqLSTMStep route): predictions of `window`-character
  * windows from the eval text, batch 1; one step is one character through the LSTM.
  */
-export async function soakLstm(steps: number, window = 20): Promise<SoakResult> {
-  await tf.setBackend('pbq');
+export async function soakLstm(steps: number, window = 20, backend = 'pbq'): Promise<SoakResult> {
+  await tf.setBackend(backend);
   pbq.configure({ weightBits: 4, activationBits: 8 });
   const model = await tfl.loadLayersModel(`file://${path.join(MODELS, 'lstm-lm', 'model.json')}`);
   const set = loadLmEvalSet(path.join(MODELS, 'lstm-lm'));
   const xs = Array.from({ length: 8 }, (_, i) => tf.tensor2d(Float32Array.from(set.ids.subarray(i * window, (i + 1) * window)), [1, window]));
   const calls = Math.ceil(steps / window);
-  const result = await soak(`LSTM LM steps (${window}-character windows, W4A8)`, calls, async (i) => {
+  const result = await soak(`${backend}: LSTM LM steps (${window}-character windows, W4A8)`, calls, async (i) => {
     const y = model.predict(xs[i % 8]) as tf.Tensor;
     const v = (await y.data()) as Float32Array;
     y.dispose();
@@ -122,18 +122,18 @@ export async function soakLstm(steps: number, window = 20): Promise<SoakResult> 
 }
 
 /** Load/predict/dispose cycles of the MNIST MLP converted at W4 (pbq.loadLayersModel, model.pbq). */
-export async function soakLoadCycles(cycles: number, work: string): Promise<SoakResult> {
+export async function soakLoadCycles(cycles: number, work: string, backend = 'pbq'): Promise<SoakResult> {
   const out = path.join(work, 'mnist-w4');
   if (!fs.existsSync(path.join(out, 'model.pbq'))) {
     await convert({ input: path.join(MODELS, 'mnist-mlp'), output: out, weightBits: 4, range: 'minmax', force: true });
   }
-  await tf.setBackend('pbq');
+  await tf.setBackend(backend);
   pbq.configure({ weightBits: 4, activationBits: 8 });
   const bytes = new Uint8Array(fs.readFileSync(path.join(out, 'model.pbq')));
   const x = tf.ones([1, 784]);
   // Warm-up past 100 cycles: tfjs-layers keeps the graphs of the last 100 models it ran (an LRU
   // cache of their layers' metadata, bounded), which fills during the first 100.
-  const result = await soak('MNIST MLP W4 load/predict/dispose cycles (model.pbq)', cycles, async () => {
+  const result = await soak(`${backend}: MNIST MLP W4 load/predict/dispose cycles (model.pbq)`, cycles, async () => {
     const model = await pbq.loadLayersModel(bytes);
     const y = model.predict(x) as tf.Tensor;
     const v = (await y.data()) as Float32Array;
@@ -192,11 +192,12 @@ async function main(): Promise<number> {
   const say = (s: string) => { if (!json) process.stdout.write(`${s}\n`); };
   try {
     const runs: SoakResult[] = [];
-    for (const run of [
-      () => soakMnist(Math.round(10000 * scale)),
-      () => soakLstm(Math.round(2000 * scale)),
-      () => soakLoadCycles(Math.round(1000 * scale), work),
-    ]) {
+    // Every Node base: pbq-wasm (what 'pbq' runs on in Node) and pbq-cpu.
+    for (const run of ['pbq-wasm', 'pbq-cpu'].flatMap((backend) => [
+      () => soakMnist(Math.round(10000 * scale), backend),
+      () => soakLstm(Math.round(2000 * scale), 20, backend),
+      () => soakLoadCycles(Math.round(1000 * scale), work, backend),
+    ])) {
       const r = await run();
       runs.push(r);
       say(line(r));
