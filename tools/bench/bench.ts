@@ -74,13 +74,20 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
+/** A first call slower than this is not repeated to size reps (a contender that slow runs one call per sample anyway). */
+const WARM_CALL_SKIP_MS = 5000;
+
 /** Warm-up, then interleaved samples; returns one record per item. */
 export async function measure(side: 'browser' | 'node', shape: string, allItems: Item[], floatContender: string, opt: Options, floatBytes: number): Promise<FigureRecord[]> {
   const items = allItems.filter((it) => !opt.contenders || opt.contenders.includes(it.contender));
   const reps: number[] = [];
   for (const it of items) {
+    // The first call compiles shaders and quantizes the weight (≈ 0.5 s for a 2048×4096 weight on
+    // SwiftShader), so reps come from a second, warm call. A 500 ms cut-off here once sized a
+    // 5 ms contender with reps = 1 whenever its first call passed 500 ms, and a sample of one call
+    // also times the read-back: W4A8 at 1x2048x4096 read 5.7 instead of 4.7 ms (tools/bench/README.md).
     let once = await it.run(1);
-    if (once < 500) once = await it.run(1); // the first call compiles shaders / quantizes weights
+    if (once < WARM_CALL_SKIP_MS) once = await it.run(1);
     reps.push(Math.max(1, Math.min(200, Math.ceil(opt.targetMs / Math.max(once, 0.01)))));
   }
   const samples: number[][] = items.map(() => []);
