@@ -10,6 +10,7 @@ import {
   channelPlanes, quantizeActivations, QuantizedWeight, quantizeWeights,
 } from '../src/quantize';
 import type { ActivationLayout, WasmEngine } from '../kernels/wasm/engine';
+import { mulberry32 as seeded } from '../models/data/prng';
 
 export interface CaseResult {
   name: string;
@@ -19,17 +20,8 @@ export interface CaseResult {
   examples: string[];
 }
 
-/** mulberry32: small seeded PRNG (same algorithm as the project's test helpers). */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The project's seeded PRNG (models/data/prng.ts; pure, so the Chromium page bundles it too). */
+export { seeded };
 
 export function randomFloats(count: number, seed: number, scale = 1): Float32Array {
   const r = seeded(seed);

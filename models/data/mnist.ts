@@ -88,16 +88,7 @@ export function toFloat(images: Uint8Array): Float32Array {
 }
 
 /** Deterministic PRNG (mulberry32) used for shuffling/augmentation in training scripts. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 } from './prng';
 
 /** Fisher-Yates permutation of 0..n-1 driven by `rand`. */
 export function permutation(n: number, rand: () => number): Int32Array {

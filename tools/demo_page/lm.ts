@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { mulberry32 } from '../../models/data/prng';
 
 /** Character ids of `text` in the model's vocabulary (id 0 is the unknown character). */
 export function encode(text: string, vocab: string[]): number[] {
@@ -16,17 +17,8 @@ export function decode(ids: number[], vocab: string[]): string {
   return ids.map((i) => vocab[i] ?? '?').join('');
 }
 
-/** A seeded PRNG in [0, 1) (mulberry32), so a setting always generates the same text. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG (models/data/prng.ts), so a setting always generates the same text. */
+export { mulberry32 };
 
 /** Draws an index from probabilities sharpened by a temperature: p_i^(1/T), renormalized. */
 export function sample(probs: ArrayLike<number>, temperature: number, rand: () => number): number {
