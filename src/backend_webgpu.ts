@@ -15,7 +15,7 @@
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { env } from '@tensorflow/tfjs-core';
 import type { DataId } from '@tensorflow/tfjs-core';
-import { Disposable, WeightCache } from './weight_cache';
+import { DataIdStore, Disposable, WeightCache } from './weight_cache';
 
 /** What the adapter reports (GPUAdapterInfo), read by the device profile (kernels/webgpu/device_profile.ts). */
 export interface WebGPUAdapterDescription {
@@ -29,47 +29,9 @@ export interface WebGPUAdapterDescription {
  * Weights quantized on the GPU (kernels/webgpu/gpu_weight.ts DeviceQuantizedWeight: B operands
  * whose values exist only on the GPU), by dataId and layout key; freed with their dataId.
  */
-export class DeviceWeightStore<D extends Disposable = Disposable> {
-  private entries = new WeakMap<DataId, Map<string, D>>();
-  private readonly live = new Set<D>();
-
-  get(dataId: DataId, key: string): D | undefined {
-    return this.entries.get(dataId)?.get(key);
-  }
-
-  /** Installs `entry` (freeing the one it replaces). */
-  set(dataId: DataId, key: string, entry: D): void {
-    let byKey = this.entries.get(dataId);
-    if (!byKey) {
-      byKey = new Map();
-      this.entries.set(dataId, byKey);
-    }
-    const old = byKey.get(key);
-    if (old) this.drop(old);
-    byKey.set(key, entry);
-    this.live.add(entry);
-  }
-
-  private drop(entry: D): void {
-    entry.dispose();
-    this.live.delete(entry);
-  }
-
-  forget(dataId: DataId): void {
-    const byKey = this.entries.get(dataId);
-    if (!byKey) return;
-    for (const entry of byKey.values()) this.drop(entry);
-    this.entries.delete(dataId);
-  }
-
-  clear(): void {
-    for (const entry of [...this.live]) this.drop(entry);
-    this.entries = new WeakMap();
-  }
-
-  /** Entries held (for leak tests). */
-  get size(): number {
-    return this.live.size;
+export class DeviceWeightStore<D extends Disposable = Disposable> extends DataIdStore<D> {
+  constructor() {
+    super((entry) => entry.dispose());
   }
 }
 

@@ -69,10 +69,65 @@ function checkLayout(weight: QuantizedWeight, layout: WeightLayout): void {
   }
 }
 
-export class WeightCache<D extends Disposable = Disposable> {
-  private entries = new WeakMap<DataId, Map<string, CachedWeight<D>>>();
+/**
+ * Entries by (dataId, key) in a WeakMap (no reference keeps a dataId alive), each handed to
+ * `release` when it is replaced, forgotten with its dataId, or cleared; counts what it holds (leak
+ * tests). WeightCache keeps its quantized weights here; the WebGPU base its GPU-quantized ones.
+ */
+export class DataIdStore<E> {
+  private entries = new WeakMap<DataId, Map<string, E>>();
   /** Every entry held (not their dataIds): counted for leak tests, emptied by clear(). */
-  private readonly live = new Set<CachedWeight<D>>();
+  private readonly live = new Set<E>();
+
+  constructor(private readonly release: (entry: E) => void) {}
+
+  get(dataId: DataId, key: string): E | undefined {
+    return this.entries.get(dataId)?.get(key);
+  }
+
+  /** Installs `entry` (releasing the one it replaces). */
+  set(dataId: DataId, key: string, entry: E): void {
+    let byKey = this.entries.get(dataId);
+    if (byKey === undefined) {
+      byKey = new Map();
+      this.entries.set(dataId, byKey);
+    }
+    const old = byKey.get(key);
+    if (old !== undefined) this.drop(old);
+    byKey.set(key, entry);
+    this.live.add(entry);
+  }
+
+  /** Releases every entry of `dataId` (called when the backend frees it). */
+  forget(dataId: DataId): void {
+    const byKey = this.entries.get(dataId);
+    if (byKey === undefined) return;
+    for (const entry of byKey.values()) this.drop(entry);
+    this.entries.delete(dataId);
+  }
+
+  /** Releases every entry and forgets them all (the backend is disposed). */
+  clear(): void {
+    for (const entry of [...this.live]) this.drop(entry);
+    this.entries = new WeakMap();
+  }
+
+  get size(): number {
+    return this.live.size;
+  }
+
+  private drop(entry: E): void {
+    this.release(entry);
+    this.live.delete(entry);
+  }
+}
+
+export class WeightCache<D extends Disposable = Disposable> {
+  /** Quantized weights by dataId and layout; dropping one frees its device copies. */
+  private readonly store = new DataIdStore<CachedWeight<D>>((entry) => {
+    entry.device?.dispose();
+    entry.device = undefined;
+  });
 
   /**
    * The quantized form of `dataId`'s values with at least `bits` planes. Quantizes (reading the
@@ -83,13 +138,8 @@ export class WeightCache<D extends Disposable = Disposable> {
     dataId: DataId, layout: WeightLayout, bits: number, read: () => ArrayLike<number>,
     nonFinite: 'throw' | 'nan' = 'throw',
   ): CachedWeight<D> {
-    let byLayout = this.entries.get(dataId);
-    if (byLayout === undefined) {
-      byLayout = new Map();
-      this.entries.set(dataId, byLayout);
-    }
     const key = layoutKey(layout);
-    const cached = byLayout.get(key);
+    const cached = this.store.get(dataId, key);
     // The NaN policy is the caller's, not the entry's: data quantized with NaN ranges as a plain
     // operand, now used as a weight (a Variable sharing the dataId), is the weight error.
     if (cached?.nonFinite && nonFinite === 'throw') quantizeWeights(read(), layout, bits, { nonFinite: 'throw' });
@@ -98,11 +148,11 @@ export class WeightCache<D extends Disposable = Disposable> {
     const stored = storedPlanesOf(dataId, layout);
     if (stored !== undefined) {
       this.seed(dataId, layout, stored);
-      return byLayout.get(key) as CachedWeight<D>;
+      return this.store.get(dataId, key) as CachedWeight<D>;
     }
     const weight = quantizeWeights(read(), layout, bits, { nonFinite });
     const entry: CachedWeight<D> = { weight, ...(weight.ranges.some(Number.isNaN) ? { nonFinite: true } : {}) };
-    this.replace(byLayout, key, entry);
+    this.store.set(dataId, key, entry);
     return entry;
   }
 
@@ -112,43 +162,21 @@ export class WeightCache<D extends Disposable = Disposable> {
    */
   seed(dataId: DataId, layout: WeightLayout, weight: QuantizedWeight): void {
     checkLayout(weight, layout);
-    let byLayout = this.entries.get(dataId);
-    if (byLayout === undefined) {
-      byLayout = new Map();
-      this.entries.set(dataId, byLayout);
-    }
-    this.replace(byLayout, layoutKey(layout), { weight, seeded: true });
-  }
-
-  private replace(byLayout: Map<string, CachedWeight<D>>, key: string, entry: CachedWeight<D>): void {
-    const old = byLayout.get(key);
-    if (old !== undefined) this.drop(old);
-    byLayout.set(key, entry);
-    this.live.add(entry);
-  }
-
-  private drop(entry: CachedWeight<D>): void {
-    entry.device?.dispose();
-    entry.device = undefined;
-    this.live.delete(entry);
+    this.store.set(dataId, layoutKey(layout), { weight, seeded: true });
   }
 
   /** Drops every quantized form of `dataId` (called when the backend frees it). */
   forget(dataId: DataId): void {
-    const byLayout = this.entries.get(dataId);
-    if (byLayout === undefined) return;
-    for (const entry of byLayout.values()) this.drop(entry);
-    this.entries.delete(dataId);
+    this.store.forget(dataId);
   }
 
   /** Frees the device copies of every entry and forgets them all (the backend is disposed). */
   clear(): void {
-    for (const entry of [...this.live]) this.drop(entry);
-    this.entries = new WeakMap();
+    this.store.clear();
   }
 
   /** Number of quantized weights held (for leak tests). */
   get size(): number {
-    return this.live.size;
+    return this.store.size;
   }
 }
