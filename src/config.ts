@@ -50,7 +50,15 @@ export interface PbqConfig {
   webglProduct: WebGLProductFlag;
   /** Which WebGPU program computes the exact products ('auto': the device profile's choice). */
   webgpuProduct: WebGPUProductFlag;
+  /**
+   * Threads sharing pbq-wasm's large products (Node worker_threads; README, "Threads"): 0 = auto
+   * (Node's cores, at most 4), 1 = one thread, up to MAX_WASM_THREADS. Browsers run one thread.
+   */
+  wasmThreads: number;
 }
+
+/** Most threads pbq-wasm's engine runs a product on (kernels/wasm/thread_pool.ts MAX_THREADS). */
+export const MAX_WASM_THREADS = 16;
 
 export { MAX_BITS };
 
@@ -61,6 +69,7 @@ export const DEFAULT_CONFIG: Readonly<PbqConfig> = Object.freeze<PbqConfig>({
   accumulator: { type: 'exact' },
   webglProduct: 'auto',
   webgpuProduct: 'auto',
+  wasmThreads: 0,
 });
 
 /** tf.env() flag of each config key. */
@@ -71,6 +80,7 @@ export const FLAGS = {
   accumulator: 'PBQ_ACCUMULATOR',
   webglProduct: 'PBQ_WEBGL_PRODUCT',
   webgpuProduct: 'PBQ_WEBGPU_PRODUCT',
+  wasmThreads: 'PBQ_WASM_THREADS',
 } as const;
 
 const KNOWN_KEYS = Object.keys(FLAGS) as Array<keyof PbqConfig>;
@@ -190,6 +200,7 @@ export function validateConfig(partial: Partial<PbqConfig>): Partial<PbqConfig> 
   if ('accumulator' in partial) out.accumulator = validateAccumulator(partial.accumulator);
   if ('webglProduct' in partial) out.webglProduct = checkOneOf('webglProduct', partial.webglProduct, WEBGL_PRODUCTS);
   if ('webgpuProduct' in partial) out.webgpuProduct = checkOneOf('webgpuProduct', partial.webgpuProduct, WEBGPU_PRODUCTS);
+  if ('wasmThreads' in partial) out.wasmThreads = checkInteger('wasmThreads', partial.wasmThreads, 0, MAX_WASM_THREADS);
   return out;
 }
 
@@ -216,6 +227,7 @@ export function registerFlags(): void {
   e.registerFlag(FLAGS.accumulator, () => accumulatorToFlag(DEFAULT_CONFIG.accumulator));
   e.registerFlag(FLAGS.webglProduct, () => DEFAULT_CONFIG.webglProduct);
   e.registerFlag(FLAGS.webgpuProduct, () => DEFAULT_CONFIG.webgpuProduct);
+  e.registerFlag(FLAGS.wasmThreads, () => DEFAULT_CONFIG.wasmThreads);
 }
 
 /** The setting of `key` in force, read from its flag and validated (the error names the flag). */
@@ -232,6 +244,8 @@ function readSetting<K extends keyof PbqConfig>(key: K): PbqConfig[K] {
       return checkOneOf(FLAGS[key], value, WEBGL_PRODUCTS) as PbqConfig[K];
     case 'webgpuProduct':
       return checkOneOf(FLAGS[key], value, WEBGPU_PRODUCTS) as PbqConfig[K];
+    case 'wasmThreads':
+      return checkInteger(FLAGS[key], value, 0, MAX_WASM_THREADS) as PbqConfig[K];
     default:
       return accumulatorFromFlag(value) as PbqConfig[K];
   }
@@ -245,6 +259,7 @@ function writeSettings(config: Partial<PbqConfig>): void {
   if (config.accumulator !== undefined) e.set(FLAGS.accumulator, accumulatorToFlag(config.accumulator));
   if (config.webglProduct !== undefined) e.set(FLAGS.webglProduct, config.webglProduct);
   if (config.webgpuProduct !== undefined) e.set(FLAGS.webgpuProduct, config.webgpuProduct);
+  if (config.wasmThreads !== undefined) e.set(FLAGS.wasmThreads, config.wasmThreads);
 }
 
 /**
@@ -273,6 +288,7 @@ export function getConfig(): PbqConfig {
     accumulator: readSetting('accumulator'),
     webglProduct: readSetting('webglProduct'),
     webgpuProduct: readSetting('webgpuProduct'),
+    wasmThreads: readSetting('wasmThreads'),
   };
 }
 

@@ -34,7 +34,7 @@ describe('registration and config', () => {
   it("registers pbq-cpu ('pbq' runs on wasm in Node) and mirrors the config in tf.env() flags", () => {
     expect(tf.getBackend()).toBe('pbq-cpu');
     expect(pbq.detectBaseKind()).toBe('wasm');
-    expect(pbq.getConfig()).toEqual({ weightBits: 8, activationBits: 8, activationMatMul: 'quantize', accumulator: { type: 'exact' }, webglProduct: 'auto', webgpuProduct: 'auto' });
+    expect(pbq.getConfig()).toEqual({ weightBits: 8, activationBits: 8, activationMatMul: 'quantize', accumulator: { type: 'exact' }, webglProduct: 'auto', webgpuProduct: 'auto', wasmThreads: 0 });
     pbq.configure({ weightBits: 3, activationBits: 12 });
     expect(tf.env().get('PBQ_WEIGHT_BITS')).toBe(3);
     expect(tf.env().get('PBQ_ACTIVATION_BITS')).toBe(12);
@@ -50,7 +50,11 @@ describe('registration and config', () => {
     expect(() => pbq.configure({ activationBits: NaN })).toThrow(/activationBits .* got NaN/);
     expect(() => pbq.configure({ wieghtBits: 4 } as never)).toThrow(/unknown config key 'wieghtBits'/);
     expect(() => pbq.configure({ activationMatMul: 'maybe' } as never)).toThrow(/activationMatMul must be one of 'quantize', 'float'/);
+    expect(() => pbq.configure({ wasmThreads: 17 })).toThrow('pbq: wasmThreads must be an integer in 0..16, got 17');
+    expect(() => pbq.configure({ wasmThreads: -1 })).toThrow('pbq: wasmThreads must be an integer in 0..16, got -1');
     expect(pbq.getConfig().weightBits).toBe(4);
+    expect(pbq.configure({ wasmThreads: 2 }).wasmThreads).toBe(2);
+    expect(tf.env().get('PBQ_WASM_THREADS')).toBe(2);
   });
 
   it('a bad value set directly as a flag is reported by name at the next matmul', () => {

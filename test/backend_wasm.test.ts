@@ -121,6 +121,31 @@ describe('pbq-wasm equals pbq-cpu bit for bit', () => {
   });
 });
 
+describe('pbq-wasm on worker threads (wasmThreads)', () => {
+  it('a large product shared by 1, 2 or 3 threads equals pbq-cpu bit for bit, fused epilogue included', async () => {
+    const c: Case = {
+      a: operand([24, 520], 41), b: operand([520, 403], 42, 0.2), bias: operand([403], 43), activation: 'relu', variable: true,
+    }; // 24 · 520 · 403 multiply-adds: above THREAD_MIN_WORK; 403 channels: an uneven split
+    pbq.configure({ weightBits: 4 });
+    const cpu = Array.from(await output('pbq-cpu', c));
+    const engine = contextOf(tf.findBackend('pbq-wasm') as PbqBackendWasm).engine;
+    const served: number[] = [];
+    for (const wasmThreads of [1, 2, 3]) {
+      pbq.configure({ wasmThreads });
+      expect({ wasmThreads, wasm: Array.from(await output('pbq-wasm', c)) }).toEqual({ wasmThreads, wasm: cpu });
+      served.push(engine.lastThreads);
+    }
+    expect(served).toEqual([1, 2, 3]);
+  });
+
+  it("'auto' (0, the default) runs Node's cores, at most 4", async () => {
+    const c: Case = { a: operand([24, 520], 44), b: operand([520, 403], 45, 0.2), variable: true };
+    await output('pbq-wasm', c);
+    const engine = contextOf(tf.findBackend('pbq-wasm') as PbqBackendWasm).engine;
+    expect(engine.lastThreads).toBe(Math.min(4, require('os').availableParallelism()));
+  });
+});
+
 describe('pbq-wasm on its base', () => {
   it("'float' policy and empty outputs run tfjs-backend-wasm's own kernels, K = 0 pbq's", async () => {
     await tf.setBackend('pbq-wasm');

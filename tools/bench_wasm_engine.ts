@@ -9,6 +9,9 @@
  * the ratio wasm / pbq. The engine figures include copying the activations in and the outputs
  * out of its memory, as tfjs-wasm's include dataSync(). MLP figures are the three products of
  * 784-4096-4096-10 (bias and ReLU are not the engine's: tfjs does them on both sides).
+ * --threads: W4A8 and W8A8 on one thread against the same on the engine's worker threads
+ * (wasmThreads 2 or --count N), over shapes either side of THREAD_MIN_WORK, where the threaded
+ * product's hand-off stops paying.
  * --bandwidth: read bandwidth of WebAssembly SIMD loads from buffers of 1 MiB to 512 MiB (a probe
  * compiled here with assemblyscript), the bytes-read limit the batch-1 figures are compared with.
  */
@@ -17,7 +20,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
-import { loadWasmEngineSync, PackedWeight, WasmEngine } from '../kernels/wasm/engine';
+import { loadWasmEngineSync, PackedWeight, THREAD_MIN_WORK, WasmEngine } from '../kernels/wasm/engine';
 import { quantizeWeights, QuantizedWeight } from '../src/quantize';
 
 interface Contender {
@@ -153,6 +156,57 @@ async function bandwidth(): Promise<void> {
   }
 }
 
+/** Shapes (rows × K × N) from well below THREAD_MIN_WORK multiply-adds to well above. */
+const THREAD_SHAPES: Array<[number, number, number]> = [
+  [1, 1024, 1024], [1, 2048, 2048], [1, 4096, 4096], [8, 512, 512], [16, 512, 512], [16, 1024, 1024],
+  [64, 256, 1024], [64, 1024, 1024], [64, 4096, 4096],
+];
+
+function threadContenders(engines: Array<[string, WasmEngine]>, m: number, k: number, n: number): { contenders: Contender[]; packed: PackedWeight[] } {
+  const w = values(k * n, 11, 1 / Math.sqrt(k));
+  const q = quantizeWeights(w, { batch: 1, k, n, transposed: false }, 8);
+  const x = values(m * k, 7, 1);
+  const tfW = tf.tensor2d(w, [k, n]);
+  const tfX = tf.tensor2d(x, [m, k]);
+  const contenders: Contender[] = [{
+    name: 'wasm',
+    run: () => {
+      const y = tf.matMul(tfX, tfW);
+      y.dataSync();
+      y.dispose();
+    },
+  }];
+  const packed: PackedWeight[] = [];
+  for (const bits of [4, 8]) {
+    for (const [label, engine] of engines) {
+      const p = engine.packWeight(q, bits);
+      packed.push(p);
+      contenders.push({ name: `W${bits}A8 ${label}`, run: () => engine.matMul(x, { rows: m, k, rowStride: k, colStride: 1 }, p, 0, 8) });
+    }
+  }
+  packed.push({ dispose: () => tf.dispose([tfW, tfX]) } as PackedWeight);
+  return { contenders, packed };
+}
+
+function threads(rounds: number): void {
+  const count = Number(arg('count') ?? 2);
+  const one = loadWasmEngineSync();
+  one.setThreads(1);
+  const many = loadWasmEngineSync();
+  many.setThreads(count);
+  many.threadMinWork = 0;
+  process.stdout.write(`threads: 1 vs ${many.threads} (THREAD_MIN_WORK = ${THREAD_MIN_WORK} multiply-adds)\n`);
+  for (const [m, k, n] of THREAD_SHAPES) {
+    const { contenders, packed } = threadContenders([['1t', one], [`${count}t`, many]], m, k, n);
+    const work = m * k * n;
+    const calls = Math.max(1, Math.round(2 ** 24 / work));
+    report(`${m}x${k}x${n} (2^${Math.log2(work).toFixed(0)})`, interleave(contenders, rounds, calls));
+    for (const p of packed) p.dispose();
+  }
+  one.dispose();
+  many.dispose();
+}
+
 async function main(): Promise<void> {
   if (process.argv.includes('--bandwidth')) return bandwidth();
   // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -164,6 +218,7 @@ async function main(): Promise<void> {
   const rounds = Number(arg('reps') ?? 15);
   const want = (name: string) => !only || only.includes(name);
   process.stdout.write(`tfjs ${tf.version_core}, backend ${tf.getBackend()}, ${rounds} interleaved rounds\n`);
+  if (process.argv.includes('--threads')) return threads(rounds);
   if (want('1x4096x4096')) chain(engine, 1, [4096, 4096], rounds, '1x4096x4096', 5);
   if (want('64x4096x4096')) chain(engine, 64, [4096, 4096], Math.max(3, Math.floor(rounds / 3)), '64x4096x4096', 1);
   if (want('mlp-b1')) chain(engine, 1, [784, 4096, 4096, 10], rounds, 'mlp-784-4096-4096-10-b1', 5);

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 /**
  * `npm run build:wasm`: compiles the AssemblyScript engine (kernels/wasm/simd/) to
- * kernels/wasm/build/pbq_simd.wasm (gitignored), and copies it next to the compiled wrapper in
- * dist/kernels/wasm/build/ when dist/ exists. Skips the compile when the .wasm is newer than
- * every source. Nothing is downloaded: `assemblyscript` is a devDependency.
+ * kernels/wasm/build/pbq_simd.wasm and bundles the engine's worker thread
+ * (kernels/wasm/thread_worker.ts, esbuild) to kernels/wasm/build/pbq_thread.js (both gitignored),
+ * and copies both next to the compiled wrapper in dist/kernels/wasm/build/ when dist/ exists.
+ * Skips the compile when the .wasm is newer than every source. Nothing is downloaded:
+ * `assemblyscript` and `esbuild` are devDependencies.
  */
 const fs = require('fs');
 const path = require('path');
@@ -12,6 +14,9 @@ const ROOT = path.resolve(__dirname, '..');
 const SRC = path.join(ROOT, 'kernels', 'wasm', 'simd');
 const OUT = path.join(ROOT, 'kernels', 'wasm', 'build', 'pbq_simd.wasm');
 const DIST = path.join(ROOT, 'dist', 'kernels', 'wasm', 'build', 'pbq_simd.wasm');
+const WORKER_SRC = path.join(ROOT, 'kernels', 'wasm', 'thread_worker.ts');
+const WORKER_OUT = path.join(ROOT, 'kernels', 'wasm', 'build', 'pbq_thread.js');
+const WORKER_DIST = path.join(ROOT, 'dist', 'kernels', 'wasm', 'build', 'pbq_thread.js');
 
 const FLAGS = [
   '-O3', '--enable', 'simd', '--runtime', 'stub', '--importMemory', '--noExportMemory',
@@ -36,9 +41,15 @@ async function main() {
     }
     process.stdout.write(`build:wasm: ${path.relative(ROOT, OUT)} (${fs.statSync(OUT).size} bytes)\n`);
   }
+  // the worker: one CommonJS file for Node (a few ms; its sources are the engine's TypeScript)
+  await require('esbuild').build({
+    entryPoints: [WORKER_SRC], bundle: true, platform: 'node', format: 'cjs', target: 'node18',
+    outfile: WORKER_OUT, logLevel: 'warning', legalComments: 'none',
+  });
   if (fs.existsSync(path.join(ROOT, 'dist'))) {
     fs.mkdirSync(path.dirname(DIST), { recursive: true });
     fs.copyFileSync(OUT, DIST);
+    fs.copyFileSync(WORKER_OUT, WORKER_DIST);
   }
 }
 

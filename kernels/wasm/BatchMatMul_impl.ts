@@ -52,6 +52,7 @@ export function batchMatMulImpl(backend: PbqBackendWasm, args: MatMulArgs, confi
     (backend.typedArrayFromHeap(out) as Float32Array).set(y);
   } else {
     const packed = packedWeight(engine, entry, config.weightBits);
+    engine.setThreads(config.wasmThreads);
     for (let ob = 0; ob < plan.outBatch; ob++) {
       const layout = aMatrixLayout(plan, plan.aIndex[ob], transposeA);
       if (inPlace) {

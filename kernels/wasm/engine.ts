@@ -15,7 +15,10 @@
  * blocks whatever K is. Per-call buffers are kept and reused.
  */
 import { channelPlanes, checkBits, PbqQuantizationError, QuantizedWeight } from '../../src/quantize';
+import { codesProductKind, KernelExports, ROW_PRODUCT_MAX_ROWS, runCodesProduct, SCRATCH_BLOCKS, sumsBytes } from './codes_product';
 import { Heap, OwnHeap } from './heap';
+import { MAX_WASM_THREADS as MAX_THREADS } from '../../src/config';
+import { autoThreadCount, ShareableWeight, THREAD_FILE, ThreadPool, threadsSupported } from './thread_pool';
 import {
   activationDigits, BLOCK, blockBytes, checkExactInFloat64, chunkBlocks, CODE_BLOCK_BYTES, GROUP, pairsFor,
   TABLE_MAX_PLANES, tablePairsPerChunk, TILE, tilesFor, WeightFormat, weightFormat,
@@ -23,35 +26,15 @@ import {
 
 /** The built module (npm run build:wasm), next to this file in kernels/wasm/build/. */
 export const WASM_FILE = 'pbq_simd.wasm';
-/** Blocks of unpacked weights the batched product keeps in scratch (GROUP · 64 bytes each). */
-export const SCRATCH_BLOCKS = 32;
-/**
- * Up to this many (digit) rows run the one-row product once per row (weights unpacked in
- * registers, read once per row); more rows run the batched product (unpacked once per chunk).
- * Measured at 4096² W4: per row 0.7x the batched product's time at 2 rows, 0.8x at 4 rows (both
- * are bound by the dot instructions, not by reading the weights).
- */
-export const ROW_PRODUCT_MAX_ROWS = 4;
 /** Group pairs (8 codes) of lookup tables the table product builds at a time (64 bytes each). */
 export const TABLE_PAIRS = 256;
-
-/** The module's exports (kernels/wasm/simd/index.ts). Pointers are byte addresses. */
-interface KernelExports {
-  quantizeRows(src: number, rows: number, k: number, rowStride: number, colStride: number, bits: number,
-    digits: number, codes: number, kp: number, meta: number): void;
-  packWeights(planes: number, channels: number, planeStride: number, words: number, planeCounts: number,
-    format: number, dst: number): void;
-  gemv(format: number, codes: number, blocks: number, w: number, groups: number, chunk: number, sums: number): void;
-  buildTables(codes: number, groups: number, tables: number): void;
-  packPlanes(planes: number, channels: number, planeStride: number, words: number, planeCounts: number, planes2: number,
-    dst: number): void;
-  gemvTables(tables: number, pairStart: number, pairCount: number, pairs: number, w: number, tiles: number,
-    planes: number, pairsPerChunk: number, planeWeights: number, sums: number, acc: number): void;
-  gemm(format: number, codes: number, rows: number, blocks: number, w: number, groups: number, chunk: number,
-    scratch: number, sums: number): void;
-  finish(sums: number, np: number, rows: number, channels: number, digits: number, meta: number, factors: number,
-    out: number, ints: number): void;
-}
+/**
+ * Fewest multiply-adds (digit rows · K · N) of a codes product that threads share: below it the
+ * hand-off (≈ 0.1 ms: post, copies, wake) costs more than the second thread saves.
+ * Measured in tools/bench_wasm_engine.ts --threads; see tools/bench/README.md.
+ */
+export const THREAD_MIN_WORK = 1 << 22;
+export { ROW_PRODUCT_MAX_ROWS, SCRATCH_BLOCKS };
 
 /** Rows of an A operand in memory: element (r, k) at offset + r·rowStride + k·colStride (floats). */
 export interface ActivationLayout {
@@ -67,7 +50,7 @@ export interface ActivationLayout {
  * packed forms, each made on first use: codes (every product) and, for weights of at most
  * TABLE_MAX_PLANES planes, tiled bit planes (the batch-1 table product). Free with dispose().
  */
-export class PackedWeight {
+export class PackedWeight implements ShareableWeight {
   /** Largest plane count t of any channel (what the format and the exactness bounds use). */
   readonly planes: number;
   readonly format: WeightFormat;
@@ -76,6 +59,7 @@ export class PackedWeight {
   tilesPtr = 0;
   planeWeightsPtr = 0;
   private live = true;
+  private readonly releases: Array<() => void> = [];
 
   constructor(
     private readonly heap: Heap,
@@ -133,9 +117,15 @@ export class PackedWeight {
     return this.batch * this.batchBytes + tiles + factors;
   }
 
+  /** `release` runs when this is disposed (the thread pool's copies of it). */
+  onDispose(release: () => void): void {
+    this.releases.push(release);
+  }
+
   dispose(): void {
     if (!this.live) return;
     this.live = false;
+    for (const release of this.releases.splice(0)) release();
     for (const ptr of [this.codesPtr, this.tilesPtr, this.planeWeightsPtr, this.factorsPtr]) {
       if (ptr) this.heap.free(ptr);
     }
@@ -166,8 +156,46 @@ export class WasmEngine {
   private readonly buffers = new Map<string, { ptr: number; bytes: number }>();
   /** The product of the last call (for tests and the bench). */
   lastProduct: ProductKind | undefined;
+  /** Threads that computed the last call's product (1 unless threads shared it). */
+  lastThreads = 1;
+  /** Fewest multiply-adds of a product that threads share (THREAD_MIN_WORK; tests lower it). */
+  threadMinWork = THREAD_MIN_WORK;
+  private threadCount = 1;
+  private pool: ThreadPool | undefined;
+  /** Why threads stopped (a worker failed or did not answer): the engine stays on one thread. */
+  private threadsOff: string | undefined;
 
-  constructor(private readonly kernels: KernelExports, readonly heap: Heap) {}
+  constructor(
+    private readonly kernels: KernelExports,
+    readonly heap: Heap,
+    /** The compiled module, which worker threads instantiate on memories of their own. */
+    private readonly module?: WebAssembly.Module,
+  ) {}
+
+  /**
+   * Threads that share large codes products: 0 = auto (autoThreadCount: Node's cores, at most
+   * 4), 1 = this thread only. Where threads are not supported (browsers) every count means 1.
+   * The workers start on the first product that uses them; changing the count stops them.
+   */
+  setThreads(threads: number): void {
+    if (!Number.isInteger(threads) || threads < 0 || threads > MAX_THREADS) {
+      throw new Error(`pbq-wasm: threads must be an integer in 0..${MAX_THREADS}, got ${threads}`);
+    }
+    const count = threads === 0 ? autoThreadCount() : threadsSupported() && this.module ? threads : 1;
+    if (count === this.threadCount) return;
+    this.stopThreads();
+    this.threadCount = count;
+  }
+
+  /** The thread count in force (after 'auto' and support are resolved; 1 once threads failed). */
+  get threads(): number {
+    return this.threadsOff === undefined ? this.threadCount : 1;
+  }
+
+  /** The pool, when one is running (for tests of its memory). */
+  get threadPool(): ThreadPool | undefined {
+    return this.pool;
+  }
 
   /**
    * Prepares `w` for runs at `weightBits`: channel c uses its first min(t_c, weightBits) planes.
@@ -297,26 +325,55 @@ export class WasmEngine {
     const digitRows = rows * digits;
     const codes = this.buffer('codes', digitRows * blocks * CODE_BLOCK_BYTES);
     const meta = this.buffer('meta', rows * 16);
-    const sums = this.buffer('sums', digitRows * Math.max(np, tilesFor(packed.n) * TILE) * 8);
-    const scratch = digitRows > 1 ? this.buffer('scratch', SCRATCH_BLOCKS * GROUP * CODE_BLOCK_BYTES) : 0;
+    const sums = this.buffer('sums', Math.max(sumsBytes(digitRows, groups), digitRows * tilesFor(packed.n) * TILE * 8));
     const src = x + 4 * (layout.offset ?? 0);
     this.kernels.quantizeRows(src, rows, k, rowStride, colStride, activationBits, digits, codes, kp, meta);
+    this.lastThreads = 1;
     if (digitRows === 1 && tablePairsPerChunk(packed.planes, activationBits) > 0) {
       this.lastProduct = 'tables';
       this.tableProduct(packed, wBatch, activationBits, codes, sums);
-    } else if (digitRows <= ROW_PRODUCT_MAX_ROWS) {
-      this.lastProduct = 'codes-row';
-      for (let r = 0; r < digitRows; r++) {
-        this.kernels.gemv(format, codes + r * blocks * CODE_BLOCK_BYTES, blocks, packed.codesPtr + wBatch * packed.batchBytes,
-          groups, chunk, sums + r * np * 8);
-      }
-    } else {
-      this.lastProduct = 'codes-rows';
-      this.kernels.gemm(format, codes, digitRows, blocks, packed.codesPtr + wBatch * packed.batchBytes, groups,
-        Math.min(chunk, SCRATCH_BLOCKS), scratch, sums);
+      this.kernels.finish(sums, np, rows, packed.n, digits, meta, packed.factorsPtr + wBatch * np * 8,
+        targets.values, targets.integers ?? 0, packed.n);
+      return;
     }
-    this.kernels.finish(sums, np, rows, packed.n, digits, meta, packed.factorsPtr + wBatch * np * 8,
-      targets.values, targets.integers ?? 0);
+    this.lastProduct = codesProductKind(digitRows);
+    const scratch = digitRows > ROW_PRODUCT_MAX_ROWS ? this.buffer('scratch', SCRATCH_BLOCKS * GROUP * CODE_BLOCK_BYTES) : 0;
+    const range = (g0: number, g1: number) => runCodesProduct(this.kernels, {
+      format, codes, rows, digits, blocks, chunk, weights: packed.codesPtr + wBatch * packed.batchBytes + g0 * blocks * GROUP * blockBytes(format),
+      groups: g1 - g0, channels: Math.min(packed.n, g1 * GROUP) - g0 * GROUP, meta,
+      factors: packed.factorsPtr + (wBatch * np + g0 * GROUP) * 8, out: targets.values + g0 * GROUP * 4,
+      ints: targets.integers ? targets.integers + g0 * GROUP * 8 : 0, outStride: packed.n, sums, scratch,
+    });
+    const pool = this.threadsFor(digitRows * k * packed.n, groups);
+    if (!pool) {
+      range(0, groups);
+      return;
+    }
+    this.lastThreads = pool.boundsFor(groups).length - 1;
+    try {
+      pool.run(this.heap.memory, {
+        weight: packed, wBatch, rows, digits, chunk, codes, codesBytes: digitRows * blocks * CODE_BLOCK_BYTES, meta,
+        out: targets.values, ints: targets.integers ?? 0,
+      }, range);
+    } catch (e) {
+      if (pool.terminated) this.stopThreads((e as Error).message);
+      throw e;
+    }
+  }
+
+  /** The pool that shares a product of `work` multiply-adds over `groups` groups, if any. */
+  private threadsFor(work: number, groups: number): ThreadPool | undefined {
+    if (this.threads < 2 || work < this.threadMinWork || groups < 2 || !this.module) return undefined;
+    if (this.pool?.terminated) this.stopThreads('a worker thread exited');
+    if (this.threadsOff !== undefined) return undefined;
+    this.pool ??= new ThreadPool(this.module, this.threadCount, threadWorkerLocation());
+    return this.pool;
+  }
+
+  private stopThreads(reason?: string): void {
+    this.pool?.terminate();
+    this.pool = undefined;
+    if (reason !== undefined) this.threadsOff = reason;
   }
 
   /**
@@ -347,8 +404,9 @@ export class WasmEngine {
     return sizes;
   }
 
-  /** Frees the per-call buffers (packed weights are freed by their own dispose()). */
+  /** Frees the per-call buffers and stops the threads (packed weights are freed by their own dispose()). */
   dispose(): void {
+    this.stopThreads();
     for (const b of this.buffers.values()) this.heap.free(b.ptr);
     this.buffers.clear();
   }
@@ -434,7 +492,12 @@ function compile(bytes: BufferSource): WebAssembly.Module {
 
 function instantiate(module: WebAssembly.Module, heap: Heap): WasmEngine {
   const instance = new WebAssembly.Instance(module, { env: { memory: heap.memory } });
-  return new WasmEngine(instance.exports as unknown as KernelExports, heap);
+  return new WasmEngine(instance.exports as unknown as KernelExports, heap, module);
+}
+
+/** The worker threads' bundle (Node): kernels/wasm/build/pbq_thread.js next to this file. */
+export function threadWorkerLocation(): string {
+  return nodeRequire('path').join(__dirname, 'build', THREAD_FILE);
 }
 
 /** Loads synchronously: from bytes or a Module, or (Node only) from the file. */

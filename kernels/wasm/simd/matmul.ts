@@ -225,17 +225,20 @@ export function gemm(
  * Outputs of `rows` activation rows against `channels` channels:
  *   S = Σ q a (digits 2: 256 S_high + S_low), d = 2 S + T, y = f32((step · factor_n) · d),
  * with zero rows (step 0) giving 0 and NaN rows NaN, as the TypeScript engine does. `factors`
- * holds m_n 2^-t_n (float64, exact). Writes d (float64) to `ints` when it is not 0.
+ * holds m_n 2^-t_n (float64, exact). Writes d (float64) to `ints` when it is not 0. Output row r
+ * starts `outStride` elements after row r-1 (channels, or the full width when a thread writes
+ * its channel range of a wider output).
  */
 export function finish(
   sums: usize, np: i32, rows: i32, channels: i32, digits: i32, meta: usize, factors: usize, out: usize, ints: usize,
+  outStride: i32,
 ): void {
   for (let r = 0; r < rows; r++) {
     const step = load<f64>(meta + (<usize>r << 4));
     const codeSum = load<f64>(meta + (<usize>r << 4), 8);
     const s = sums + (<usize>r * digits * np << 3);
-    const o = out + (<usize>r * channels << 2);
-    const d0 = ints + (<usize>r * channels << 3);
+    const o = out + (<usize>r * outStride << 2);
+    const d0 = ints + (<usize>r * outStride << 3);
     for (let n = 0; n < channels; n++) {
       const at = <usize>n << 3;
       const S = digits == 1 ? load<f64>(s + at) : 256 * load<f64>(s + at) + load<f64>(s + (<usize>np << 3) + at);

@@ -1,0 +1,291 @@
+/**
+ * Worker threads that share the engine's large codes products (Node only: worker_threads).
+ *
+ * A product of T threads splits the weight's channel groups into T ranges (splitGroups): the
+ * engine's own thread computes range 0 on its packed weight, worker i range i on its copy of
+ * those groups (sent once per packed weight, forgotten with it). Per product the activation
+ * codes and row meta, quantized once by the engine, are copied into the shared `io` buffer;
+ * each worker copies them into its own module memory, computes its channels and writes their
+ * outputs back to io, and the engine's thread copies them into the output rows. The engine's
+ * thread blocks in Atomics.wait meanwhile, as tfjs kernels are synchronous: allowed on Node's
+ * main thread, not on a browser's, which is why browsers run one thread (README, "Threads").
+ *
+ * Every channel's integers depend only on its own weights and the row's codes, and each range
+ * is computed by the same kernels, so a threaded product equals the one-thread one bit for bit.
+ */
+import type { MessagePort, Worker } from 'worker_threads';
+import { MAX_WASM_THREADS as MAX_THREADS } from '../../src/config';
+import { GROUP } from './plan';
+import {
+  align16, FAILED, IDLE, RunProduct, ShareWeight, splitGroups, WorkerData, WorkerFailure, WorkerRequest,
+} from './thread_protocol';
+
+/** The worker's bundle, built by `npm run build:wasm` next to pbq_simd.wasm. */
+export const THREAD_FILE = 'pbq_thread.js';
+/** How long the engine waits for a worker's range before it gives up on threads (ms). */
+export const WORKER_TIMEOUT_MS = 120_000;
+
+/** What a threaded product needs to know of a packed weight (engine.ts PackedWeight). */
+export interface ShareableWeight {
+  readonly batch: number;
+  readonly n: number;
+  readonly blocks: number;
+  readonly groups: number;
+  readonly format: number;
+  readonly batchBytes: number;
+  readonly codesPtr: number;
+  readonly factorsPtr: number;
+  /** called once when the weight is disposed */
+  onDispose(release: () => void): void;
+}
+
+/** One product's operands in the engine's memory, and where its outputs go. */
+export interface ThreadedProduct {
+  weight: ShareableWeight;
+  wBatch: number;
+  rows: number;
+  digits: number;
+  chunk: number;
+  codes: number;
+  codesBytes: number;
+  meta: number;
+  out: number;
+  /** 0: no integers */
+  ints: number;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function nodeRequire(name: string): any {
+  return eval('require')(name);
+}
+
+/** Whether this environment can run the workers: Node, with worker_threads and shared memory. */
+export function threadsSupported(): boolean {
+  if (typeof process === 'undefined' || process.versions?.node == null || typeof SharedArrayBuffer === 'undefined') return false;
+  try {
+    nodeRequire('worker_threads');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Threads of the 'auto' setting: the cores Node reports, at most 4 (1 where unsupported). */
+export function autoThreadCount(): number {
+  if (!threadsSupported()) return 1;
+  const os = nodeRequire('os');
+  const cores: number = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  return Math.max(1, Math.min(4, cores));
+}
+
+interface WorkerHandle {
+  worker: Worker;
+  port: MessagePort;
+}
+
+interface Share {
+  id: number;
+  bounds: number[];
+}
+
+export class ThreadPool {
+  /** Threads of a product: the engine's own and threads - 1 workers. */
+  readonly threads: number;
+  private readonly workers: WorkerHandle[] = [];
+  private readonly control: Int32Array;
+  private io: SharedArrayBuffer = new SharedArrayBuffer(1 << 16);
+  private readonly shares = new Map<ShareableWeight, Share>();
+  private nextId = 1;
+  private live = true;
+
+  constructor(module: WebAssembly.Module, threads: number, workerFile: string) {
+    if (!Number.isInteger(threads) || threads < 2 || threads > MAX_THREADS) {
+      throw new Error(`pbq-wasm: a thread pool has 2..${MAX_THREADS} threads, got ${threads}`);
+    }
+    const { Worker, MessageChannel } = nodeRequire('worker_threads');
+    const fs = nodeRequire('fs');
+    if (!fs.existsSync(workerFile)) throw new Error(`pbq-wasm: ${workerFile} not found: build it with \`npm run build:wasm\``);
+    this.threads = threads;
+    this.control = new Int32Array(new SharedArrayBuffer(4 * MAX_THREADS));
+    try {
+      for (let slot = 0; slot < threads - 1; slot++) {
+        const { port1, port2 } = new MessageChannel();
+        const data: WorkerData = { module, control: this.control.buffer as SharedArrayBuffer, slot, port: port2 };
+        const worker: Worker = new Worker(workerFile, { workerData: data, transferList: [port2] });
+        worker.unref(); // an idle pool never keeps the process alive
+        port1.unref();
+        worker.on('exit', () => this.terminate()); // a worker gone: no later product uses the pool
+        worker.on('error', () => undefined); // reported as its exit
+        this.workers.push({ worker, port: port1 });
+        this.post(slot, { op: 'io', buffer: this.io });
+      }
+    } catch (e) {
+      this.terminate();
+      throw e;
+    }
+  }
+
+  /**
+   * The ranges of a product of `groups` channel groups: one per thread, each at least one
+   * group (fewer threads than `threads` when the weight has fewer groups).
+   */
+  boundsFor(groups: number): number[] {
+    return splitGroups(groups, Math.min(this.threads, groups));
+  }
+
+  /**
+   * Runs `p` on the threads: posts the workers' ranges, computes range 0 by `ownRange(g0, g1)`
+   * on this thread, then waits for the workers and copies their outputs into p.out / p.ints.
+   */
+  run(memory: WebAssembly.Memory, p: ThreadedProduct, ownRange: (g0: number, g1: number) => void): void {
+    if (!this.live) throw new Error('pbq-wasm: the thread pool was terminated');
+    const share = this.shareOf(memory, p.weight);
+    const { bounds } = share;
+    const parts = bounds.length - 1;
+    const channels = (i: number) => Math.min(p.weight.n, bounds[i + 1] * GROUP) - bounds[i] * GROUP;
+    // io: codes | meta | per worker: out floats, then integers
+    let at = align16(p.codesBytes) + align16(p.rows * 16);
+    const outAt: number[] = [];
+    const intsAt: number[] = [];
+    for (let i = 1; i < parts; i++) {
+      outAt[i] = at;
+      at += align16(p.rows * channels(i) * 4);
+      intsAt[i] = p.ints ? at : -1;
+      if (p.ints) at += align16(p.rows * channels(i) * 8);
+    }
+    this.reserveIo(at);
+    const io = this.io;
+    new Uint8Array(io, 0, p.codesBytes).set(new Uint8Array(memory.buffer, p.codes, p.codesBytes));
+    const metaAt = align16(p.codesBytes);
+    new Uint8Array(io, metaAt, p.rows * 16).set(new Uint8Array(memory.buffer, p.meta, p.rows * 16));
+    for (let i = 1; i < parts; i++) {
+      Atomics.store(this.control, i - 1, IDLE);
+      const request: RunProduct = {
+        op: 'product', id: share.id, wBatch: p.wBatch, rows: p.rows, digits: p.digits, chunk: p.chunk,
+        codesAt: 0, codesBytes: p.codesBytes, metaAt, outAt: outAt[i], intsAt: intsAt[i],
+      };
+      this.post(i - 1, request);
+    }
+    let failure: unknown;
+    try {
+      ownRange(bounds[0], bounds[1]);
+    } catch (e) {
+      failure = e;
+    }
+    for (let i = 1; i < parts; i++) {
+      try {
+        this.await(i - 1);
+      } catch (e) {
+        failure ??= e;
+      }
+    }
+    if (failure !== undefined) throw failure;
+    const n = p.weight.n;
+    const heap = memory.buffer; // read after ownRange: it cannot grow memory, but stay safe
+    for (let i = 1; i < parts; i++) {
+      const c = channels(i);
+      const n0 = bounds[i] * GROUP;
+      const src = new Float32Array(io, outAt[i], p.rows * c);
+      const dst = new Float32Array(heap, p.out, p.rows * n);
+      for (let r = 0; r < p.rows; r++) dst.set(src.subarray(r * c, (r + 1) * c), r * n + n0);
+      if (p.ints) {
+        const isrc = new Float64Array(io, intsAt[i], p.rows * c);
+        const idst = new Float64Array(heap, p.ints, p.rows * n);
+        for (let r = 0; r < p.rows; r++) idst.set(isrc.subarray(r * c, (r + 1) * c), r * n + n0);
+      }
+    }
+  }
+
+  /** Bytes each worker has allocated in its memory (shares and kept buffers), for leak tests. */
+  workerBytes(): number[] {
+    const at = 0;
+    this.reserveIo(8);
+    return this.workers.map((_, slot) => {
+      Atomics.store(this.control, slot, IDLE);
+      this.post(slot, { op: 'bytes', at });
+      this.await(slot);
+      return new Float64Array(this.io, at, 1)[0];
+    });
+  }
+
+  /** Weights shared with the workers now. */
+  get sharedWeights(): number {
+    return this.shares.size;
+  }
+
+  get terminated(): boolean {
+    return !this.live;
+  }
+
+  terminate(): void {
+    this.live = false;
+    for (const { worker, port } of this.workers) {
+      port.close();
+      void worker.terminate();
+    }
+    this.workers.length = 0;
+    this.shares.clear();
+  }
+
+  private shareOf(memory: WebAssembly.Memory, w: ShareableWeight): Share {
+    const have = this.shares.get(w);
+    if (have) return have;
+    const share: Share = { id: this.nextId++, bounds: this.boundsFor(w.groups) };
+    const { bounds } = share;
+    const blockBytes = w.format * 4;
+    const np = w.groups * GROUP;
+    for (let i = 1; i < bounds.length - 1; i++) {
+      const g0 = bounds[i];
+      const groups = bounds[i + 1] - g0;
+      const groupBytes = w.blocks * GROUP * blockBytes;
+      const codes = new Uint8Array(w.batch * groups * groupBytes);
+      const factors = new Float64Array(w.batch * groups * GROUP);
+      for (let b = 0; b < w.batch; b++) {
+        codes.set(new Uint8Array(memory.buffer, w.codesPtr + b * w.batchBytes + g0 * groupBytes, groups * groupBytes),
+          b * groups * groupBytes);
+        factors.set(new Float64Array(memory.buffer, w.factorsPtr + (b * np + g0 * GROUP) * 8, groups * GROUP),
+          b * groups * GROUP);
+      }
+      const message: ShareWeight = {
+        op: 'weight', id: share.id, format: w.format, blocks: w.blocks, batch: w.batch, groups,
+        channels: Math.min(w.n, bounds[i + 1] * GROUP) - g0 * GROUP, codes, factors,
+      };
+      this.post(i - 1, message, [codes.buffer, factors.buffer]);
+    }
+    this.shares.set(w, share);
+    w.onDispose(() => {
+      if (!this.live || this.shares.get(w) !== share) return;
+      this.shares.delete(w);
+      for (let i = 1; i < bounds.length - 1; i++) this.post(i - 1, { op: 'forget', id: share.id });
+    });
+    return share;
+  }
+
+  private reserveIo(bytes: number): void {
+    if (this.io.byteLength >= bytes) return;
+    this.io = new SharedArrayBuffer(Math.max(bytes, Math.ceil(this.io.byteLength * 1.5)));
+    for (let slot = 0; slot < this.workers.length; slot++) this.post(slot, { op: 'io', buffer: this.io });
+  }
+
+  private post(slot: number, message: WorkerRequest, transfer: ArrayBuffer[] = []): void {
+    this.workers[slot].worker.postMessage(message, transfer);
+  }
+
+  /** Blocks until worker `slot` reports; throws its failure, or after WORKER_TIMEOUT_MS. */
+  private await(slot: number): void {
+    const deadline = Date.now() + WORKER_TIMEOUT_MS;
+    while (Atomics.load(this.control, slot) === IDLE) {
+      const left = deadline - Date.now();
+      if (left <= 0 || Atomics.wait(this.control, slot, IDLE, left) === 'timed-out') {
+        this.terminate();
+        throw new Error(`pbq-wasm: worker thread ${slot + 1} did not answer within ${WORKER_TIMEOUT_MS / 1000} s; threads are off`);
+      }
+    }
+    if (Atomics.load(this.control, slot) === FAILED) {
+      const { receiveMessageOnPort } = nodeRequire('worker_threads');
+      const reply = receiveMessageOnPort(this.workers[slot].port)?.message as WorkerFailure | undefined;
+      this.terminate();
+      throw new Error(`pbq-wasm: worker thread ${slot + 1} failed: ${reply?.error ?? 'no reason given'}; threads are off`);
+    }
+  }
+}
