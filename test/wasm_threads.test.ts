@@ -81,7 +81,7 @@ describe('when threads share a product', () => {
     engine.dispose();
   });
 
-  it('setThreads: 1 runs no workers, a new count stops them, bad counts are refused', () => {
+  it('setThreads: 1 from the start runs no workers, 1 later leaves them idle, a new count restarts them, bad counts are refused', () => {
     const engine = threadedEngine(2);
     expect(engine.threads).toBe(2);
     const w = quantizeWeights(randomFloats(64 * 16, 1), { batch: 1, k: 64, n: 16, transposed: false }, 8);
@@ -93,10 +93,21 @@ describe('when threads share a product', () => {
     expect(pool.terminated).toBe(true);
     engine.matMul(randomFloats(64 * 5, 2), { rows: 5, k: 64, rowStride: 64, colStride: 1 }, p, 0, 8);
     expect([engine.lastThreads, engine.threadPool!.threads]).toEqual([3, 3]);
-    engine.setThreads(1);
-    expect(engine.threadPool).toBeUndefined();
+    const three = engine.threadPool!;
+    engine.setThreads(1); // idle, kept for a return to 3
     engine.matMul(randomFloats(64 * 5, 2), { rows: 5, k: 64, rowStride: 64, colStride: 1 }, p, 0, 8);
-    expect(engine.lastThreads).toBe(1);
+    expect([engine.lastThreads, engine.threads, three.terminated]).toEqual([1, 1, false]);
+    engine.setThreads(3);
+    engine.matMul(randomFloats(64 * 5, 2), { rows: 5, k: 64, rowStride: 64, colStride: 1 }, p, 0, 8);
+    expect([engine.lastThreads, engine.threadPool === three]).toEqual([3, true]);
+    const fresh = loadWasmEngineSync();
+    fresh.setThreads(1);
+    fresh.threadMinWork = 0;
+    const pf = fresh.packWeight(w, 8);
+    fresh.matMul(randomFloats(64 * 5, 2), { rows: 5, k: 64, rowStride: 64, colStride: 1 }, pf, 0, 8);
+    expect(fresh.threadPool).toBeUndefined(); // one thread from the start: no workers at all
+    pf.dispose();
+    fresh.dispose();
     expect(() => engine.setThreads(17)).toThrow('pbq-wasm: threads must be an integer in 0..16, got 17');
     expect(() => engine.setThreads(1.5)).toThrow('pbq-wasm: threads must be an integer in 0..16, got 1.5');
     engine.setThreads(0);
@@ -123,7 +134,11 @@ describe('when threads share a product', () => {
     // worker i holds its groups' int8 codes (512 bytes a channel) and factors (8 bytes a channel)
     const bounds = splitGroups(64 / 4, 3);
     for (let i = 1; i <= 2; i++) expect(held[i - 1] - after1[i - 1]).toBe((bounds[i + 1] - bounds[i]) * 4 * (512 + 8));
+    // the weight's bytes count those copies: 64 channels of codes and factors, of which the workers hold 2 ranges
+    expect(p.threadBytes).toBe((bounds[3] - bounds[1]) * 4 * (512 + 8));
+    expect(p.bytes).toBe(64 * (512 + 8) + p.threadBytes);
     p.dispose();
+    expect(p.threadBytes).toBe(0);
     expect(engine.threadPool!.workerBytes()).toEqual(after1);
     engine.dispose();
   });
@@ -139,8 +154,36 @@ describe('when threads share a product', () => {
     const worker = (engine.threadPool as unknown as { workers: Array<{ worker: { terminate(): Promise<number> } }> }).workers[0].worker;
     await worker.terminate();
     await new Promise((resolve) => setImmediate(resolve)); // the 'exit' event
+    const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
     expect(engine.matMul(x, layout, p, 0, 8).values).toEqual(want);
+    expect(warn).toHaveBeenCalledWith('pbq-wasm: a worker thread exited; products run on one thread from now on');
+    warn.mockRestore();
     expect([engine.lastThreads, engine.threads, engine.threadPool]).toEqual([1, 1, undefined]);
+    p.dispose();
+    engine.dispose();
+  });
+
+  it('a worker that fails during a product: its range runs here, the output is whole and exact, threads go off', () => {
+    const engine = threadedEngine(3);
+    const w = quantizeWeights(randomFloats(64 * 40, 7), { batch: 1, k: 64, n: 40, transposed: false }, 8);
+    const p = engine.packWeight(w, 8);
+    const x = randomFloats(64 * 6, 8);
+    const layout = { rows: 6, k: 64, rowStride: 64, colStride: 1 };
+    const want = engine.matMul(x, layout, p, 0, 8, { integers: true });
+    expect(engine.lastThreads).toBe(3);
+    // the second worker loses its share behind the pool's back: its next product fails
+    const pool = engine.threadPool as unknown as { workers: Array<{ worker: { postMessage(m: unknown): void } }> };
+    pool.workers[1].worker.postMessage({ op: 'forget', id: 1 });
+    const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+    const got = engine.matMul(x, layout, p, 0, 8, { integers: true });
+    expect(got.values).toEqual(want.values);
+    expect(got.integers).toEqual(want.integers);
+    expect(engine.threadsOffReason).toBe('worker thread 2 failed: no share of weight 1');
+    expect(warn).toHaveBeenCalledWith('pbq-wasm: worker thread 2 failed: no share of weight 1; products run on one thread from now on');
+    warn.mockRestore();
+    expect([engine.threads, engine.threadPool]).toEqual([1, undefined]);
+    expect(engine.matMul(x, layout, p, 0, 8).values).toEqual(want.values);
+    expect(engine.lastThreads).toBe(1);
     p.dispose();
     engine.dispose();
   });

@@ -58,6 +58,8 @@ export class PackedWeight implements ShareableWeight {
   codesPtr = 0;
   tilesPtr = 0;
   planeWeightsPtr = 0;
+  /** Bytes of the copies worker threads keep of their ranges (set by the thread pool). */
+  threadBytes = 0;
   private live = true;
   private readonly releases: Array<() => void> = [];
 
@@ -110,11 +112,14 @@ export class PackedWeight implements ShareableWeight {
     return !this.live;
   }
 
-  /** Bytes held in the engine's memory: the codes, the tiled planes if made, the factors. */
+  /**
+   * Bytes this weight holds: in the engine's memory the codes, the tiled planes if made and the
+   * factors, plus the worker threads' copies of their channel ranges (threadBytes).
+   */
   get bytes(): number {
     const factors = this.batch * this.groups * GROUP * 8;
     const tiles = this.tilesPtr ? this.batch * (this.tileBatchBytes + tilesFor(this.n) * TILE * this.planes * 4) : 0;
-    return this.batch * this.batchBytes + tiles + factors;
+    return this.batch * this.batchBytes + tiles + factors + this.threadBytes;
   }
 
   /** `release` runs when this is disposed (the thread pool's copies of it). */
@@ -175,15 +180,16 @@ export class WasmEngine {
   /**
    * Threads that share large codes products: 0 = auto (autoThreadCount: Node's cores, at most
    * 4), 1 = this thread only. Where threads are not supported (browsers) every count means 1.
-   * The workers start on the first product that uses them; changing the count stops them.
+   * The workers start on the first product that uses them. Another count of 2 or more stops
+   * them (the next product starts the new count); 1 leaves them idle, with their copies of the
+   * weights, so that going back (e.g. withConfig({wasmThreads: 1}, …)) costs nothing.
    */
   setThreads(threads: number): void {
     if (!Number.isInteger(threads) || threads < 0 || threads > MAX_THREADS) {
       throw new Error(`pbq-wasm: threads must be an integer in 0..${MAX_THREADS}, got ${threads}`);
     }
     const count = threads === 0 ? autoThreadCount() : threadsSupported() && this.module ? threads : 1;
-    if (count === this.threadCount) return;
-    this.stopThreads();
+    if (count >= 2 && this.pool && this.pool.threads !== count) this.stopThreads();
     this.threadCount = count;
   }
 
@@ -192,7 +198,7 @@ export class WasmEngine {
     return this.threadsOff === undefined ? this.threadCount : 1;
   }
 
-  /** The pool, when one is running (for tests of its memory). */
+  /** The pool, when one is running (idle at threads 1; for tests of its memory). */
   get threadPool(): ThreadPool | undefined {
     return this.pool;
   }
@@ -350,15 +356,11 @@ export class WasmEngine {
       return;
     }
     this.lastThreads = pool.boundsFor(groups).length - 1;
-    try {
-      pool.run(this.heap.memory, {
-        weight: packed, wBatch, rows, digits, chunk, codes, codesBytes: digitRows * blocks * CODE_BLOCK_BYTES, meta,
-        out: targets.values, ints: targets.integers ?? 0,
-      }, range);
-    } catch (e) {
-      if (pool.terminated) this.stopThreads((e as Error).message);
-      throw e;
-    }
+    pool.run(this.heap.memory, {
+      weight: packed, wBatch, rows, digits, chunk, codes, codesBytes: digitRows * blocks * CODE_BLOCK_BYTES, meta,
+      out: targets.values, ints: targets.integers ?? 0,
+    }, range);
+    if (pool.terminated) this.stopThreads(pool.failure ?? 'a worker thread exited');
   }
 
   /** The pool that shares a product of `work` multiply-adds over `groups` groups, if any. */
@@ -373,7 +375,14 @@ export class WasmEngine {
   private stopThreads(reason?: string): void {
     this.pool?.terminate();
     this.pool = undefined;
-    if (reason !== undefined) this.threadsOff = reason;
+    if (reason === undefined || this.threadsOff !== undefined) return;
+    this.threadsOff = reason;
+    console.warn(`pbq-wasm: ${reason}; products run on one thread from now on`);
+  }
+
+  /** Why threads are off (a worker failed, did not answer or exited), if they are. */
+  get threadsOffReason(): string | undefined {
+    return this.threadsOff;
   }
 
   /**

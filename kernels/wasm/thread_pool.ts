@@ -35,6 +35,8 @@ export interface ShareableWeight {
   readonly batchBytes: number;
   readonly codesPtr: number;
   readonly factorsPtr: number;
+  /** bytes the workers hold for it (codes and factors of their ranges) */
+  threadBytes: number;
   /** called once when the weight is disposed */
   onDispose(release: () => void): void;
 }
@@ -97,6 +99,8 @@ export class ThreadPool {
   private readonly shares = new Map<ShareableWeight, Share>();
   private nextId = 1;
   private live = true;
+  /** Why the pool stopped, when a worker failed or did not answer (its range ran on the caller). */
+  failure: string | undefined;
 
   constructor(module: WebAssembly.Module, threads: number, workerFile: string) {
     if (!Number.isInteger(threads) || threads < 2 || threads > MAX_THREADS) {
@@ -136,6 +140,8 @@ export class ThreadPool {
   /**
    * Runs `p` on the threads: posts the workers' ranges, computes range 0 by `ownRange(g0, g1)`
    * on this thread, then waits for the workers and copies their outputs into p.out / p.ints.
+   * A worker that fails or does not answer has its range computed by `ownRange` too; the pool
+   * then stops, with the reason in `failure`.
    */
   run(memory: WebAssembly.Memory, p: ThreadedProduct, ownRange: (g0: number, g1: number) => void): void {
     if (!this.live) throw new Error('pbq-wasm: the thread pool was terminated');
@@ -166,33 +172,31 @@ export class ThreadPool {
       };
       this.post(i - 1, request);
     }
-    let failure: unknown;
-    try {
-      ownRange(bounds[0], bounds[1]);
-    } catch (e) {
-      failure = e;
-    }
-    for (let i = 1; i < parts; i++) {
-      try {
-        this.await(i - 1);
-      } catch (e) {
-        failure ??= e;
-      }
-    }
-    if (failure !== undefined) throw failure;
+    ownRange(bounds[0], bounds[1]);
     const n = p.weight.n;
-    const heap = memory.buffer; // read after ownRange: it cannot grow memory, but stay safe
+    let failure: string | undefined;
     for (let i = 1; i < parts; i++) {
+      const why = this.await(i - 1);
+      if (why !== undefined) {
+        // the range is computed here instead, so the product is still whole and exact
+        failure ??= why;
+        ownRange(bounds[i], bounds[i + 1]);
+        continue;
+      }
       const c = channels(i);
       const n0 = bounds[i] * GROUP;
       const src = new Float32Array(io, outAt[i], p.rows * c);
-      const dst = new Float32Array(heap, p.out, p.rows * n);
+      const dst = new Float32Array(memory.buffer, p.out, p.rows * n);
       for (let r = 0; r < p.rows; r++) dst.set(src.subarray(r * c, (r + 1) * c), r * n + n0);
       if (p.ints) {
         const isrc = new Float64Array(io, intsAt[i], p.rows * c);
-        const idst = new Float64Array(heap, p.ints, p.rows * n);
+        const idst = new Float64Array(memory.buffer, p.ints, p.rows * n);
         for (let r = 0; r < p.rows; r++) idst.set(isrc.subarray(r * c, (r + 1) * c), r * n + n0);
       }
+    }
+    if (failure !== undefined) {
+      this.terminate();
+      this.failure = failure;
     }
   }
 
@@ -203,7 +207,8 @@ export class ThreadPool {
     return this.workers.map((_, slot) => {
       Atomics.store(this.control, slot, IDLE);
       this.post(slot, { op: 'bytes', at });
-      this.await(slot);
+      const why = this.await(slot);
+      if (why !== undefined) throw new Error(`pbq-wasm: ${why}`);
       return new Float64Array(this.io, at, 1)[0];
     });
   }
@@ -224,6 +229,7 @@ export class ThreadPool {
       void worker.terminate();
     }
     this.workers.length = 0;
+    for (const w of this.shares.keys()) w.threadBytes = 0;
     this.shares.clear();
   }
 
@@ -250,10 +256,12 @@ export class ThreadPool {
         op: 'weight', id: share.id, format: w.format, blocks: w.blocks, batch: w.batch, groups,
         channels: Math.min(w.n, bounds[i + 1] * GROUP) - g0 * GROUP, codes, factors,
       };
+      w.threadBytes += codes.byteLength + factors.byteLength;
       this.post(i - 1, message, [codes.buffer, factors.buffer]);
     }
     this.shares.set(w, share);
     w.onDispose(() => {
+      w.threadBytes = 0;
       if (!this.live || this.shares.get(w) !== share) return;
       this.shares.delete(w);
       for (let i = 1; i < bounds.length - 1; i++) this.post(i - 1, { op: 'forget', id: share.id });
@@ -271,21 +279,20 @@ export class ThreadPool {
     this.workers[slot].worker.postMessage(message, transfer);
   }
 
-  /** Blocks until worker `slot` reports; throws its failure, or after WORKER_TIMEOUT_MS. */
-  private await(slot: number): void {
+  /** Blocks until worker `slot` reports: undefined when it is done, else why it is not. */
+  private await(slot: number): string | undefined {
     const deadline = Date.now() + WORKER_TIMEOUT_MS;
     while (Atomics.load(this.control, slot) === IDLE) {
       const left = deadline - Date.now();
       if (left <= 0 || Atomics.wait(this.control, slot, IDLE, left) === 'timed-out') {
-        this.terminate();
-        throw new Error(`pbq-wasm: worker thread ${slot + 1} did not answer within ${WORKER_TIMEOUT_MS / 1000} s; threads are off`);
+        return `worker thread ${slot + 1} did not answer within ${WORKER_TIMEOUT_MS / 1000} s`;
       }
     }
     if (Atomics.load(this.control, slot) === FAILED) {
       const { receiveMessageOnPort } = nodeRequire('worker_threads');
       const reply = receiveMessageOnPort(this.workers[slot].port)?.message as WorkerFailure | undefined;
-      this.terminate();
-      throw new Error(`pbq-wasm: worker thread ${slot + 1} failed: ${reply?.error ?? 'no reason given'}; threads are off`);
+      return `worker thread ${slot + 1} failed: ${reply?.error ?? 'no reason given'}`;
     }
+    return undefined;
   }
 }

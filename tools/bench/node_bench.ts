@@ -1,7 +1,9 @@
 /**
  * Node side of `npm run bench`: pbq-cpu (TypeScript engine) vs stock `cpu`, and pbq-wasm
- * (WebAssembly SIMD engine) vs stock `wasm` (XNNPACK, one thread in Node). Shapes in
- * WASM_ONLY_SHAPES run only the wasm pair (the others take seconds per call there).
+ * (WebAssembly SIMD engine) vs stock `wasm` (XNNPACK, one thread in Node). pbq-wasm runs at its
+ * default wasmThreads (0: auto, worker threads for large products); `pbq-wasm-1t` is the same
+ * backend at wasmThreads 1, so one run shows what the threads add. Shapes in WASM_ONLY_SHAPES
+ * run only the wasm contenders (the others take seconds per call there).
  */
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -18,7 +20,12 @@ import { MODELS_DIR } from '../../models/eval';
 import { registerFileRouters } from '../../src/io/file_io';
 
 const BACKENDS = ['cpu', 'wasm', 'pbq-cpu', 'pbq-wasm'];
-const BACKEND_OF: Record<string, string> = { 'pbq-cpu': 'pbq-cpu', 'pbq-wasm': 'pbq-wasm', cpu: 'cpu', wasm: 'wasm' };
+const BACKEND_OF: Record<string, string> = {
+  'pbq-cpu': 'pbq-cpu', 'pbq-wasm': 'pbq-wasm', 'pbq-wasm-1t': 'pbq-wasm', cpu: 'cpu', wasm: 'wasm',
+};
+/** The pbq-wasm contenders: wasmThreads of each. */
+const WASM_THREADS: Record<string, number> = { 'pbq-wasm': 0, 'pbq-wasm-1t': 1 };
+const isPbqWasm = (contender: string) => contender in WASM_THREADS;
 
 async function initWasm(): Promise<boolean> {
   try {
@@ -37,6 +44,7 @@ async function use(contender: string, s: Setting | null) {
   const name = BACKEND_OF[contender];
   if (tf.getBackend() !== name) await tf.setBackend(name);
   if (s) pbq.configure({ weightBits: s.weightBits, activationBits: s.activationBits, accumulator: s.accumulator ?? { type: 'exact' } });
+  if (isPbqWasm(contender)) pbq.configure({ wasmThreads: WASM_THREADS[contender] });
 }
 
 function pbqBytes(dataId: object, k: number, n: number, bits: number): number {
@@ -57,13 +65,14 @@ function pbqWasmBytes(dataId: object, k: number, n: number, bits: number): numbe
 /** Weight bytes of a contender: float32 for the stock backends. */
 function contenderBytes(contender: string, dataId: object, k: number, n: number, bits: number | undefined): number {
   if (contender === 'pbq-cpu') return pbqBytes(dataId, k, n, bits!);
-  if (contender === 'pbq-wasm') return pbqWasmBytes(dataId, k, n, bits!);
+  if (isPbqWasm(contender)) return pbqWasmBytes(dataId, k, n, bits!);
   return 4 * k * n;
 }
 
 /** The quantized contenders (pbq-cpu, and pbq-wasm when wasm loads), each at every setting. */
 function quantizedItems(backends: string[], settings: Setting[]): Array<readonly [string, Setting]> {
-  return ['pbq-cpu', 'pbq-wasm'].filter((c) => backends.includes(c)).flatMap((c) => settings.map((s) => [c, s] as const));
+  return ['pbq-cpu', 'pbq-wasm', 'pbq-wasm-1t'].filter((c) => backends.includes(BACKEND_OF[c]))
+    .flatMap((c) => settings.map((s) => [c, s] as const));
 }
 
 /** Mean ms per call of `reps` calls of f, each result read back. */
@@ -101,7 +110,7 @@ export async function runNode(opt: Options): Promise<FigureRecord[]> {
     });
     const wasmOnly = WASM_ONLY_SHAPES.has(sh.name);
     const items = wasmOnly
-      ? [item('wasm', null), ...ALL_SETTINGS.filter((s) => s.activationBits === 8).map((s) => item('pbq-wasm', s))]
+      ? [item('wasm', null), ...ALL_SETTINGS.filter((s) => s.activationBits === 8).flatMap((s) => [item('pbq-wasm', s), item('pbq-wasm-1t', s)])]
       : [...contenders.map((c) => item(c, null)), ...quantized(ALL_SETTINGS).map(([c, s]) => item(c, s))];
     if (sh.name === '1x1024x1024') items.push(item('pbq-cpu', INT16_WRAP));
     records.push(...await measure('node', sh.name, items, wasmOnly ? 'wasm' : 'cpu', { ...opt, samples: wasmOnly ? Math.min(opt.samples, 3) : opt.samples }, 4 * sh.k * sh.n));
@@ -148,7 +157,7 @@ export async function runNode(opt: Options): Promise<FigureRecord[]> {
 /** Bytes of a k×n kernel as a contender stores it (by formula). */
 function lmKernelBytes(contender: string, k: number, n: number, s: Setting | null): number {
   if (contender === 'pbq-cpu') return (Math.ceil(k / 32) * s!.weightBits * 4 + 4) * n;
-  if (contender === 'pbq-wasm') {
+  if (isPbqWasm(contender)) {
     const format = s!.weightBits <= 4 ? 4 : s!.weightBits <= 8 ? 8 : 16;
     return Math.ceil(n / 4) * 4 * (Math.ceil(k / 32) * format * 4 + 8);
   }

@@ -31,6 +31,7 @@ function markdown(meta: Record<string, unknown>, records: FigureRecord[]): strin
     }
     lines.push('', 'Cells: speed-up (median ms).', '');
     lines.push(...stockRatioTable(side, mine, 'pbq-wasm', 'wasm'));
+    if (side === 'node') lines.push(...stockRatioTable(side, mine, 'pbq-wasm-1t', 'wasm'));
     if (side === 'browser') lines.push(...stockRatioTable(side, mine, 'pbq-webgpu', 'webgpu'));
     lines.push(`### All ${side} figures`, '');
     lines.push('| shape | contender | W | A | accumulator | ms (median) | speed-up vs f32 | weight MiB | weight bytes / f32 | reps×samples |');
