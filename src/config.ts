@@ -51,8 +51,9 @@ export interface PbqConfig {
   /** Which WebGPU program computes the exact products ('auto': the device profile's choice). */
   webgpuProduct: WebGPUProductFlag;
   /**
-   * Threads sharing pbq-wasm's large products (Node worker_threads; README, "Threads"): 0 = auto
-   * (Node's cores, at most 4), 1 = one thread, up to MAX_WASM_THREADS. Browsers run one thread.
+   * Threads sharing pbq-wasm's large products (Node worker_threads, Web Workers in a
+   * cross-origin isolated page; README, "Threads"): 0 = auto (the cores, at most 4), 1 = one
+   * thread, up to MAX_WASM_THREADS. Other pages run one thread.
    */
   wasmThreads: number;
 }

@@ -46,9 +46,27 @@ async function main() {
   await tf.setBackend('pbq');
   await model.save('file://' + dir);
   const reloaded = await run(await tf.loadLayersModel('file://' + dir + '/model.json'));
+  // a product large enough for pbq-wasm's worker threads (the package's dist/ worker script),
+  // against the same on one thread; any warning would say a worker failed or exited
+  const warnings = [];
+  const warn = console.warn;
+  console.warn = (...args) => warnings.push(args.join(' '));
+  const w = tf.variable(tf.randomNormal([520, 403], 0, 0.1, 'float32', 3));
+  const a = tf.randomNormal([24, 520], 0, 1, 'float32', 4);
+  const product = async (wasmThreads) => {
+    pbq.configure({ wasmThreads });
+    const y = tf.matMul(a, w);
+    const values = Array.from(await y.data());
+    y.dispose();
+    return values;
+  };
+  const threaded = [await product(2), await product(2)];
+  const oneThread = await product(1);
+  console.warn = warn;
+  const threads = { same: threaded.every((v) => JSON.stringify(v) === JSON.stringify(oneThread)), warnings };
   console.log(JSON.stringify({
     backend: tf.getBackend(), base: pbq.detectBaseKind(), sameConvert: convert === pbq.convert,
-    fused, composed, float, reloaded,
+    fused, composed, float, reloaded, threads,
   }));
 }
 main().catch((e) => { console.error(e); process.exit(1); });

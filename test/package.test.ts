@@ -58,10 +58,11 @@ describe('the tarball', () => {
     for (const f of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'bin/pbq.js', 'dist/src/node.js', 'dist/src/node.d.ts',
       'dist/src/index.js', 'dist/src/browser.js', 'dist/src/cli/pbq.js', 'dist/src/converter/index.js', 'dist/src/converter/index.d.ts',
       'dist/kernels/webgl/register_all_kernels.js', 'dist/esm/index.mjs', 'dist/esm/convert.mjs',
-      'dist/tfjs-backend-pbq.esm.js', 'dist/tfjs-backend-pbq.min.js', 'dist/pbq_simd.wasm', 'dist/kernels/wasm/build/pbq_simd.wasm']) {
+      'dist/tfjs-backend-pbq.esm.js', 'dist/tfjs-backend-pbq.min.js', 'dist/pbq_simd.wasm', 'dist/kernels/wasm/build/pbq_simd.wasm',
+      'dist/pbq_thread.js', 'dist/kernels/wasm/build/pbq_thread.js']) {
       expect(files).toContain(f);
     }
-    const shipped = /^(package\.json|README\.md|LICENSE|CHANGELOG\.md|bin\/pbq\.js|dist\/(src|kernels)\/.+\.(js|d\.ts)|dist\/esm\/\w+\.mjs|dist\/tfjs-backend-pbq\.(esm|min)\.js|dist\/.+\.wasm)$/;
+    const shipped = /^(package\.json|README\.md|LICENSE|CHANGELOG\.md|bin\/pbq\.js|dist\/(src|kernels)\/.+\.(js|d\.ts)|dist\/esm\/\w+\.mjs|dist\/tfjs-backend-pbq\.(esm|min)\.js|dist\/pbq_thread\.js|dist\/.+\.wasm)$/;
     expect(files.filter((f) => !shipped.test(f))).toEqual([]);
     // No training data, eval sets, models, results, tests or sources.
     expect(files.filter((f) => /(^|\/)(models|test|tools|results|\.ci)\/|\.(u8|bin|ts)$/.test(f) && !f.endsWith('.d.ts'))).toEqual([]);
@@ -101,6 +102,10 @@ describe.each<ModuleKind>(['cjs', 'esm'])('an app using the installed package (%
     expect(quantizationError).toBeGreaterThan(1e-5);
     expect(quantizationError).toBeLessThan(0.05);
     expect(first.sameConvert).toBe(true);
+  });
+
+  it("pbq-wasm's worker threads run from the installed package: equal to one thread, no warning", () => {
+    expect(first.threads).toEqual({ same: true, warnings: [] });
   });
 
   it("saves and loads with file:// through pbq's router on the app's tf", () => {

@@ -116,6 +116,16 @@ describe('when threads share a product', () => {
     engine.dispose();
   });
 
+  it('startThreads starts the workers ahead (what a page does at setBackend); 1 starts none', async () => {
+    const engine = loadWasmEngineSync();
+    await engine.startThreads(1);
+    expect(engine.threadPool).toBeUndefined();
+    await engine.startThreads(3);
+    expect([engine.threadPool?.threads, engine.threadPool?.sharedWeights, engine.threads]).toEqual([3, 0, 3]);
+    engine.dispose();
+    expect(engine.threadPool).toBeUndefined();
+  });
+
   it("the workers' memory: a weight's share is freed with it, kept buffers do not grow", () => {
     const engine = threadedEngine(3);
     const w = quantizeWeights(randomFloats(512 * 64, 3), { batch: 1, k: 512, n: 64, transposed: false }, 8);
@@ -151,9 +161,10 @@ describe('when threads share a product', () => {
     const layout = { rows: 6, k: 64, rowStride: 64, colStride: 1 };
     const want = engine.matMul(x, layout, p, 0, 8).values;
     expect(engine.lastThreads).toBe(2);
-    const worker = (engine.threadPool as unknown as { workers: Array<{ worker: { terminate(): Promise<number> } }> }).workers[0].worker;
-    await worker.terminate();
-    await new Promise((resolve) => setImmediate(resolve)); // the 'exit' event
+    const pool = engine.threadPool!;
+    (pool as unknown as { workers: Array<{ terminate(): void }> }).workers[0].terminate();
+    for (let i = 0; i < 200 && !pool.terminated; i++) await new Promise((resolve) => setTimeout(resolve, 10)); // its 'exit' event
+    expect(pool.terminated).toBe(true);
     const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
     expect(engine.matMul(x, layout, p, 0, 8).values).toEqual(want);
     expect(warn).toHaveBeenCalledWith('pbq-wasm: a worker thread exited; products run on one thread from now on');
@@ -172,8 +183,8 @@ describe('when threads share a product', () => {
     const want = engine.matMul(x, layout, p, 0, 8, { integers: true });
     expect(engine.lastThreads).toBe(3);
     // the second worker loses its share behind the pool's back: its next product fails
-    const pool = engine.threadPool as unknown as { workers: Array<{ worker: { postMessage(m: unknown): void } }> };
-    pool.workers[1].worker.postMessage({ op: 'forget', id: 1 });
+    const pool = engine.threadPool as unknown as { workers: Array<{ post(m: unknown, transfer: ArrayBuffer[]): void }> };
+    pool.workers[1].post({ op: 'forget', id: 1 }, []);
     const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
     const got = engine.matMul(x, layout, p, 0, 8, { integers: true });
     expect(got.values).toEqual(want.values);

@@ -41,10 +41,10 @@ async function main() {
     }
     process.stdout.write(`build:wasm: ${path.relative(ROOT, OUT)} (${fs.statSync(OUT).size} bytes)\n`);
   }
-  // the worker: one CommonJS file for Node (a few ms; its sources are the engine's TypeScript)
+  // the worker: one classic script for Node's worker_threads and browsers' Web Workers (a few ms)
   await require('esbuild').build({
-    entryPoints: [WORKER_SRC], bundle: true, platform: 'node', format: 'cjs', target: 'node18',
-    outfile: WORKER_OUT, logLevel: 'warning', legalComments: 'none',
+    entryPoints: [WORKER_SRC], bundle: true, platform: 'neutral', format: 'iife', target: ['node18', 'chrome91'],
+    outfile: WORKER_OUT, external: ['worker_threads'], logLevel: 'warning', legalComments: 'none',
   });
   if (fs.existsSync(path.join(ROOT, 'dist'))) {
     fs.mkdirSync(path.dirname(DIST), { recursive: true });

@@ -9,6 +9,8 @@ import type { QuantizedWeight } from '../../src/quantize';
 import { Heap, OwnHeap } from './heap';
 import { loadWasmEngine, PackedWeight, WasmEngine } from './engine';
 import { moduleHeap } from './module_heap';
+import { threadsSupported } from './thread_pool';
+import { getConfig } from '../../src/config';
 
 export class WasmKernelContext implements Disposable {
   constructor(
@@ -22,11 +24,28 @@ export class WasmKernelContext implements Disposable {
   }
 }
 
-/** Loads the engine (pbq_simd.wasm: setWasmPaths / setWasmSource) onto the backend's memory. */
+/**
+ * Loads the engine (pbq_simd.wasm: setWasmPaths / setWasmSource) onto the backend's memory. In
+ * a cross-origin isolated page it also starts the worker threads of `wasmThreads` (they can
+ * start only now, not inside a kernel); a worker that cannot start leaves one thread, with a
+ * warning. Node starts them on the first product that uses them.
+ */
 export async function attachKernelContext(backend: PbqBackendWasm): Promise<void> {
   const shared = moduleHeap(backend.wasm);
   const heap: Heap = shared ?? new OwnHeap();
-  backend.kernelResources = new WasmKernelContext(await loadWasmEngine(undefined, heap), shared !== undefined);
+  const engine = await loadWasmEngine(undefined, heap);
+  if (!isNodeProcess() && threadsSupported()) {
+    try {
+      await engine.startThreads(getConfig().wasmThreads);
+    } catch (e) {
+      console.warn(`pbq-wasm: ${(e as Error).message}; products run on one thread`);
+    }
+  }
+  backend.kernelResources = new WasmKernelContext(engine, shared !== undefined);
+}
+
+function isNodeProcess(): boolean {
+  return typeof process !== 'undefined' && process.versions != null && process.versions.node != null;
 }
 
 export function contextOf(backend: PbqBackendWasm): WasmKernelContext {

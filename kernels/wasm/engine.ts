@@ -178,24 +178,42 @@ export class WasmEngine {
   ) {}
 
   /**
-   * Threads that share large codes products: 0 = auto (autoThreadCount: Node's cores, at most
-   * 4), 1 = this thread only. Where threads are not supported (browsers) every count means 1.
-   * The workers start on the first product that uses them. Another count of 2 or more stops
-   * them (the next product starts the new count); 1 leaves them idle, with their copies of the
-   * weights, so that going back (e.g. withConfig({wasmThreads: 1}, …)) costs nothing.
+   * Threads that share large codes products: 0 = auto (autoThreadCount: the cores, at most 4),
+   * 1 = this thread only. Where threads are not supported (Node without worker_threads, a page
+   * that is not cross-origin isolated) every count means 1.
+   * - Node: the workers start on the first product that uses them. Another count of 2 or more
+   *   stops them (the next product starts the new count); 1 leaves them idle, with their copies
+   *   of the weights, so that going back (e.g. withConfig({wasmThreads: 1}, …)) costs nothing.
+   * - Browsers: workers start only in startThreads (async); this picks between them (2 or more,
+   *   whatever the count) and this thread alone (1).
    */
   setThreads(threads: number): void {
     if (!Number.isInteger(threads) || threads < 0 || threads > MAX_THREADS) {
       throw new Error(`pbq-wasm: threads must be an integer in 0..${MAX_THREADS}, got ${threads}`);
     }
     const count = threads === 0 ? autoThreadCount() : threadsSupported() && this.module ? threads : 1;
-    if (count >= 2 && this.pool && this.pool.threads !== count) this.stopThreads();
+    if (count >= 2 && this.pool && this.pool.threads !== count && isNode()) this.stopThreads();
     this.threadCount = count;
+  }
+
+  /**
+   * Starts the workers of `threads` (as setThreads) now and waits until they run: what a
+   * browser must do before a product can use them (its workers start only while the page's
+   * thread is free). Where threads are not supported, only sets the count.
+   */
+  async startThreads(threads: number): Promise<void> {
+    this.setThreads(threads);
+    if (this.threadCount < 2 || !this.module || this.pool || this.threadsOff !== undefined) return;
+    this.pool = isNode()
+      ? new ThreadPool(this.module, this.threadCount, threadWorkerLocation())
+      : await ThreadPool.start(this.module, this.threadCount, threadWorkerLocation());
   }
 
   /** The thread count in force (after 'auto' and support are resolved; 1 once threads failed). */
   get threads(): number {
-    return this.threadsOff === undefined ? this.threadCount : 1;
+    if (this.threadsOff !== undefined || this.threadCount < 2) return 1;
+    if (isNode()) return this.threadCount;
+    return this.pool?.threads ?? 1;
   }
 
   /** The pool, when one is running (idle at threads 1; for tests of its memory). */
@@ -365,10 +383,9 @@ export class WasmEngine {
 
   /** The pool that shares a product of `work` multiply-adds over `groups` groups, if any. */
   private threadsFor(work: number, groups: number): ThreadPool | undefined {
-    if (this.threads < 2 || work < this.threadMinWork || groups < 2 || !this.module) return undefined;
     if (this.pool?.terminated) this.stopThreads('a worker thread exited');
-    if (this.threadsOff !== undefined) return undefined;
-    this.pool ??= new ThreadPool(this.module, this.threadCount, threadWorkerLocation());
+    if (this.threads < 2 || work < this.threadMinWork || groups < 2 || !this.module) return undefined;
+    if (!this.pool && isNode()) this.pool = new ThreadPool(this.module, this.threadCount, threadWorkerLocation());
     return this.pool;
   }
 
@@ -504,9 +521,13 @@ function instantiate(module: WebAssembly.Module, heap: Heap): WasmEngine {
   return new WasmEngine(instance.exports as unknown as KernelExports, heap, module);
 }
 
-/** The worker threads' bundle (Node): kernels/wasm/build/pbq_thread.js next to this file. */
+/**
+ * The worker threads' script: in Node kernels/wasm/build/pbq_thread.js next to this file; in a
+ * browser pbq_thread.js beside the .wasm (setWasmPaths: the same folder, or the page's).
+ */
 export function threadWorkerLocation(): string {
-  return nodeRequire('path').join(__dirname, 'build', THREAD_FILE);
+  if (isNode() && wasmPath === undefined) return nodeRequire('path').join(__dirname, 'build', THREAD_FILE);
+  return defaultWasmLocation().replace(/[^/\\]*$/, THREAD_FILE);
 }
 
 /** Loads synchronously: from bytes or a Module, or (Node only) from the file. */

@@ -1,23 +1,26 @@
 /**
- * Worker threads that share the engine's large codes products (Node only: worker_threads).
+ * Worker threads that share the engine's large codes products: Node worker_threads, or Web
+ * Workers in a cross-origin isolated page (shared memory needs one).
  *
  * A product of T threads splits the weight's channel groups into T ranges (splitGroups): the
  * engine's own thread computes range 0 on its packed weight, worker i range i on its copy of
  * those groups (sent once per packed weight, forgotten with it). Per product the activation
  * codes and row meta, quantized once by the engine, are copied into the shared `io` buffer;
  * each worker copies them into its own module memory, computes its channels and writes their
- * outputs back to io, and the engine's thread copies them into the output rows. The engine's
- * thread blocks in Atomics.wait meanwhile, as tfjs kernels are synchronous: allowed on Node's
- * main thread, not on a browser's, which is why browsers run one thread (README, "Threads").
+ * outputs back to io, and the engine's thread copies them into the output rows. tfjs kernels
+ * are synchronous, so the engine's thread waits for the workers: in Atomics.wait where it may
+ * block (Node, a Web Worker), spinning on Atomics.load on a page's main thread, which may not.
+ * A browser worker starts only while its page's thread runs its event loop, so browsers start
+ * the pool ahead (ThreadPool.start, awaited when the backend is created); Node starts it on the
+ * first product that needs it.
  *
  * Every channel's integers depend only on its own weights and the row's codes, and each range
  * is computed by the same kernels, so a threaded product equals the one-thread one bit for bit.
  */
-import type { MessagePort, Worker } from 'worker_threads';
 import { MAX_WASM_THREADS as MAX_THREADS } from '../../src/config';
 import { GROUP } from './plan';
 import {
-  align16, FAILED, IDLE, RunProduct, ShareWeight, splitGroups, WorkerData, WorkerFailure, WorkerRequest,
+  align16, ERROR_BYTES, FAILED, IDLE, readError, RunProduct, ShareWeight, splitGroups, WorkerData, WorkerRequest,
 } from './thread_protocol';
 
 /** The worker's bundle, built by `npm run build:wasm` next to pbq_simd.wasm. */
@@ -61,9 +64,17 @@ function nodeRequire(name: string): any {
   return eval('require')(name);
 }
 
-/** Whether this environment can run the workers: Node, with worker_threads and shared memory. */
+function isNode(): boolean {
+  return typeof process !== 'undefined' && process.versions != null && process.versions.node != null;
+}
+
+/**
+ * Whether this environment can run the workers: Node with worker_threads, or a cross-origin
+ * isolated page or worker (SharedArrayBuffer, Worker).
+ */
 export function threadsSupported(): boolean {
-  if (typeof process === 'undefined' || process.versions?.node == null || typeof SharedArrayBuffer === 'undefined') return false;
+  if (typeof SharedArrayBuffer === 'undefined') return false;
+  if (!isNode()) return typeof Worker !== 'undefined' && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
   try {
     nodeRequire('worker_threads');
     return true;
@@ -72,17 +83,33 @@ export function threadsSupported(): boolean {
   }
 }
 
-/** Threads of the 'auto' setting: the cores Node reports, at most 4 (1 where unsupported). */
+/** Threads of the 'auto' setting: the cores reported, at most 4 (1 where threads are not supported). */
 export function autoThreadCount(): number {
   if (!threadsSupported()) return 1;
-  const os = nodeRequire('os');
-  const cores: number = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  let cores: number;
+  if (isNode()) {
+    const os = nodeRequire('os');
+    cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  } else {
+    cores = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
+  }
   return Math.max(1, Math.min(4, cores));
 }
 
+/** Whether this thread may block in Atomics.wait (a page's main thread may not). */
+function mayBlock(): boolean {
+  try {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A started worker, of either kind. */
 interface WorkerHandle {
-  worker: Worker;
-  port: MessagePort;
+  post(message: WorkerRequest, transfer: ArrayBuffer[]): void;
+  terminate(): void;
 }
 
 interface Share {
@@ -94,39 +121,80 @@ export class ThreadPool {
   /** Threads of a product: the engine's own and threads - 1 workers. */
   readonly threads: number;
   private readonly workers: WorkerHandle[] = [];
-  private readonly control: Int32Array;
+  private readonly control = new Int32Array(new SharedArrayBuffer(4 * MAX_THREADS));
+  private readonly errors = new SharedArrayBuffer(ERROR_BYTES * MAX_THREADS);
   private io: SharedArrayBuffer = new SharedArrayBuffer(1 << 16);
   private readonly shares = new Map<ShareableWeight, Share>();
+  private readonly blocking = mayBlock();
   private nextId = 1;
   private live = true;
   /** Why the pool stopped, when a worker failed or did not answer (its range ran on the caller). */
   failure: string | undefined;
 
-  constructor(module: WebAssembly.Module, threads: number, workerFile: string) {
+  /**
+   * Node: a pool of `threads` threads on `module`, its workers running `workerFile` (started
+   * now; usable at once, as Node workers start while this thread waits).
+   */
+  constructor(module: WebAssembly.Module, threads: number, workerFile: string);
+  /** @internal the workers made by `spawn` */
+  constructor(module: WebAssembly.Module, threads: number, spawn: (data: WorkerData) => WorkerHandle);
+  constructor(module: WebAssembly.Module, threads: number, worker: string | ((data: WorkerData) => WorkerHandle)) {
     if (!Number.isInteger(threads) || threads < 2 || threads > MAX_THREADS) {
       throw new Error(`pbq-wasm: a thread pool has 2..${MAX_THREADS} threads, got ${threads}`);
     }
-    const { Worker, MessageChannel } = nodeRequire('worker_threads');
-    const fs = nodeRequire('fs');
-    if (!fs.existsSync(workerFile)) throw new Error(`pbq-wasm: ${workerFile} not found: build it with \`npm run build:wasm\``);
     this.threads = threads;
-    this.control = new Int32Array(new SharedArrayBuffer(4 * MAX_THREADS));
+    const spawn = typeof worker === 'string' ? this.nodeSpawner(worker) : worker;
     try {
       for (let slot = 0; slot < threads - 1; slot++) {
-        const { port1, port2 } = new MessageChannel();
-        const data: WorkerData = { module, control: this.control.buffer as SharedArrayBuffer, slot, port: port2 };
-        const worker: Worker = new Worker(workerFile, { workerData: data, transferList: [port2] });
-        worker.unref(); // an idle pool never keeps the process alive
-        port1.unref();
-        worker.on('exit', () => this.terminate()); // a worker gone: no later product uses the pool
-        worker.on('error', () => undefined); // reported as its exit
-        this.workers.push({ worker, port: port1 });
+        this.workers.push(spawn({ module, control: this.control.buffer as SharedArrayBuffer, errors: this.errors, slot }));
         this.post(slot, { op: 'io', buffer: this.io });
       }
     } catch (e) {
       this.terminate();
       throw e;
     }
+  }
+
+  /**
+   * A pool of Web Workers running the script at `url` (a browser; in Node, the constructor).
+   * Resolves once every worker has started, rejects with the reason when one cannot.
+   */
+  static async start(module: WebAssembly.Module, threads: number, url: string): Promise<ThreadPool> {
+    const started: Array<Promise<void>> = [];
+    let pool: ThreadPool | undefined;
+    pool = new ThreadPool(module, threads, (data) => {
+      const worker = new Worker(url);
+      started.push(new Promise<void>((resolve, reject) => {
+        worker.onmessage = () => resolve(); // its one message: started
+        worker.onerror = (e) => {
+          reject(new Error(`pbq-wasm: the worker thread ${url} did not start${e.message ? `: ${e.message}` : ''}`));
+          pool?.terminate(); // a worker gone (at start or later): no later product uses the pool
+        };
+      }));
+      worker.postMessage({ op: 'init', data });
+      return { post: (m, transfer) => worker.postMessage(m, transfer), terminate: () => worker.terminate() };
+    });
+    try {
+      await Promise.all(started);
+    } catch (e) {
+      pool.terminate();
+      throw e;
+    }
+    return pool;
+  }
+
+  private nodeSpawner(workerFile: string): (data: WorkerData) => WorkerHandle {
+    const { Worker: NodeWorker } = nodeRequire('worker_threads');
+    if (!nodeRequire('fs').existsSync(workerFile)) {
+      throw new Error(`pbq-wasm: ${workerFile} not found: build it with \`npm run build:wasm\``);
+    }
+    return (data) => {
+      const worker = new NodeWorker(workerFile, { workerData: data });
+      worker.unref(); // an idle pool never keeps the process alive
+      worker.on('exit', () => this.terminate()); // a worker gone: no later product uses the pool
+      worker.on('error', () => undefined); // reported as its exit
+      return { post: (m, transfer) => worker.postMessage(m, transfer), terminate: () => void worker.terminate() };
+    };
   }
 
   /**
@@ -224,11 +292,7 @@ export class ThreadPool {
 
   terminate(): void {
     this.live = false;
-    for (const { worker, port } of this.workers) {
-      port.close();
-      void worker.terminate();
-    }
-    this.workers.length = 0;
+    for (const worker of this.workers.splice(0)) worker.terminate();
     for (const w of this.shares.keys()) w.threadBytes = 0;
     this.shares.clear();
   }
@@ -276,22 +340,24 @@ export class ThreadPool {
   }
 
   private post(slot: number, message: WorkerRequest, transfer: ArrayBuffer[] = []): void {
-    this.workers[slot].worker.postMessage(message, transfer);
+    this.workers[slot].post(message, transfer);
   }
 
   /** Blocks until worker `slot` reports: undefined when it is done, else why it is not. */
   private await(slot: number): string | undefined {
     const deadline = Date.now() + WORKER_TIMEOUT_MS;
+    const timedOut = `worker thread ${slot + 1} did not answer within ${WORKER_TIMEOUT_MS / 1000} s`;
     while (Atomics.load(this.control, slot) === IDLE) {
       const left = deadline - Date.now();
-      if (left <= 0 || Atomics.wait(this.control, slot, IDLE, left) === 'timed-out') {
-        return `worker thread ${slot + 1} did not answer within ${WORKER_TIMEOUT_MS / 1000} s`;
+      if (left <= 0) return timedOut;
+      if (this.blocking) {
+        if (Atomics.wait(this.control, slot, IDLE, left) === 'timed-out') return timedOut;
+      } else {
+        for (let i = 0; i < 4096 && Atomics.load(this.control, slot) === IDLE; i++); // spin, then look at the clock
       }
     }
     if (Atomics.load(this.control, slot) === FAILED) {
-      const { receiveMessageOnPort } = nodeRequire('worker_threads');
-      const reply = receiveMessageOnPort(this.workers[slot].port)?.message as WorkerFailure | undefined;
-      return `worker thread ${slot + 1} failed: ${reply?.error ?? 'no reason given'}`;
+      return `worker thread ${slot + 1} failed: ${readError(this.errors, slot)}`;
     }
     return undefined;
   }

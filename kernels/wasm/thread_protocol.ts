@@ -1,24 +1,32 @@
 /**
  * What pbq-wasm's engine and its worker threads (thread_pool.ts, thread_worker.ts) say to each
- * other. Requests go by postMessage, in order; the big operands of a product (activation codes,
- * row meta, the workers' outputs) go through one SharedArrayBuffer, `io`; a worker reports a
- * finished product in its slot of the shared `control` array (DONE or FAILED, then
- * Atomics.notify), which the engine's thread waits on with Atomics.wait, and a failure's message
- * on its MessagePort.
+ * other, in Node (worker_threads) and in browsers (Web Workers). Requests go by postMessage, in
+ * order; the big operands of a product (activation codes, row meta, the workers' outputs) go
+ * through one SharedArrayBuffer, `io`; a worker reports a finished product in its slot of the
+ * shared `control` array (DONE or FAILED, then Atomics.notify), which the engine's thread waits
+ * on (Atomics.wait, or a spin where a page's main thread may not block), and a failure's
+ * message in its slot of the shared `errors` buffer.
  */
 
 /** control[i]: worker i's state for the product in flight. */
 export const IDLE = 0;
 export const DONE = 1;
 export const FAILED = 2;
+/** Bytes of each worker's slot in `errors`: a uint32 length, then UTF-8. */
+export const ERROR_BYTES = 1024;
 
 export interface WorkerData {
   module: WebAssembly.Module;
   control: SharedArrayBuffer;
-  /** this worker's slot in control */
+  errors: SharedArrayBuffer;
+  /** this worker's slot in control and errors */
   slot: number;
-  /** where a failure's message goes (the engine reads it with receiveMessageOnPort) */
-  port: unknown;
+}
+
+/** A browser worker's first message (a Node worker gets the same as its workerData). */
+export interface InitWorker {
+  op: 'init';
+  data: WorkerData;
 }
 
 /** Groups [g0, g1) of every weight batch, packed codes and factors, copied into the worker. */
@@ -68,10 +76,20 @@ export interface ReportBytes {
   at: number;
 }
 
-export type WorkerRequest = ShareWeight | ForgetWeight | UseIo | RunProduct | ReportBytes;
+export type WorkerRequest = InitWorker | ShareWeight | ForgetWeight | UseIo | RunProduct | ReportBytes;
 
-export interface WorkerFailure {
-  error: string;
+/** Writes `message` into slot `slot` of `errors` (cut to fit). */
+export function writeError(errors: SharedArrayBuffer, slot: number, message: string): void {
+  const bytes = new TextEncoder().encode(message).subarray(0, ERROR_BYTES - 4);
+  new Uint32Array(errors, slot * ERROR_BYTES, 1)[0] = bytes.length;
+  new Uint8Array(errors, slot * ERROR_BYTES + 4, bytes.length).set(bytes);
+}
+
+/** The message in slot `slot` of `errors`. */
+export function readError(errors: SharedArrayBuffer, slot: number): string {
+  const length = Math.min(new Uint32Array(errors, slot * ERROR_BYTES, 1)[0], ERROR_BYTES - 4);
+  // copied out first: TextDecoder does not read shared memory
+  return new TextDecoder().decode(new Uint8Array(errors, slot * ERROR_BYTES + 4, length).slice());
 }
 
 /**

@@ -1,15 +1,15 @@
 /**
- * A worker thread of pbq-wasm's engine (Node worker_threads; thread_pool.ts starts it). It runs
- * the engine's module on a memory of its own, keeps its share (a range of channel groups) of
- * each weight the engine shares with it, and computes that range of a product when asked
- * (thread_protocol.ts). Bundled by `npm run build:wasm` into kernels/wasm/build/pbq_thread.js.
+ * A worker thread of pbq-wasm's engine (thread_pool.ts starts it: a Node worker_threads Worker,
+ * or a browser Web Worker). It runs the engine's module on a memory of its own, keeps its share
+ * (a range of channel groups) of each weight the engine shares with it, and computes that range
+ * of a product when asked (thread_protocol.ts). Bundled by `npm run build:wasm` into
+ * kernels/wasm/build/pbq_thread.js, one script for both (no imports left: Node's worker_threads
+ * is reached at run time).
  */
-import { parentPort, workerData } from 'worker_threads';
-import type { MessagePort } from 'worker_threads';
 import { KernelExports, runCodesProduct, SCRATCH_BLOCKS, sumsBytes } from './codes_product';
 import { OwnHeap } from './heap';
 import { GROUP } from './plan';
-import { DONE, FAILED, RunProduct, ShareWeight, WorkerData, WorkerRequest } from './thread_protocol';
+import { DONE, FAILED, RunProduct, ShareWeight, WorkerData, WorkerRequest, writeError } from './thread_protocol';
 
 interface Share {
   format: number;
@@ -21,18 +21,33 @@ interface Share {
   factors: number;
 }
 
-const data = workerData as WorkerData;
-const port = data.port as MessagePort;
-const control = new Int32Array(data.control);
-const heap = new OwnHeap();
-const kernels = new WebAssembly.Instance(data.module, { env: { memory: heap.memory } }).exports as unknown as KernelExports;
+interface State {
+  data: WorkerData;
+  control: Int32Array;
+  heap: OwnHeap;
+  kernels: KernelExports;
+}
+
+let state: State | undefined;
 const shares = new Map<number, Share>();
 /** Why a share could not be made (reported by the product that needs it). */
 const shareErrors = new Map<number, string>();
 const buffers = new Map<string, { ptr: number; bytes: number }>();
 let io: SharedArrayBuffer | undefined;
 
+function init(data: WorkerData): void {
+  const heap = new OwnHeap();
+  const kernels = new WebAssembly.Instance(data.module, { env: { memory: heap.memory } }).exports as unknown as KernelExports;
+  state = { data, control: new Int32Array(data.control), heap, kernels };
+}
+
+function current(): State {
+  if (!state) throw new Error('the worker was not initialized');
+  return state;
+}
+
 function buffer(name: string, bytes: number): number {
+  const { heap } = current();
   const have = buffers.get(name);
   if (have && have.bytes >= bytes) return have.ptr;
   if (have) heap.free(have.ptr);
@@ -43,6 +58,7 @@ function buffer(name: string, bytes: number): number {
 }
 
 function share(m: ShareWeight): void {
+  const { heap } = current();
   const codes = heap.malloc(m.codes.byteLength);
   new Uint8Array(heap.memory.buffer, codes, m.codes.byteLength).set(m.codes);
   const factors = heap.malloc(m.factors.byteLength);
@@ -54,6 +70,7 @@ function share(m: ShareWeight): void {
 }
 
 function forget(id: number): void {
+  const { heap } = current();
   shareErrors.delete(id);
   const s = shares.get(id);
   if (!s) return;
@@ -63,6 +80,7 @@ function forget(id: number): void {
 }
 
 function product(m: RunProduct): void {
+  const { heap, kernels } = current();
   const s = shares.get(m.id);
   if (!s) throw new Error(shareErrors.get(m.id) ?? `no share of weight ${m.id}`);
   if (!io) throw new Error('no io buffer');
@@ -85,13 +103,18 @@ function product(m: RunProduct): void {
   if (ints) new Float64Array(io, m.intsAt, m.rows * s.channels).set(new Float64Array(memory, ints, m.rows * s.channels));
 }
 
-function report(state: number): void {
-  Atomics.store(control, data.slot, state);
+function report(outcome: number): void {
+  const { control, data } = current();
+  Atomics.store(control, data.slot, outcome);
   Atomics.notify(control, data.slot);
 }
 
-parentPort!.on('message', (m: WorkerRequest) => {
+function handle(m: WorkerRequest): void {
   switch (m.op) {
+    case 'init': // a browser's worker: tell the page it has started
+      init(m.data);
+      (globalThis as unknown as { postMessage(m: string): void }).postMessage('started');
+      return;
     case 'weight':
       try {
         share(m);
@@ -106,7 +129,7 @@ parentPort!.on('message', (m: WorkerRequest) => {
       io = m.buffer;
       return;
     case 'bytes':
-      new Float64Array(io!, m.at, 1)[0] = heap.allocatedBytes;
+      new Float64Array(io!, m.at, 1)[0] = current().heap.allocatedBytes;
       report(DONE);
       return;
     case 'product':
@@ -114,8 +137,20 @@ parentPort!.on('message', (m: WorkerRequest) => {
         product(m);
         report(DONE);
       } catch (e) {
-        port.postMessage({ error: (e as Error).message });
+        const { data } = current();
+        writeError(data.errors, data.slot, (e as Error).message);
         report(FAILED);
       }
   }
-});
+}
+
+// Node: worker_threads (the init data is workerData); a browser: the first message is 'init'.
+const isNode = typeof process !== 'undefined' && process.versions != null && process.versions.node != null;
+if (isNode) {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const threads = require('worker_threads'); // left to Node by the bundle (external)
+  init(threads.workerData as WorkerData);
+  threads.parentPort.on('message', handle);
+} else {
+  (globalThis as unknown as { onmessage: (e: { data: WorkerRequest }) => void }).onmessage = (e) => handle(e.data);
+}

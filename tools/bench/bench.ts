@@ -1,12 +1,13 @@
 /**
  * `npm run bench [-- --quick] [-- --json <file>] [-- --out <dir>] [-- --no-browser|--no-node] [-- --only lstm,mlp]
- *   [-- --contenders wasm,pbq-wasm]`
+ *   [-- --contenders wasm,pbq-wasm] [-- --isolated]`
  *
  * Every contender side by side in one run (timings on shared VMs drift between runs: compare
  * only figures of the same run). Browser: headless Chromium (WebGL 2; SwiftShader here) with
  * pbq GLSL, the pbq-f32-ref shader, stock webgl f32, pbq-wasm and stock wasm; WebGPU (when the
  * page has an adapter): pbq-webgpu and stock webgpu. Node: pbq CPU engine, stock cpu, pbq-wasm,
- * stock wasm. 64x4096x4096 runs only wasm and pbq-wasm.
+ * stock wasm. 64x4096x4096 runs only wasm and pbq-wasm. `--isolated` serves the page cross-origin
+ * isolated: stock wasm then runs tfjs-backend-wasm's threaded build and pbq-wasm its Web Workers.
  * Each figure: a warm-up call (shader compile, weight quantization), then `samples` rounds in
  * which every contender of the shape runs once (interleaved), each sample timing a batch of
  * back-to-back calls; the figure is the median. speedupVsFloat32 divides the float32
@@ -53,6 +54,11 @@ export interface Options {
   only?: string[];
   /** `--contenders a,b`: only these contenders (e.g. `wasm,pbq-wasm`); speed-ups need the float32 one. */
   contenders?: string[];
+  /**
+   * `--isolated`: the page cross-origin isolated, so both wasm contenders run threads:
+   * tfjs-backend-wasm its threaded build, pbq-wasm its Web Workers (wasmThreads auto).
+   */
+  isolated?: boolean;
 }
 
 /** Whether a figure is wanted (`--only`). */
@@ -136,7 +142,9 @@ function webgpuItems(info: { webgpu?: boolean }, item: (contender: string, setti
 
 async function runBrowser(opt: Options): Promise<{ records: FigureRecord[]; info: unknown }> {
   // a secure origin with WebGPU (its WebGL contenders are unaffected)
-  const page = await openPage(path.join(__dirname, 'bench_page.ts'), { callTimeoutMs: 30 * 60 * 1000, label: 'bench', webgpu: true });
+  const page = await openPage(path.join(__dirname, 'bench_page.ts'), {
+    callTimeoutMs: 30 * 60 * 1000, label: 'bench', webgpu: true, isolated: opt.isolated,
+  });
   const call = <T>(fn: string, ...args: unknown[]) => page.callWithTimeout<T>(30 * 60 * 1000, fn, ...args);
   const info = await call<{ webgpu?: boolean }>('info');
   const records: FigureRecord[] = [];
@@ -257,6 +265,7 @@ async function main() {
     quick, samples: Number(value('--samples') ?? (quick ? 3 : 5)), targetMs: Number(value('--target-ms') ?? 60),
     only: value('--only')?.split(','),
     contenders: value('--contenders')?.split(','),
+    isolated: flag('--isolated'),
   };
   const outDir = path.resolve(value('--out') ?? path.join(__dirname, 'results'));
   const started = Date.now();
@@ -288,7 +297,7 @@ async function main() {
   }
   const meta = {
     date: new Date().toISOString(), quick, samples: opt.samples, targetMs: opt.targetMs, seconds: (Date.now() - started) / 1000,
-    node: process.version, cpus: require('os').cpus().length, browser: browserInfo,
+    node: process.version, cpus: require('os').cpus().length, browser: browserInfo, isolated: opt.isolated,
   };
   fs.mkdirSync(outDir, { recursive: true });
   writeReports(outDir, meta, records);

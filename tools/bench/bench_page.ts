@@ -26,7 +26,7 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import * as webgpu from '@tensorflow/tfjs-backend-webgpu';
 import * as pbq from '../../src/index';
 import type { PbqBackendWasm } from '../../src/backend_wasm';
-import { WasmWeight } from '../../kernels/wasm/context';
+import { contextOf, WasmWeight } from '../../kernels/wasm/context';
 import '../../src/chained_ops';
 import type { PbqBackendWebGL } from '../../src/backend_webgl';
 import { deviceProfile } from '../../kernels/webgl/BatchMatMul_impl';
@@ -181,9 +181,12 @@ const api = {
     const adapter = 'gpu' in navigator ? await navigator.gpu.requestAdapter() : null;
     webgpuAvailable = adapter !== null;
     const gpu = (adapter as (GPUAdapter & { info?: GPUAdapterInfo }) | null)?.info;
+    await tf.setBackend('pbq-wasm');
+    const wasmThreads = contextOf(tf.backend() as PbqBackendWasm).engine.threads;
     return {
       renderer: String(renderer), userAgent: navigator.userAgent, base: pbq.detectBaseKind(), webgpu: webgpuAvailable,
       webgpuAdapter: gpu ? `${gpu.vendor} ${gpu.architecture} ${gpu.description}`.trim() : null,
+      crossOriginIsolated, pbqWasmThreads: wasmThreads,
     };
   },
 

@@ -95,13 +95,14 @@ export function esmFace(cjsFile: string, outfile: string): string {
 }
 
 /**
- * pbq-wasm's module next to the browser builds (dist/pbq_simd.wasm), where a page serving the
- * package's dist/ folder points `pbq.setWasmPaths('<prefix>/dist/')`, as for tfjs-backend-wasm.
+ * pbq-wasm's module and its worker threads' script next to the browser builds
+ * (dist/pbq_simd.wasm, dist/pbq_thread.js), where a page serving the package's dist/ folder
+ * points `pbq.setWasmPaths('<prefix>/dist/')`, as for tfjs-backend-wasm.
  */
-function copyWasm(): string {
-  const built = path.join(ROOT, 'kernels', 'wasm', 'build', 'pbq_simd.wasm');
+function copyWasm(file: string): string {
+  const built = path.join(ROOT, 'kernels', 'wasm', 'build', file);
   if (!fs.existsSync(built)) throw new Error(`${built} is missing: run npm run build:wasm first`);
-  const outfile = path.join(DIST, 'pbq_simd.wasm');
+  const outfile = path.join(DIST, file);
   fs.copyFileSync(built, outfile);
   return outfile;
 }
@@ -114,7 +115,8 @@ async function main(): Promise<void> {
     esmFace(path.join(DIST, 'src', 'converter', 'index.js'), path.join(DIST, 'esm', 'convert.mjs')),
     await buildEsm(),
     await buildScriptTag(),
-    copyWasm(),
+    copyWasm('pbq_simd.wasm'),
+    copyWasm('pbq_thread.js'),
   ];
   for (const f of written) process.stderr.write(`${path.relative(ROOT, f)}  ${(fs.statSync(f).size / 1024).toFixed(1)} KiB\n`);
 }

@@ -246,6 +246,12 @@ export interface OpenPageOptions {
   label?: string;
   /** Serve on SECURE_ORIGIN and launch Chromium with WEBGPU_ARGS (WebGPU needs both). */
   webgpu?: boolean;
+  /**
+   * Cross-origin isolate the page (`crossOriginIsolated`: SharedArrayBuffer, tfjs-backend-wasm's
+   * threaded build, pbq-wasm's worker threads): every response carries COOP same-origin and COEP
+   * require-corp, on SECURE_ORIGIN (isolation needs a secure context).
+   */
+  isolated?: boolean;
 }
 
 export interface PageHandle {
@@ -280,7 +286,8 @@ export async function openPage(entry: string | {bundle: string},
   const bundlePath = typeof entry === 'string' ? await bundlePage(entry, opts.build) : entry.bundle;
   const label = opts.label ?? path.basename(typeof entry === 'string' ? entry : entry.bundle);
   const browser = await launchBrowser({webgpu: opts.webgpu});
-  const origin = opts.webgpu ? SECURE_ORIGIN : ORIGIN;
+  const origin = opts.webgpu || opts.isolated ? SECURE_ORIGIN : ORIGIN;
+  const isolation = opts.isolated ? {'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp'} : {};
   const page = await browser.newPage();
   page.setDefaultTimeout(120_000);
   const problems: string[] = [];
@@ -345,7 +352,7 @@ ${opts.preInline ? `<script src="/pre/inline.js"></script>` : ''}
     req.respond({
       status: 200,
       contentType: route.type,
-      headers: {'Access-Control-Allow-Origin': '*', 'Cache-Control': 'no-store'},
+      headers: {'Access-Control-Allow-Origin': '*', 'Cache-Control': 'no-store', ...isolation},
       body,
     }).catch(() => undefined);
   });
