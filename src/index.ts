@@ -25,7 +25,7 @@ export {
   configure, getConfig, resetConfig, withConfig, DEFAULT_CONFIG, FLAGS, PbqConfigError, WEBGL_PRODUCTS, WEBGPU_PRODUCTS,
 } from './config';
 export type { PbqConfig, AccumulatorConfig, WebGLProductFlag, WebGPUProductFlag } from './config';
-export { availableBases, BACKEND_NAME, detectBaseKind, recreateBackend, setWasmPaths, setWasmSource } from './register';
+export { availableBases, BACKEND_NAME, detectBaseKind, recreateBackend, setWasmPaths, setWasmSource, wasmThreadCount } from './register';
 export type { BaseName, WasmSource } from './register';
 export { PbqBackendCPU } from './backend_cpu';
 export { PbqContextLostError } from './errors';

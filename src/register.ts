@@ -180,6 +180,18 @@ export async function recreateBackend(name: string = getBackend()): Promise<bool
   return setBackend(name);
 }
 
+/**
+ * Threads that the pbq-wasm backend named `backendName` shares a large product with now (README,
+ * "Threads"): wasmThreads as resolved (auto, support, the workers a page started), 1 once threads
+ * are off; 0 when that backend has not been created.
+ */
+export function wasmThreadCount(backendName = 'pbq-wasm'): number {
+  const backend = engine().registry[backendName] as { kernelResources?: unknown } | undefined;
+  if (!backend?.kernelResources) return 0;
+  const { contextOf } = require('../kernels/wasm/context') as typeof import('../kernels/wasm/context');
+  return contextOf(backend as Parameters<typeof contextOf>[0]).engine.threads;
+}
+
 /** Where pbq-wasm finds its own module, pbq_simd.wasm (tfjs-backend-wasm's: its setWasmPaths). */
 export { setWasmPaths, setWasmSource } from '../kernels/wasm/engine';
 export type { WasmSource } from '../kernels/wasm/engine';

@@ -134,8 +134,10 @@ describe('pbq-wasm on worker threads (wasmThreads)', () => {
       pbq.configure({ wasmThreads });
       expect({ wasmThreads, wasm: Array.from(await output('pbq-wasm', c)) }).toEqual({ wasmThreads, wasm: cpu });
       served.push(engine.lastThreads);
+      expect(pbq.wasmThreadCount()).toBe(wasmThreads);
     }
     expect(served).toEqual([1, 2, 3]);
+    expect(pbq.wasmThreadCount('no-such-backend')).toBe(0);
   });
 
   it("'auto' (0, the default) runs Node's cores, at most 4", async () => {

@@ -61,9 +61,10 @@ async function main() {
     return values;
   };
   const threaded = [await product(2), await product(2)];
+  const count = pbq.wasmThreadCount();
   const oneThread = await product(1);
   console.warn = warn;
-  const threads = { same: threaded.every((v) => JSON.stringify(v) === JSON.stringify(oneThread)), warnings };
+  const threads = { count, same: threaded.every((v) => JSON.stringify(v) === JSON.stringify(oneThread)), warnings };
   console.log(JSON.stringify({
     backend: tf.getBackend(), base: pbq.detectBaseKind(), sameConvert: convert === pbq.convert,
     fused, composed, float, reloaded, threads,

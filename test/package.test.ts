@@ -105,7 +105,7 @@ describe.each<ModuleKind>(['cjs', 'esm'])('an app using the installed package (%
   });
 
   it("pbq-wasm's worker threads run from the installed package: equal to one thread, no warning", () => {
-    expect(first.threads).toEqual({ same: true, warnings: [] });
+    expect(first.threads).toEqual({ count: 2, same: true, warnings: [] });
   });
 
   it("saves and loads with file:// through pbq's router on the app's tf", () => {

@@ -34,6 +34,7 @@ export async function attachKernelContext(backend: PbqBackendWasm): Promise<void
   const shared = moduleHeap(backend.wasm);
   const heap: Heap = shared ?? new OwnHeap();
   const engine = await loadWasmEngine(undefined, heap);
+  engine.setThreads(getConfig().wasmThreads);
   if (!isNodeProcess() && threadsSupported()) {
     try {
       await engine.startThreads(getConfig().wasmThreads);

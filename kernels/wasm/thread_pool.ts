@@ -10,9 +10,11 @@
  * outputs back to io, and the engine's thread copies them into the output rows. tfjs kernels
  * are synchronous, so the engine's thread waits for the workers: in Atomics.wait where it may
  * block (Node, a Web Worker), spinning on Atomics.load on a page's main thread, which may not.
- * A browser worker starts only while its page's thread runs its event loop, so browsers start
- * the pool ahead (ThreadPool.start, awaited when the backend is created); Node starts it on the
- * first product that needs it.
+ * A browser worker starts only while its page's thread runs its event loop (checked in
+ * Chromium 156: a new worker that the page spins on does not start within 3 s, and does once
+ * the page yields), so browsers start the pool ahead (ThreadPool.start, awaited when the
+ * backend is created); Node starts it on the first product that needs it (a Node worker
+ * starts while this thread waits).
  *
  * Every channel's integers depend only on its own weights and the row's codes, and each range
  * is computed by the same kernels, so a threaded product equals the one-thread one bit for bit.

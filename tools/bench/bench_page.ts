@@ -22,11 +22,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { getThreadsCount as stockWasmThreads, setThreadsCount as setStockWasmThreads, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import * as webgpu from '@tensorflow/tfjs-backend-webgpu';
 import * as pbq from '../../src/index';
 import type { PbqBackendWasm } from '../../src/backend_wasm';
 import { contextOf, WasmWeight } from '../../kernels/wasm/context';
+import { autoThreadCount } from '../../kernels/wasm/thread_pool';
 import '../../src/chained_ops';
 import type { PbqBackendWebGL } from '../../src/backend_webgl';
 import { deviceProfile } from '../../kernels/webgl/BatchMatMul_impl';
@@ -65,6 +66,10 @@ const BACKEND_OF: Record<string, string> = {
 // the .wasm files, as the harness serves the repository
 setWasmPaths('/fs/node_modules/@tensorflow/tfjs-backend-wasm/dist/');
 pbq.setWasmPaths('/fs/kernels/wasm/build/');
+// cross-origin isolated (--isolated): stock wasm asks for as many threads as pbq-wasm's auto
+// setting; info() reports what it got (tfjs-backend-wasm 4.22's pthread pool holds half the
+// cores: 1 of 2 here, whatever is asked)
+if (crossOriginIsolated) setStockWasmThreads(autoThreadCount());
 
 /** Bytes of a k×n weight's pbq-wasm packing at `bits` (made by the runs so far). */
 function pbqWasmBytes(w: tf.Tensor, bits: number): number {
@@ -181,12 +186,15 @@ const api = {
     const adapter = 'gpu' in navigator ? await navigator.gpu.requestAdapter() : null;
     webgpuAvailable = adapter !== null;
     const gpu = (adapter as (GPUAdapter & { info?: GPUAdapterInfo }) | null)?.info;
+    await tf.setBackend('wasm');
+    const stockThreads = stockWasmThreads(); // XNNPACK's pool (threaded build: isolated pages only)
     await tf.setBackend('pbq-wasm');
     const wasmThreads = contextOf(tf.backend() as PbqBackendWasm).engine.threads;
     return {
       renderer: String(renderer), userAgent: navigator.userAgent, base: pbq.detectBaseKind(), webgpu: webgpuAvailable,
       webgpuAdapter: gpu ? `${gpu.vendor} ${gpu.architecture} ${gpu.description}`.trim() : null,
-      crossOriginIsolated, pbqWasmThreads: wasmThreads,
+      crossOriginIsolated, pbqWasmThreads: wasmThreads, wasmThreads: stockThreads,
+      wasmThreadedBuild: await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'),
     };
   },
 

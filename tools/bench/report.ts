@@ -10,7 +10,8 @@ function markdown(meta: Record<string, unknown>, records: FigureRecord[]): strin
   const lines: string[] = [];
   lines.push(`# pbq benchmark (${meta.date})`, '');
   lines.push(`Run: ${meta.quick ? 'quick' : 'full'}, ${meta.samples} interleaved samples per figure, median; ` +
-    `Node ${meta.node}, ${meta.cpus} CPUs; browser: ${JSON.stringify((meta.browser as { renderer?: string } | null)?.renderer ?? null)}. ` +
+    `Node ${meta.node}, ${meta.cpus} CPUs; browser: ${JSON.stringify((meta.browser as { renderer?: string } | null)?.renderer ?? null)}` +
+    `${browserThreads(meta.browser)}. ` +
     `Speed-ups are against the float32 contender of the same run (browser: webgl-f32, Node: cpu). ` +
     `Weight memory: bytes the contender holds for the weights (pbq: plane textures / arrays plus per-channel data).`, '');
   for (const side of ['browser', 'node'] as const) {
@@ -46,6 +47,13 @@ function markdown(meta: Record<string, unknown>, records: FigureRecord[]): strin
 }
 
 /** A pbq base against its stock tfjs backend in the same run and side: stock ms / pbq ms, exact accumulator. */
+/** The page's wasm threads, when the page reported them (bench_page info). */
+function browserThreads(info: unknown): string {
+  const i = info as { crossOriginIsolated?: boolean; wasmThreads?: number; pbqWasmThreads?: number } | null;
+  if (i?.wasmThreads === undefined) return '';
+  return ` (${i.crossOriginIsolated ? 'cross-origin isolated' : 'not isolated'}: stock wasm ${i.wasmThreads} thread(s), pbq-wasm ${i.pbqWasmThreads})`;
+}
+
 function stockRatioTable(side: 'browser' | 'node', mine: FigureRecord[], pbqName: string, stockName: string): string[] {
   const shapes = [...new Set(mine.filter((r) => r.contender === pbqName).map((r) => r.shape))];
   if (!shapes.length) return [];

@@ -99,5 +99,5 @@ window.backendProduct = async (wasmThreads: number) => {
   const cpu = await run('pbq-cpu');
   const wasm = await run('pbq-wasm');
   const engine = contextOf(tf.engine().findBackend('pbq-wasm') as PbqBackendWasm).engine;
-  return { same: cpu.every((v, i) => Object.is(v, wasm[i])), lastThreads: engine.lastThreads, threads: engine.threads };
+  return { same: cpu.every((v, i) => Object.is(v, wasm[i])), lastThreads: engine.lastThreads, threads: pbq.wasmThreadCount() };
 };
