@@ -199,6 +199,23 @@ describe('when threads share a product', () => {
     engine.dispose();
   });
 
+  it('an engine collected without dispose() stops its workers', async () => {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    require('v8').setFlagsFromString('--expose-gc');
+    const gc = require('vm').runInNewContext('gc') as () => void;
+    const pool = (() => {
+      const engine = threadedEngine(2);
+      const w = quantizeWeights(randomFloats(64 * 16, 9), { batch: 1, k: 64, n: 16, transposed: false }, 8);
+      engine.matMul(randomFloats(64 * 5, 10), { rows: 5, k: 64, rowStride: 64, colStride: 1 }, engine.packWeight(w, 8), 0, 8);
+      return engine.threadPool!;
+    })();
+    for (let i = 0; i < 50 && !pool.terminated; i++) {
+      gc();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(pool.terminated).toBe(true);
+  });
+
   it('a missing worker bundle is reported by name', () => {
     expect(() => new ThreadPool(new WebAssembly.Module(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0])), 2, '/nonexistent/pbq_thread.js'))
       .toThrow('pbq-wasm: /nonexistent/pbq_thread.js not found: build it with `npm run build:wasm`');

@@ -157,6 +157,9 @@ export interface MatMulTargets {
  */
 export type ProductKind = 'tables' | 'codes-row' | 'codes-rows';
 
+/** Stops the workers of an engine that was collected without dispose() (they hold memory). */
+const poolsOfLostEngines = new FinalizationRegistry<ThreadPool>((pool) => pool.terminate());
+
 export class WasmEngine {
   private readonly buffers = new Map<string, { ptr: number; bytes: number }>();
   /** The product of the last call (for tests and the bench). */
@@ -204,9 +207,15 @@ export class WasmEngine {
   async startThreads(threads: number): Promise<void> {
     this.setThreads(threads);
     if (this.threadCount < 2 || !this.module || this.pool || this.threadsOff !== undefined) return;
-    this.pool = isNode()
+    this.adoptPool(isNode()
       ? new ThreadPool(this.module, this.threadCount, threadWorkerLocation())
-      : await ThreadPool.start(this.module, this.threadCount, threadWorkerLocation());
+      : await ThreadPool.start(this.module, this.threadCount, threadWorkerLocation()));
+  }
+
+  /** Keeps `pool`; its workers stop with dispose(), or when this engine is collected undisposed. */
+  private adoptPool(pool: ThreadPool): void {
+    this.pool = pool;
+    poolsOfLostEngines.register(this, pool, this);
   }
 
   /** The thread count in force (after 'auto' and support are resolved; 1 once threads failed). */
@@ -385,13 +394,14 @@ export class WasmEngine {
   private threadsFor(work: number, groups: number): ThreadPool | undefined {
     if (this.pool?.terminated) this.stopThreads('a worker thread exited');
     if (this.threads < 2 || work < this.threadMinWork || groups < 2 || !this.module) return undefined;
-    if (!this.pool && isNode()) this.pool = new ThreadPool(this.module, this.threadCount, threadWorkerLocation());
+    if (!this.pool && isNode()) this.adoptPool(new ThreadPool(this.module, this.threadCount, threadWorkerLocation()));
     return this.pool;
   }
 
   private stopThreads(reason?: string): void {
     this.pool?.terminate();
     this.pool = undefined;
+    poolsOfLostEngines.unregister(this);
     if (reason === undefined || this.threadsOff !== undefined) return;
     this.threadsOff = reason;
     console.warn(`pbq-wasm: ${reason}; products run on one thread from now on`);
