@@ -242,11 +242,17 @@ export class ThreadPool {
       };
       this.post(i - 1, request);
     }
-    ownRange(bounds[0], bounds[1]);
+    let ownError: unknown;
+    try {
+      ownRange(bounds[0], bounds[1]);
+    } catch (e) {
+      ownError = e ?? new Error('pbq-wasm: the product failed');
+    }
     const n = p.weight.n;
     let failure: string | undefined;
     for (let i = 1; i < parts; i++) {
-      const why = this.await(i - 1);
+      const why = this.await(i - 1); // also after an error here: no worker may answer into a later product
+      if (ownError !== undefined) continue;
       if (why !== undefined) {
         // the range is computed here instead, so the product is still whole and exact
         failure ??= why;
@@ -268,6 +274,7 @@ export class ThreadPool {
       this.terminate();
       this.failure = failure;
     }
+    if (ownError !== undefined) throw ownError;
   }
 
   /** Bytes each worker has allocated in its memory (shares and kept buffers), for leak tests. */
