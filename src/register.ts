@@ -181,15 +181,18 @@ export async function recreateBackend(name: string = getBackend()): Promise<bool
 }
 
 /**
- * Threads that the pbq-wasm backend named `backendName` shares a large product with now (README,
+ * Threads that a pbq backend on the wasm base shares a large product with now (README,
  * "Threads"): wasmThreads as resolved (auto, support, the workers a page started), 1 once threads
- * are off; 0 when that backend has not been created.
+ * are off; 0 when no such backend has been created. Without a name: 'pbq-wasm', else 'pbq' when
+ * that runs on wasm.
  */
-export function wasmThreadCount(backendName = 'pbq-wasm'): number {
-  const backend = engine().registry[backendName] as { kernelResources?: unknown } | undefined;
-  if (!backend?.kernelResources) return 0;
-  const { contextOf } = require('../kernels/wasm/context') as typeof import('../kernels/wasm/context');
-  return contextOf(backend as Parameters<typeof contextOf>[0]).engine.threads;
+export function wasmThreadCount(backendName?: string): number {
+  const { WasmKernelContext } = require('../kernels/wasm/context') as typeof import('../kernels/wasm/context');
+  for (const name of backendName !== undefined ? [backendName] : ['pbq-wasm', BACKEND_NAME]) {
+    const resources = (engine().registry[name] as { kernelResources?: unknown } | undefined)?.kernelResources;
+    if (resources instanceof WasmKernelContext) return resources.engine.threads;
+  }
+  return 0;
 }
 
 /** Where pbq-wasm finds its own module, pbq_simd.wasm (tfjs-backend-wasm's: its setWasmPaths). */

@@ -264,5 +264,8 @@ describe("'pbq' in Node", () => {
     expect(tf.backend().constructor.name).toBe('PbqBackendWasm');
     const [cpu] = await both({ a: operand([2, 9], 29), b: operand([9, 2], 30) });
     expect(Array.from(await output('pbq', { a: operand([2, 9], 29), b: operand([9, 2], 30) }))).toEqual(cpu);
+    pbq.configure({ wasmThreads: 3 });
+    await output('pbq', { a: operand([24, 520], 31), b: operand([520, 403], 32, 0.2), variable: true }); // takes the setting
+    expect([pbq.wasmThreadCount('pbq'), pbq.wasmThreadCount('pbq-cpu')]).toEqual([3, 0]);
   });
 });
