@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { registerFileRouters } from '../src/io/file_io';
-import { soakLstm, soakMnist, SoakResult } from '../tools/soak/soak';
+import { soakLstm, soakMnist, SoakResult, soakThreads } from '../tools/soak/soak';
 
 registerFileRouters();
 
@@ -32,5 +32,16 @@ it('400 LSTM LM steps: flat, same outputs at the end', async () => {
   expect(r.after.tensors).toBe(r.before.tensors);
   expect(r.after.arrayBuffersMB - r.before.arrayBuffersMB).toBeLessThan(1);
   expect(r.after.heapMB - r.before.heapMB).toBeLessThan(5);
+  expect(r.stableOutputs).toBe(true);
+});
+
+it("300 products on pbq-wasm's worker threads, a new weight every 25: flat, workers' memory too", async () => {
+  const r = await soakThreads(300);
+  report(r);
+  expect(r.after.tensors).toBe(r.before.tensors);
+  expect(r.after.arrayBuffersMB - r.before.arrayBuffersMB).toBeLessThan(1);
+  expect(r.after.heapMB - r.before.heapMB).toBeLessThan(5);
+  expect(r.workersMB![0]).toBeGreaterThan(0.5); // a 1024×1024 W4 share and the kept buffers
+  expect(r.workersMB![1] - r.workersMB![0]).toBeLessThan(1);
   expect(r.stableOutputs).toBe(true);
 });

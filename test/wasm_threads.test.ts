@@ -199,6 +199,31 @@ describe('when threads share a product', () => {
     engine.dispose();
   });
 
+  it('a worker that cannot take its share of a weight: the product runs here, exact, and threads go off', async () => {
+    const engine = threadedEngine(2);
+    await engine.startThreads(2);
+    // the worker loses its io buffer: the next share it is sent fails
+    (engine.threadPool as unknown as { workers: Array<{ post(m: unknown, transfer: ArrayBuffer[]): void }> })
+      .workers[0].post({ op: 'io', buffer: undefined }, []);
+    const w = quantizeWeights(randomFloats(64 * 16, 11), { batch: 1, k: 64, n: 16, transposed: false }, 8);
+    const x = randomFloats(64 * 5, 12);
+    const layout = { rows: 5, k: 64, rowStride: 64, colStride: 1 };
+    const one = loadWasmEngineSync();
+    one.setThreads(1);
+    const want = one.matMul(x, layout, one.packWeight(w, 8), 0, 8, { integers: true });
+    const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+    const p = engine.packWeight(w, 8);
+    const got = engine.matMul(x, layout, p, 0, 8, { integers: true });
+    expect([got.values, got.integers]).toEqual([want.values, want.integers]);
+    expect(engine.threadsOffReason).toBe('worker thread 1 failed: sharing weight 1 failed: no io buffer');
+    expect(warn).toHaveBeenCalledTimes(1);
+    warn.mockRestore();
+    expect([engine.threads, p.threadBytes]).toEqual([1, 0]);
+    p.dispose();
+    engine.dispose();
+    one.dispose();
+  });
+
   it('an engine collected without dispose() stops its workers', async () => {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     require('v8').setFlagsFromString('--expose-gc');

@@ -215,7 +215,16 @@ export class ThreadPool {
    */
   run(memory: WebAssembly.Memory, p: ThreadedProduct, ownRange: (g0: number, g1: number) => void): void {
     if (!this.live) throw new Error('pbq-wasm: the thread pool was terminated');
-    const share = this.shareOf(memory, p.weight);
+    let share: Share;
+    try {
+      share = this.shareOf(memory, p.weight);
+    } catch (e) {
+      // a worker could not take its range: the whole product here, and no threads from now on
+      this.terminate();
+      this.failure = (e as Error).message;
+      ownRange(0, p.weight.groups);
+      return;
+    }
     const { bounds } = share;
     const parts = bounds.length - 1;
     const channels = (i: number) => Math.min(p.weight.n, bounds[i + 1] * GROUP) - bounds[i] * GROUP;
@@ -306,6 +315,12 @@ export class ThreadPool {
     this.shares.clear();
   }
 
+  /**
+   * The share of `w` (made now if new): each worker's groups of every weight batch, copied through
+   * io, one worker at a time, each acknowledging before io is reused (a transferred buffer would
+   * stay in the worker's heap until that thread next collects garbage, which an idle worker may
+   * not do for a long while). Throws when a worker cannot take its range.
+   */
   private shareOf(memory: WebAssembly.Memory, w: ShareableWeight): Share {
     const have = this.shares.get(w);
     if (have) return have;
@@ -313,12 +328,19 @@ export class ThreadPool {
     const { bounds } = share;
     const blockBytes = w.format * 4;
     const np = w.groups * GROUP;
+    const groupBytes = w.blocks * GROUP * blockBytes;
+    const forget = (workers: number) => {
+      for (let i = 1; i <= workers; i++) this.post(i - 1, { op: 'forget', id: share.id });
+    };
     for (let i = 1; i < bounds.length - 1; i++) {
       const g0 = bounds[i];
       const groups = bounds[i + 1] - g0;
-      const groupBytes = w.blocks * GROUP * blockBytes;
-      const codes = new Uint8Array(w.batch * groups * groupBytes);
-      const factors = new Float64Array(w.batch * groups * GROUP);
+      const codesBytes = w.batch * groups * groupBytes;
+      const factorsAt = align16(codesBytes);
+      const factorCount = w.batch * groups * GROUP;
+      this.reserveIo(factorsAt + factorCount * 8);
+      const codes = new Uint8Array(this.io, 0, codesBytes);
+      const factors = new Float64Array(this.io, factorsAt, factorCount);
       for (let b = 0; b < w.batch; b++) {
         codes.set(new Uint8Array(memory.buffer, w.codesPtr + b * w.batchBytes + g0 * groupBytes, groups * groupBytes),
           b * groups * groupBytes);
@@ -327,17 +349,26 @@ export class ThreadPool {
       }
       const message: ShareWeight = {
         op: 'weight', id: share.id, format: w.format, blocks: w.blocks, batch: w.batch, groups,
-        channels: Math.min(w.n, bounds[i + 1] * GROUP) - g0 * GROUP, codes, factors,
+        channels: Math.min(w.n, bounds[i + 1] * GROUP) - g0 * GROUP, codesBytes, factorsAt, factorCount,
       };
-      w.threadBytes += codes.byteLength + factors.byteLength;
-      this.post(i - 1, message, [codes.buffer, factors.buffer]);
+      Atomics.store(this.control, i - 1, IDLE);
+      this.post(i - 1, message);
+      const why = this.await(i - 1);
+      if (why !== undefined) {
+        forget(i - 1);
+        throw new Error(why);
+      }
+    }
+    for (let i = 1; i < bounds.length - 1; i++) {
+      const groups = bounds[i + 1] - bounds[i];
+      w.threadBytes += w.batch * groups * (groupBytes + GROUP * 8);
     }
     this.shares.set(w, share);
     w.onDispose(() => {
       w.threadBytes = 0;
       if (!this.live || this.shares.get(w) !== share) return;
       this.shares.delete(w);
-      for (let i = 1; i < bounds.length - 1; i++) this.post(i - 1, { op: 'forget', id: share.id });
+      forget(bounds.length - 2);
     });
     return share;
   }

@@ -29,7 +29,10 @@ export interface InitWorker {
   data: WorkerData;
 }
 
-/** Groups [g0, g1) of every weight batch, packed codes and factors, copied into the worker. */
+/**
+ * Groups [g0, g1) of every weight batch, packed codes and factors, in io (codes at 0), for the
+ * worker to copy into its memory; it reports DONE (or FAILED) before io is used again.
+ */
 export interface ShareWeight {
   op: 'weight';
   id: number;
@@ -38,10 +41,11 @@ export interface ShareWeight {
   batch: number;
   groups: number;
   channels: number;
-  /** [batch][groups][blocks][GROUP][block bytes] */
-  codes: Uint8Array;
-  /** [batch][groups · GROUP] float64 */
-  factors: Float64Array;
+  /** bytes of the codes, [batch][groups][blocks][GROUP][block bytes], at io offset 0 */
+  codesBytes: number;
+  /** io offset of the factors, [batch][groups · GROUP] float64 */
+  factorsAt: number;
+  factorCount: number;
 }
 
 export interface ForgetWeight {

@@ -30,8 +30,6 @@ interface State {
 
 let state: State | undefined;
 const shares = new Map<number, Share>();
-/** Why a share could not be made (reported by the product that needs it). */
-const shareErrors = new Map<number, string>();
 const buffers = new Map<string, { ptr: number; bytes: number }>();
 let io: SharedArrayBuffer | undefined;
 
@@ -59,19 +57,25 @@ function buffer(name: string, bytes: number): number {
 
 function share(m: ShareWeight): void {
   const { heap } = current();
-  const codes = heap.malloc(m.codes.byteLength);
-  new Uint8Array(heap.memory.buffer, codes, m.codes.byteLength).set(m.codes);
-  const factors = heap.malloc(m.factors.byteLength);
-  new Float64Array(heap.memory.buffer, factors, m.factors.length).set(m.factors);
+  if (!io) throw new Error('no io buffer');
+  const codes = heap.malloc(m.codesBytes);
+  let factors = 0;
+  try {
+    factors = heap.malloc(m.factorCount * 8);
+  } catch (e) {
+    heap.free(codes);
+    throw e;
+  }
+  new Uint8Array(heap.memory.buffer, codes, m.codesBytes).set(new Uint8Array(io, 0, m.codesBytes));
+  new Float64Array(heap.memory.buffer, factors, m.factorCount).set(new Float64Array(io, m.factorsAt, m.factorCount));
   shares.set(m.id, {
-    format: m.format, blocks: m.blocks, groups: m.groups, channels: m.channels, batchBytes: m.codes.byteLength / m.batch,
+    format: m.format, blocks: m.blocks, groups: m.groups, channels: m.channels, batchBytes: m.codesBytes / m.batch,
     codes, factors,
   });
 }
 
 function forget(id: number): void {
   const { heap } = current();
-  shareErrors.delete(id);
   const s = shares.get(id);
   if (!s) return;
   heap.free(s.codes);
@@ -82,7 +86,7 @@ function forget(id: number): void {
 function product(m: RunProduct): void {
   const { heap, kernels } = current();
   const s = shares.get(m.id);
-  if (!s) throw new Error(shareErrors.get(m.id) ?? `no share of weight ${m.id}`);
+  if (!s) throw new Error(`no share of weight ${m.id}`);
   if (!io) throw new Error('no io buffer');
   const digitRows = m.rows * m.digits;
   const codes = buffer('codes', m.codesBytes);
@@ -109,6 +113,12 @@ function report(outcome: number): void {
   Atomics.notify(control, data.slot);
 }
 
+function fail(message: string): void {
+  const { data } = current();
+  writeError(data.errors, data.slot, message);
+  report(FAILED);
+}
+
 function handle(m: WorkerRequest): void {
   switch (m.op) {
     case 'init': // a browser's worker: tell the page it has started
@@ -118,8 +128,9 @@ function handle(m: WorkerRequest): void {
     case 'weight':
       try {
         share(m);
+        report(DONE);
       } catch (e) {
-        shareErrors.set(m.id, `sharing weight ${m.id} failed: ${(e as Error).message}`);
+        fail(`sharing weight ${m.id} failed: ${(e as Error).message}`);
       }
       return;
     case 'forget':
@@ -137,9 +148,7 @@ function handle(m: WorkerRequest): void {
         product(m);
         report(DONE);
       } catch (e) {
-        const { data } = current();
-        writeError(data.errors, data.slot, (e as Error).message);
-        report(FAILED);
+        fail((e as Error).message);
       }
   }
 }

@@ -3,8 +3,9 @@
  * flat after warm-up, and the fuzz of pbq's model readers at a larger count.
  *
  *   npm run soak                  10,000 MNIST MLP predictions, 2,000 LSTM LM steps, 1,000
- *                                 load/predict/dispose cycles of the MNIST MLP converted at W4,
- *                                 a 1×10^7 · 10^7×1 product, 5,000 fuzz cases
+ *                                 load/predict/dispose cycles of the MNIST MLP converted at W4
+ *                                 (each on pbq-wasm and pbq-cpu), 2,000 products on pbq-wasm's
+ *                                 worker threads, a 1×10^7 · 10^7×1 product, 5,000 fuzz cases
  *   npm run soak -- --quick       a tenth of each
  *   npm run soak -- --json        the results as JSON
  *
@@ -25,6 +26,8 @@ import * as pbq from '../../src/index';
 import { registerFileRouters } from '../../src/io/file_io';
 import { convert } from '../../src/converter/convert';
 import { loadLmEvalSet, loadMnistEvalSet } from '../../models/eval';
+import type { PbqBackendWasm } from '../../src/backend_wasm';
+import { contextOf } from '../../kernels/wasm/context';
 
 const MODELS = path.resolve(__dirname, '..', '..', 'models');
 
@@ -39,6 +42,8 @@ export interface SoakResult {
   warmup: number;
   before: MemorySample;
   after: MemorySample;
+  /** MB the run's worker threads have allocated, after warm-up and at the end (threaded runs). */
+  workersMB?: [number, number];
   seconds: number;
   /** Outputs of the last calls equal those of the first (same inputs). */
   stableOutputs: boolean;
@@ -63,20 +68,62 @@ export function isFlat(before: MemorySample, after: MemorySample): boolean {
  */
 async function soak(
   name: string, calls: number, call: (i: number) => Promise<Float32Array>, warmup = Math.max(20, Math.floor(calls * 0.05)),
+  workersMB?: () => number,
 ): Promise<SoakResult> {
   const total = warmup + calls;
   const first: Float32Array[] = [];
   let before = memory();
+  let workersBefore = 0;
   let stable = true;
   const t0 = Date.now();
   for (let i = 0; i < total; i++) {
     const y = await call(i);
     if (i < 8) first.push(y);
     if (i >= total - 8) stable = stable && tf.util.arraysEqual(y, first[i % 8]);
-    if (i === warmup - 1) before = memory();
+    if (i === warmup - 1) {
+      before = memory();
+      workersBefore = workersMB?.() ?? 0;
+    }
   }
   const after = memory();
-  return { name, calls, warmup, before, after, seconds: (Date.now() - t0) / 1000, stableOutputs: stable, flat: isFlat(before, after) };
+  const result: SoakResult = { name, calls, warmup, before, after, seconds: (Date.now() - t0) / 1000, stableOutputs: stable, flat: isFlat(before, after) };
+  if (workersMB) {
+    result.workersMB = [workersBefore, workersMB()];
+    result.flat = result.flat && result.workersMB[1] - result.workersMB[0] < 1;
+  }
+  return result;
+}
+
+/**
+ * Products shared by pbq-wasm's worker threads (wasmThreads 2, 64×1024×1024 at W4A8, above
+ * THREAD_MIN_WORK), the weight re-created every 25 calls, so that the workers take and free a
+ * share each time: tensors, the process's memory and the workers' allocations stay flat.
+ */
+export async function soakThreads(calls: number): Promise<SoakResult> {
+  await tf.setBackend('pbq-wasm');
+  pbq.configure({ weightBits: 4, activationBits: 8, wasmThreads: 2 });
+  const engine = contextOf(tf.backend() as PbqBackendWasm).engine;
+  const k = 1024;
+  const values = tf.tidy(() => tf.randomUniform([k, k], -0.05, 0.05, 'float32', 5).dataSync());
+  const xs = Array.from({ length: 8 }, (_, i) => tf.randomUniform([64, k], -1, 1, 'float32', 10 + i));
+  // a variable keeps its initial tensor's data: a fresh tensor each time, so each weight is new
+  const newWeight = () => tf.tidy(() => tf.variable(tf.tensor2d(values, [k, k])));
+  let w = newWeight();
+  const workersMB = () => (engine.threadPool?.workerBytes() ?? []).reduce((a, b) => a + b, 0) / 1e6;
+  const result = await soak('pbq-wasm: products on 2 threads (64×1024×1024, W4A8, a new weight every 25 calls)', calls, async (i) => {
+    if (i % 25 === 24) {
+      w.dispose();
+      w = newWeight();
+    }
+    const y = tf.matMul(xs[i % 8], w);
+    const v = (await y.data()) as Float32Array;
+    y.dispose();
+    return v;
+  }, Math.max(100, Math.floor(calls * 0.05)), workersMB); // warm-up: 4 new weights (the wasm memory settles)
+  if (engine.lastThreads !== 2) throw new Error(`soakThreads: the products ran on ${engine.lastThreads} thread(s), not 2`);
+  tf.dispose([w, ...xs]);
+  pbq.resetConfig();
+  return result;
 }
 
 /** Batch-1 predictions of the bundled MNIST MLP on pbq (W4A8), cycling over 8 eval digits. */
@@ -179,7 +226,8 @@ function line(r: SoakResult): string {
   const d = (a: number, b: number) => `${a.toFixed(2)} -> ${b.toFixed(2)}`;
   return `${r.name}: ${r.calls} calls after ${r.warmup} warm-up, ${r.seconds.toFixed(1)} s; tensors ${r.before.tensors} -> ${r.after.tensors}, ` +
     `arrayBuffers MB ${d(r.before.arrayBuffersMB, r.after.arrayBuffersMB)}, heap MB ${d(r.before.heapMB, r.after.heapMB)}, ` +
-    `rss MB ${d(r.before.rssMB, r.after.rssMB)}; outputs stable: ${r.stableOutputs}; ${r.flat ? 'FLAT' : 'NOT FLAT'}`;
+    `rss MB ${d(r.before.rssMB, r.after.rssMB)}${r.workersMB ? `, workers MB ${d(...r.workersMB)}` : ''}; ` +
+    `outputs stable: ${r.stableOutputs}; ${r.flat ? 'FLAT' : 'NOT FLAT'}`;
 }
 
 async function main(): Promise<number> {
@@ -197,7 +245,7 @@ async function main(): Promise<number> {
       () => soakMnist(Math.round(10000 * scale), backend),
       () => soakLstm(Math.round(2000 * scale), 20, backend),
       () => soakLoadCycles(Math.round(1000 * scale), work, backend),
-    ])) {
+    ]).concat([() => soakThreads(Math.round(2000 * scale))])) {
       const r = await run();
       runs.push(r);
       say(line(r));
