@@ -9,6 +9,7 @@ import type { QuantizedWeight } from '../../src/quantize';
 import { Heap, OwnHeap } from './heap';
 import { loadWasmEngine, PackedWeight, WasmEngine } from './engine';
 import { moduleHeap } from './module_heap';
+import { isNode } from './node_env';
 import { threadsSupported } from './thread_pool';
 import { getConfig } from '../../src/config';
 
@@ -34,19 +35,16 @@ export async function attachKernelContext(backend: PbqBackendWasm): Promise<void
   const shared = moduleHeap(backend.wasm);
   const heap: Heap = shared ?? new OwnHeap();
   const engine = await loadWasmEngine(undefined, heap);
-  engine.setThreads(getConfig().wasmThreads);
-  if (!isNodeProcess() && threadsSupported()) {
+  const { wasmThreads } = getConfig();
+  if (isNode() || !threadsSupported()) engine.setThreads(wasmThreads);
+  else {
     try {
-      await engine.startThreads(getConfig().wasmThreads);
+      await engine.startThreads(wasmThreads); // sets the count, then starts the workers
     } catch (e) {
       console.warn(`pbq-wasm: ${(e as Error).message}; products run on one thread`);
     }
   }
   backend.kernelResources = new WasmKernelContext(engine, shared !== undefined);
-}
-
-function isNodeProcess(): boolean {
-  return typeof process !== 'undefined' && process.versions != null && process.versions.node != null;
 }
 
 export function contextOf(backend: PbqBackendWasm): WasmKernelContext {

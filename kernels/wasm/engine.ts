@@ -17,6 +17,7 @@
 import { channelPlanes, checkBits, PbqQuantizationError, QuantizedWeight } from '../../src/quantize';
 import { codesProductKind, KernelExports, ROW_PRODUCT_MAX_ROWS, runCodesProduct, SCRATCH_BLOCKS, sumsBytes } from './codes_product';
 import { Heap, OwnHeap } from './heap';
+import { isNode, nodeRequire } from './node_env';
 import { MAX_WASM_THREADS as MAX_THREADS } from '../../src/config';
 import { autoThreadCount, ShareableWeight, THREAD_FILE, ThreadPool, threadsSupported } from './thread_pool';
 import {
@@ -489,16 +490,6 @@ export function setWasmPaths(prefixOrFile: string): void {
  */
 export function setWasmSource(source: WasmSource | undefined): void {
   wasmSource = source;
-}
-
-function isNode(): boolean {
-  return typeof process !== 'undefined' && process.versions != null && process.versions.node != null;
-}
-
-// Node's require, reached lazily so that bundling for the browser does not pull `fs` in.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-function nodeRequire(name: string): any {
-  return eval('require')(name);
 }
 
 /** The .wasm location this environment loads by default. */

@@ -20,6 +20,7 @@
  * is computed by the same kernels, so a threaded product equals the one-thread one bit for bit.
  */
 import { MAX_WASM_THREADS as MAX_THREADS } from '../../src/config';
+import { isNode, nodeRequire } from './node_env';
 import { GROUP } from './plan';
 import {
   align16, ERROR_BYTES, FAILED, IDLE, readError, RunProduct, ShareWeight, splitGroups, WorkerData, WorkerRequest,
@@ -59,15 +60,6 @@ export interface ThreadedProduct {
   out: number;
   /** 0: no integers */
   ints: number;
-}
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-function nodeRequire(name: string): any {
-  return eval('require')(name);
-}
-
-function isNode(): boolean {
-  return typeof process !== 'undefined' && process.versions != null && process.versions.node != null;
 }
 
 /**

@@ -154,6 +154,8 @@ function handle(m: WorkerRequest): void {
 }
 
 // Node: worker_threads (the init data is workerData); a browser: the first message is 'init'.
+// (The check is written here rather than imported from node_env.ts, whose src/io/file_io would
+// bring tfjs-core into this bundle.)
 const isNode = typeof process !== 'undefined' && process.versions != null && process.versions.node != null;
 if (isNode) {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
